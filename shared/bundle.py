@@ -1,0 +1,360 @@
+"""The bundle: a directory the trainer writes and the robot loads (``manifest.json`` + files).
+
+Writing is atomic (a temp directory renamed into place), so a failed export leaves nothing behind.
+Reading checks the format version, every file's sha256 and the manifest's fields, and raises one
+``BundleError`` subclass that names the file, the field, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.discretize import Discretizer
+from shared.errors import (
+    BundleError,
+    BundleFileMissingError,
+    BundleVersionError,
+    ChecksumError,
+    ManifestError,
+    SpecError,
+)
+from shared.spec import TaskSpec
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+#: The model kinds a bundle may hold, and the file names the trainer gives them.
+MODEL_FILES = {"float32": "policy.tflite", "int8": "policy_int8.tflite"}
+QTABLE_FILE = "qtable.npy"
+_TENSOR_DTYPES = ("float32", "int8", "uint8")
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: shape, dtype, and the int8 quantisation (real = scale*(q - zp))."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out: dict[str, Any] = {"shape": list(self.shape), "dtype": self.dtype}
+        if self.scale is not None:
+            out["scale"] = self.scale
+            out["zero_point"] = self.zero_point
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TensorInfo:
+        """Parse and validate; errors name ``where``."""
+        obj = _object(data, where)
+        shape = _field(obj, "shape", list, where)
+        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ManifestError(f"{where}.shape: expected positive integers, found {shape!r}")
+        dtype = _field(obj, "dtype", str, where)
+        if dtype not in _TENSOR_DTYPES:
+            raise ManifestError(f"{where}.dtype: expected one of {_TENSOR_DTYPES}, found {dtype!r}")
+        scale = obj.get("scale")
+        zero_point = obj.get("zero_point")
+        if dtype != "float32":
+            if not isinstance(scale, int | float) or not scale > 0:
+                raise ManifestError(f"{where}.scale: expected a positive number, found {scale!r}")
+            if not isinstance(zero_point, int) or isinstance(zero_point, bool):
+                raise ManifestError(
+                    f"{where}.zero_point: expected an integer, found {zero_point!r}"
+                )
+        return cls(tuple(shape), dtype, None if scale is None else float(scale), zero_point)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One TFLite model in the bundle, with the tensor shapes the runtime must find in it."""
+
+    kind: str
+    file: str
+    input: TensorInfo
+    output: TensorInfo
+    extra: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "file": self.file,
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+            **dict(self.extra),
+        }
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk: its parsed manifest, spec, discretiser and models."""
+
+    path: Path
+    manifest: Mapping[str, Any]
+    spec: TaskSpec
+    discretizer: Discretizer | None
+    models: Mapping[str, ModelEntry]
+    qtable_file: str | None
+
+    def file(self, name: str) -> Path:
+        """The path of one of the bundle's files."""
+        return self.path / name
+
+    def load_qtable(self) -> np.ndarray:
+        """The bundle's Q-table, shape (n_states, n_actions), float64."""
+        if self.qtable_file is None or self.discretizer is None:
+            raise BundleError(
+                f"{self.path / MANIFEST}: this bundle has no Q-table; "
+                "export it with `python -m trainer export RUN --qtable`"
+            )
+        from shared.qtable import load_npy
+
+        return load_npy(
+            self.file(self.qtable_file), self.discretizer.n_states, len(self.spec.actions)
+        )
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Versions of Python, numpy and the named packages that are installed, for provenance."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("sim2pi", *names):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_bundle(
+    out_dir: str | Path,
+    *,
+    spec: TaskSpec,
+    files: Mapping[str, bytes | Path],
+    models: Mapping[str, ModelEntry] | None = None,
+    discretizer: Discretizer | None = None,
+    qtable_file: str | None = None,
+    info: Mapping[str, Any] | None = None,
+    versions: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+) -> Bundle:
+    """Write a bundle atomically and return it as read back (so it is verified).
+
+    Args:
+        out_dir: the bundle directory to create.
+        spec: the task spec the policies were trained on.
+        files: file name → contents (bytes) or a path to copy.
+        models: model kind ("float32", "int8") → entry; each entry's file must be in ``files``.
+        discretizer: the Q-table's grid, required when ``qtable_file`` is given.
+        qtable_file: name of the ``.npy`` Q-table in ``files``.
+        info: free-form sections (training, evaluation, parity, ...), stored as they are.
+        versions: package versions of the writer (default: ``package_versions()``).
+        overwrite: replace an existing bundle directory (atomically) instead of refusing.
+    """
+    out_dir = Path(out_dir)
+    models = dict(models or {})
+    if out_dir.exists() and not overwrite:
+        raise BundleError(f"{out_dir}: already exists; choose another --out or remove it first")
+    for name in files:
+        if name == MANIFEST or Path(name).name != name or name.startswith("."):
+            raise BundleError(f"bundle file name {name!r}: expected a plain file name")
+    for kind, entry in models.items():
+        if entry.file not in files:
+            raise BundleError(f"model {kind!r}: file {entry.file!r} is not among {sorted(files)}")
+    if qtable_file is not None and (qtable_file not in files or discretizer is None):
+        raise BundleError(f"Q-table {qtable_file!r}: needs the file and a discretizer")
+    reserved = {"format_version", "created_at", "versions", "env_id", "spec", "discretizer"}
+    reserved |= {"models", "qtable", "files"}
+    if clash := reserved & set(info or {}):
+        raise BundleError(f"bundle info: keys {sorted(clash)} are reserved for the manifest")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        checksums = {}
+        for name, content in files.items():
+            target = tmp / name
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                shutil.copyfile(content, target)
+            checksums[name] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "versions": dict(versions if versions is not None else package_versions()),
+            "env_id": spec.env_id,
+            "spec": spec.to_dict(),
+            "discretizer": None if discretizer is None else discretizer.to_dict(),
+            "models": {kind: entry.to_dict() for kind, entry in models.items()},
+            "qtable": None if qtable_file is None else {"file": qtable_file},
+            **dict(info or {}),
+            "files": checksums,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        _fsync_tree(tmp)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+        _fsync_dir(out_dir.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return read_bundle(out_dir)
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle: version, manifest fields, every checksum, model shapes vs spec."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not path.is_dir():
+        raise BundleFileMissingError(
+            f"{path}: no such bundle directory; export one with `python -m trainer export`"
+        )
+    if not manifest_path.is_file():
+        raise BundleFileMissingError(f"{manifest_path}: missing; this is not a sim2pi bundle")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(
+            f"{manifest_path}: not valid JSON ({exc}); re-export the bundle"
+        ) from None
+    where = str(manifest_path)
+    manifest = _object(manifest, where)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleVersionError(
+            f"{where}: format_version: expected {FORMAT_VERSION}, found {version!r}; "
+            "re-export the bundle with this version of sim2pi, or install the sim2pi that made it"
+        )
+    files = _object(_field(manifest, "files", dict, where), f"{where}: files")
+    for name, listed in files.items():
+        entry = _object(listed, f"{where}: files.{name}")
+        expected = _field(entry, "sha256", str, f"{where}: files.{name}")
+        file_path = path / name
+        if Path(name).name != name or not file_path.is_file():
+            raise BundleFileMissingError(
+                f"{file_path}: listed in {MANIFEST} but missing; copy the whole bundle directory"
+            )
+        actual = sha256_file(file_path)
+        if actual != expected:
+            raise ChecksumError(
+                f"{file_path}: sha256 mismatch: manifest says {expected}, file has {actual}; "
+                "the file was changed or damaged in transit — copy the bundle again"
+            )
+    try:
+        spec = TaskSpec.from_dict(_field(manifest, "spec", dict, where), where=f"{where}: spec")
+    except SpecError as exc:
+        raise ManifestError(str(exc)) from None
+    env_id = _field(manifest, "env_id", str, where)
+    if env_id != spec.env_id:
+        raise ManifestError(f"{where}: env_id {env_id!r} differs from spec.env_id {spec.env_id!r}")
+    discretizer = None
+    if manifest.get("discretizer") is not None:
+        try:
+            discretizer = Discretizer.from_dict(manifest["discretizer"])
+        except SpecError as exc:
+            raise ManifestError(f"{where}: discretizer: {exc}") from None
+        if discretizer.n_channels != spec.observation.size:
+            raise ManifestError(
+                f"{where}: discretizer: expected {spec.observation.size} channels "
+                f"(the spec's), found {discretizer.n_channels}"
+            )
+    models = {}
+    for kind, entry in _object(manifest.get("models", {}), f"{where}: models").items():
+        models[kind] = _model_entry(kind, entry, spec, files, f"{where}: models.{kind}")
+    qtable_file = None
+    if manifest.get("qtable") is not None:
+        qtable = _object(manifest["qtable"], f"{where}: qtable")
+        qtable_file = _field(qtable, "file", str, f"{where}: qtable")
+        if qtable_file not in files:
+            raise ManifestError(f"{where}: qtable.file {qtable_file!r} is not listed in files")
+        if discretizer is None:
+            raise ManifestError(f"{where}: qtable needs a discretizer, found none")
+    return Bundle(path, manifest, spec, discretizer, models, qtable_file)
+
+
+def _model_entry(
+    kind: str, data: Any, spec: TaskSpec, files: Mapping[str, Any], where: str
+) -> ModelEntry:
+    obj = _object(data, where)
+    file = _field(obj, "file", str, where)
+    if file not in files:
+        raise ManifestError(f"{where}.file: {file!r} is not listed in files")
+    tensor_in = TensorInfo.from_dict(_field(obj, "input", dict, where), f"{where}.input")
+    tensor_out = TensorInfo.from_dict(_field(obj, "output", dict, where), f"{where}.output")
+    expected_in = (1, spec.observation.size)
+    expected_out = (1, len(spec.actions))
+    if tensor_in.shape != expected_in:
+        raise ManifestError(
+            f"{where}.input.shape: expected {list(expected_in)} "
+            f"(the spec's {spec.observation.size} channels), found {list(tensor_in.shape)}"
+        )
+    if tensor_out.shape != expected_out:
+        raise ManifestError(
+            f"{where}.output.shape: expected {list(expected_out)} "
+            f"(the spec's {len(spec.actions)} actions), found {list(tensor_out.shape)}"
+        )
+    extra = {k: v for k, v in obj.items() if k not in ("file", "input", "output")}
+    return ModelEntry(kind, file, tensor_in, tensor_out, extra)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where}: expected an object, found {type(value).__name__}")
+    return value
+
+
+def _field(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in obj:
+        raise ManifestError(f"{where}: missing field {key!r}; re-export the bundle")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise ManifestError(
+            f"{where}: field {key!r}: expected {kind.__name__}, found {type(value).__name__}"
+        )
+    return value
+
+
+def _fsync_tree(directory: Path) -> None:
+    for child in directory.iterdir():
+        with open(child, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
