@@ -1,0 +1,481 @@
+"""``robot.toml``: parsed once with ``tomllib`` into frozen dataclasses and validated at start.
+
+Every error names the file, the key path, what was expected and found, and the fix. Relative
+paths (the bundle, telemetry, learning state) are relative to the config file's directory.
+``check_channels`` checks the config's channel mapping against the bundle's spec.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from robot.errors import ConfigError
+from robot.tomltable import Table
+from shared.spec import TaskSpec
+
+POLICIES = ("tflite", "tflite-int8", "qtable")
+BACKENDS = ("gpio", "serial", "gym")
+DRIVE_KINDS = ("motor", "phase_enable")
+#: A sane control rate: below 1 Hz a robot cannot react, above 200 Hz HC-SR04s cannot keep up.
+RATE_HZ_RANGE = (1.0, 200.0)
+
+Pin = int | str
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """Which bundle to load and which of its policies to run."""
+
+    path: Path
+    policy: str
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The control loop's rate and the limits that stop the motors."""
+
+    rate_hz: float = 20.0
+    #: A reading older than this (seconds) is stale: the motors stop until fresh data arrives.
+    max_sensor_age_s: float = 0.3
+    #: This many deadlines missed in a row stop the motors until a tick is on time again.
+    max_consecutive_overruns: int = 3
+
+
+@dataclass(frozen=True)
+class DistanceSensorConfig:
+    """An HC-SR04 on two GPIOs feeding one observation channel (metres)."""
+
+    channel: str
+    trigger: Pin
+    echo: Pin
+    max_distance_m: float = 2.0
+    #: gpiozero's median window; readings arrive about every 60 ms per sensor.
+    queue_len: int = 3
+
+
+@dataclass(frozen=True)
+class LineSensorConfig:
+    """A reflectance line sensor feeding a 0/1 channel."""
+
+    channel: str
+    pin: Pin
+    pull_up: bool = False
+
+
+@dataclass(frozen=True)
+class BumperConfig:
+    """A bump switch (a gpiozero Button); reported in every snapshot and in telemetry."""
+
+    pin: Pin
+    pull_up: bool = True
+    #: Optional observation channel fed with 1.0 while pressed.
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class MotorPins:
+    """One side of the drive: ``forward``/``backward`` (+ optional ``enable``), or ``phase``."""
+
+    forward: Pin | None = None
+    backward: Pin | None = None
+    enable: Pin | None = None
+    phase: Pin | None = None
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """Two motors as a gpiozero Robot; ``motor`` = L298N-style IN1/IN2 (+EN), or phase/enable."""
+
+    kind: str
+    left: MotorPins
+    right: MotorPins
+    pwm: bool = True
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    """Sensors and drive on the Pi's own GPIOs through gpiozero."""
+
+    distance_sensors: tuple[DistanceSensorConfig, ...]
+    line_sensors: tuple[LineSensorConfig, ...]
+    bumper: BumperConfig | None
+    drive: DriveConfig
+
+
+@dataclass(frozen=True)
+class SerialConfig:
+    """A microcontroller on a UART/USB link speaking sim2pi's line protocol."""
+
+    url: str
+    #: Observation channel → position of its range in the ``$S`` frame (0-based).
+    channels: tuple[tuple[str, int], ...]
+    #: Ranges per ``$S`` frame; a frame with another count is dropped as corrupt.
+    ranges_per_frame: int
+    baudrate: int = 115_200
+    #: Longest a read waits for bytes before looking at the stop flag again (seconds).
+    read_timeout_s: float = 0.02
+    #: Longest a write may block (seconds); a port that blocks longer is treated as lost.
+    write_timeout_s: float = 0.05
+    #: No valid frame for this long: the link is down and the port is reopened.
+    link_timeout_s: float = 0.5
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class GymConfig:
+    """A Gymnasium env as the world (software in the loop; needs the dev requirements)."""
+
+    env_id: str
+    #: Observation channel → index into the env's observation vector.
+    channels: tuple[tuple[str, int], ...]
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The backend and its parts; exactly one of gpio, serial, gym is set."""
+
+    backend: str
+    gpio: GpioConfig | None = None
+    serial: SerialConfig | None = None
+    gym: GymConfig | None = None
+
+    def channels(self) -> tuple[str, ...]:
+        """The observation channels this hardware feeds."""
+        if self.gpio is not None:
+            names = [s.channel for s in self.gpio.distance_sensors]
+            names += [s.channel for s in self.gpio.line_sensors]
+            if self.gpio.bumper is not None and self.gpio.bumper.channel is not None:
+                names.append(self.gpio.bumper.channel)
+            return tuple(names)
+        mapping = self.serial.channels if self.serial is not None else self.gym.channels  # type: ignore[union-attr]
+        return tuple(name for name, _ in mapping)
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """Per-tick JSON Lines, size-rotated; off by default."""
+
+    enabled: bool = False
+    path: Path = Path("telemetry/ticks.jsonl")
+    #: Write one tick in this many (1 = every tick).
+    every_n_ticks: int = 1
+    max_bytes: int = 10_000_000
+    backups: int = 3
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """On-robot Q-learning (used by the learning issue; parsed and validated here)."""
+
+    enabled: bool = False
+    epsilon_start: float = 0.2
+    epsilon_floor: float = 0.02
+    #: Multiplied into epsilon after every update.
+    epsilon_decay: float = 0.999
+    alpha: float = 0.1
+    gamma: float = 0.95
+    save_every: int = 500
+    keep: int = 3
+    #: Exploration is overridden by the greedy action when any range is below this (metres).
+    shield_distance_m: float = 0.25
+    state_dir: Path = Path("learning")
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """The whole of ``robot.toml``."""
+
+    source: Path
+    bundle: BundleConfig
+    loop: LoopConfig
+    hardware: HardwareConfig
+    telemetry: TelemetryConfig
+    learning: LearningConfig
+
+
+def load_config(path: str | Path) -> RobotConfig:
+    """Read and validate ``path``; raises ConfigError naming the key and the fix."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file; copy one from robot/examples/ and edit it"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict, source: Path) -> RobotConfig:
+    """Validate parsed TOML ``data`` read from ``source``."""
+    root = Table(data, "", source)
+    base = source.parent
+    bundle = root.table("bundle")
+    assert bundle is not None
+    bundle_cfg = BundleConfig(
+        path=_path(bundle.get("path", str), base), policy=bundle.choice("policy", POLICIES)
+    )
+    bundle.done()
+    loop = root.table("loop", optional=True) or Table({}, "loop", source)
+    loop_cfg = LoopConfig(
+        rate_hz=loop.number("rate_hz", LoopConfig.rate_hz, *RATE_HZ_RANGE, unit="Hz"),
+        max_sensor_age_s=loop.number("max_sensor_age_s", LoopConfig.max_sensor_age_s, 0.001, 10.0),
+        max_consecutive_overruns=loop.integer(
+            "max_consecutive_overruns", LoopConfig.max_consecutive_overruns, 1, 1000
+        ),
+    )
+    loop.done()
+    hardware = _hardware(root.table("hardware"))  # type: ignore[arg-type]
+    telemetry = _telemetry(root.table("telemetry", optional=True), source)
+    learning = _learning(root.table("learning", optional=True), source)
+    root.done()
+    return RobotConfig(source, bundle_cfg, loop_cfg, hardware, telemetry, learning)
+
+
+def check_channels(config: RobotConfig, spec: TaskSpec) -> None:
+    """Raise ConfigError unless the hardware feeds exactly the spec's observation channels."""
+    mapped = config.hardware.channels()
+    where = f"hardware.{config.hardware.backend}"
+    for name in spec.observation.names:
+        if name not in mapped:
+            raise ConfigError(
+                f"{config.source}: [{where}] has no sensor for the bundle's channel {name!r}; "
+                f"map it (the bundle's channels: {list(spec.observation.names)}; "
+                f"mapped: {list(mapped)})"
+            )
+    for name in mapped:
+        if name not in spec.observation.names:
+            raise ConfigError(
+                f"{config.source}: [{where}] maps channel {name!r}, which the bundle's spec "
+                f"does not have; use one of {list(spec.observation.names)} or remove it"
+            )
+
+
+def _path(text: str, base: Path) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _pin_check(value: Pin) -> str | None:
+    if isinstance(value, int):
+        return None if 0 <= value <= 53 else "expected a BCM GPIO number 0..53"
+    if re.fullmatch(r"(GPIO|BCM|BOARD|WPI|J8:)?\d+", value.strip().upper()):
+        return None
+    return "expected a pin such as 17, 'GPIO17' or 'BOARD11'"
+
+
+def _pin(table: Table, key: str, used: dict[str, str], optional: bool = False) -> Pin | None:
+    if optional and not table.has(key):
+        return None
+    value = table.get(key, int | str, check=_pin_check, fix="give the BCM number, e.g. 17")  # type: ignore[arg-type]
+    label = f"GPIO{value}" if isinstance(value, int) else value.strip().upper()
+    label = re.sub(r"^BCM", "GPIO", label)
+    label = f"GPIO{label}" if label.isdigit() else label
+    if label in used:
+        raise table.error(
+            key,
+            f"pin {value!r} is already used by [{used[label]}]",
+            "give each device its own pin",
+        )
+    used[label] = table.key_path(key)
+    return value
+
+
+def _channel(table: Table, key: str, seen: dict[str, str]) -> str:
+    name = table.get(key, str)
+    if name in seen:
+        raise table.error(
+            key,
+            f"channel {name!r} is already fed by [{seen[name]}]",
+            "map each channel to exactly one sensor",
+        )
+    seen[name] = table.key_path(key)
+    return name
+
+
+def _hardware(table: Table) -> HardwareConfig:
+    backend = table.choice("backend", BACKENDS)
+    parts: dict[str, Callable[[Table], object]] = {
+        "gpio": _gpio,
+        "serial": _serial,
+        "gym": _gym,
+    }
+    sections = {}
+    for name, parse in parts.items():
+        sub = table.table(name, optional=True)
+        if sub is None:
+            continue
+        if name != backend:
+            raise table.error(
+                name,
+                f"is given but backend = {backend!r}",
+                f"remove [hardware.{name}] or set backend = {name!r}",
+            )
+        sections[name] = parse(sub)
+    if backend not in sections:
+        raise table.error(backend, "is missing", f"add a [hardware.{backend}] table")
+    table.done()
+    return HardwareConfig(backend, **sections)  # type: ignore[arg-type]
+
+
+def _gpio(table: Table) -> GpioConfig:
+    pins: dict[str, str] = {}
+    channels: dict[str, str] = {}
+    distance = []
+    for sensor in table.tables("distance_sensors"):
+        distance.append(
+            DistanceSensorConfig(
+                channel=_channel(sensor, "channel", channels),
+                trigger=_pin(sensor, "trigger", pins),  # type: ignore[arg-type]
+                echo=_pin(sensor, "echo", pins),  # type: ignore[arg-type]
+                max_distance_m=sensor.number("max_distance_m", 2.0, 0.05, 4.0, "m"),
+                queue_len=sensor.integer("queue_len", 3, 1, 30),
+            )
+        )
+        sensor.done()
+    lines = []
+    for sensor in table.tables("line_sensors"):
+        lines.append(
+            LineSensorConfig(
+                channel=_channel(sensor, "channel", channels),
+                pin=_pin(sensor, "pin", pins),  # type: ignore[arg-type]
+                pull_up=sensor.get("pull_up", bool, False),
+            )
+        )
+        sensor.done()
+    bumper = None
+    if (bump := table.table("bumper", optional=True)) is not None:
+        pin = _pin(bump, "pin", pins)
+        pull_up = bump.get("pull_up", bool, True)
+        channel = _channel(bump, "channel", channels) if bump.has("channel") else None
+        bumper = BumperConfig(pin, pull_up, channel)  # type: ignore[arg-type]
+        bump.done()
+    drive_table = table.table("drive")
+    assert drive_table is not None
+    drive = _drive(drive_table, pins)
+    table.done()
+    return GpioConfig(tuple(distance), tuple(lines), bumper, drive)
+
+
+def _drive(table: Table, pins: dict[str, str]) -> DriveConfig:
+    kind = table.choice("kind", DRIVE_KINDS)
+    sides = []
+    for side in ("left", "right"):
+        sub = table.table(side)
+        assert sub is not None
+        if kind == "motor":
+            motor = MotorPins(
+                forward=_pin(sub, "forward", pins),
+                backward=_pin(sub, "backward", pins),
+                enable=_pin(sub, "enable", pins, optional=True),
+            )
+        else:
+            motor = MotorPins(phase=_pin(sub, "phase", pins), enable=_pin(sub, "enable", pins))
+        sub.done()
+        sides.append(motor)
+    pwm = table.get("pwm", bool, True)
+    table.done()
+    return DriveConfig(kind, sides[0], sides[1], pwm)
+
+
+def _index_mapping(table: Table, key: str, size: int | None) -> tuple[tuple[str, int], ...]:
+    mapping = table.get(key, dict, fix=f"add `{key} = {{ front_distance_m = 0, … }}`")
+    out = []
+    positions: dict[int, str] = {}
+    for name, index in mapping.items():
+        limit = size - 1 if size is not None else 1023
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= limit:
+            raise table.error(
+                f"{key}.{name}",
+                f"expected an index 0..{limit}, found {index!r}",
+                "give the 0-based position of this channel's value",
+            )
+        if index in positions:
+            raise table.error(
+                f"{key}.{name}",
+                f"index {index} is already used by channel {positions[index]!r}",
+                "give each channel its own position",
+            )
+        positions[index] = name
+        out.append((name, index))
+    return tuple(out)
+
+
+def _serial(table: Table) -> SerialConfig:
+    url = table.get("url", str, fix="e.g. url = '/dev/ttyACM0' (or 'loop://' for a test)")
+    ranges = table.integer("ranges_per_frame", 3, 1, 16)
+    config = SerialConfig(
+        url=url,
+        channels=_index_mapping(table, "channels", ranges),
+        ranges_per_frame=ranges,
+        baudrate=table.integer("baudrate", 115_200, 1200, 4_000_000),
+        read_timeout_s=table.number("read_timeout_s", 0.02, 0.001, 1.0, "s"),
+        write_timeout_s=table.number("write_timeout_s", 0.05, 0.001, 1.0, "s"),
+        link_timeout_s=table.number("link_timeout_s", 0.5, 0.01, 10.0, "s"),
+        reconnect_min_s=table.number("reconnect_min_s", 0.1, 0.01, 10.0, "s"),
+        reconnect_max_s=table.number("reconnect_max_s", 5.0, 0.01, 300.0, "s"),
+    )
+    if config.reconnect_max_s < config.reconnect_min_s:
+        raise table.error(
+            "reconnect_max_s",
+            f"expected >= reconnect_min_s ({config.reconnect_min_s}), "
+            f"found {config.reconnect_max_s}",
+            "raise reconnect_max_s",
+        )
+    table.done()
+    return config
+
+
+def _gym(table: Table) -> GymConfig:
+    env_id = table.get("env_id", str, fix="e.g. env_id = 'trainer.envs:sim2pi/ObstacleAvoid-v0'")
+    channels = _index_mapping(table, "channels", None)
+    seed = table.get("seed", int, -1)
+    table.done()
+    return GymConfig(env_id, channels, None if seed < 0 else seed)
+
+
+def _telemetry(table: Table | None, source: Path) -> TelemetryConfig:
+    if table is None:
+        return TelemetryConfig(path=_path(str(TelemetryConfig.path), source.parent))
+    config = TelemetryConfig(
+        enabled=table.get("enabled", bool, False),
+        path=_path(table.get("path", str, str(TelemetryConfig.path)), source.parent),
+        every_n_ticks=table.integer("every_n_ticks", 1, 1, 1_000_000),
+        max_bytes=table.integer("max_bytes", 10_000_000, 10_000, 10_000_000_000),
+        backups=table.integer("backups", 3, 0, 100),
+    )
+    table.done()
+    return config
+
+
+def _learning(table: Table | None, source: Path) -> LearningConfig:
+    default_dir = _path(str(LearningConfig.state_dir), source.parent)
+    if table is None:
+        return LearningConfig(state_dir=default_dir)
+    config = LearningConfig(
+        enabled=table.get("enabled", bool, False),
+        epsilon_start=table.number("epsilon_start", 0.2, 0.0, 1.0),
+        epsilon_floor=table.number("epsilon_floor", 0.02, 0.0, 1.0),
+        epsilon_decay=table.number("epsilon_decay", 0.999, 0.0, 1.0),
+        alpha=table.number("alpha", 0.1, 1e-6, 1.0),
+        gamma=table.number("gamma", 0.95, 0.0, 1.0),
+        save_every=table.integer("save_every", 500, 1, 10_000_000),
+        keep=table.integer("keep", 3, 1, 1000),
+        shield_distance_m=table.number("shield_distance_m", 0.25, 0.0, 4.0, "m"),
+        state_dir=_path(table.get("state_dir", str, str(LearningConfig.state_dir)), source.parent),
+    )
+    if config.epsilon_floor > config.epsilon_start:
+        raise table.error(
+            "epsilon_floor",
+            f"expected <= epsilon_start ({config.epsilon_start}), found {config.epsilon_floor}",
+            "lower epsilon_floor or raise epsilon_start",
+        )
+    table.done()
+    return config

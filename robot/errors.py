@@ -1,0 +1,35 @@
+"""The one error hierarchy of ``robot/``; each error also inherits the builtin it resembles."""
+
+from __future__ import annotations
+
+
+class RobotError(Exception):
+    """Base class of every error the robot runtime raises on purpose."""
+
+
+class ConfigError(RobotError, ValueError):
+    """``robot.toml`` is malformed: names the file, the key path, what was expected and the fix."""
+
+
+class PolicyLoadError(RobotError, ValueError):
+    """A bundle's policy cannot be used: missing model, or tensors differ from the manifest."""
+
+
+class TFLiteRuntimeError(RobotError, ImportError):
+    """No TFLite runtime can be imported, or none can build an interpreter."""
+
+
+class SpecMismatchError(RobotError, ValueError):
+    """The bundle's spec and the robot's config disagree (channels, actions)."""
+
+
+class HardwareError(RobotError, OSError):
+    """A sensor or motor driver cannot be opened or used."""
+
+
+class FrameError(RobotError, ValueError):
+    """A serial line-protocol frame is corrupt, partial, oversized or of an unknown kind."""
+
+
+class LinkLostError(HardwareError, ConnectionError):
+    """The serial link to the microcontroller is down (the port vanished or went silent)."""

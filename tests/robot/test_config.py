@@ -1,0 +1,194 @@
+"""robot.toml: the example configs load, and each kind of mistake gets one actionable message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from robot.config import check_channels, load_config
+from robot.errors import ConfigError
+from shared.reference_robot import obstacle_avoid_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "robot" / "examples"
+
+MINIMAL_GPIO = """
+[bundle]
+path = "bundle"
+policy = "qtable"
+
+[loop]
+rate_hz = 50
+
+[hardware]
+backend = "gpio"
+
+[[hardware.gpio.distance_sensors]]
+channel = "left_distance_m"
+trigger = 5
+echo = 6
+
+[[hardware.gpio.distance_sensors]]
+channel = "front_distance_m"
+trigger = 17
+echo = 27
+
+[[hardware.gpio.distance_sensors]]
+channel = "right_distance_m"
+trigger = 22
+echo = 23
+
+[hardware.gpio.drive]
+kind = "motor"
+
+[hardware.gpio.drive.left]
+forward = 12
+backward = 16
+
+[hardware.gpio.drive.right]
+forward = 13
+backward = 19
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "robot.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["reference_gpio.toml", "reference_serial.toml"])
+def test_example_configs_load_and_map_every_channel(name: str) -> None:
+    config = load_config(EXAMPLES / name)
+    check_channels(config, obstacle_avoid_spec())
+    assert (
+        config.bundle.path.resolve()
+        == (EXAMPLES / "../../tests/fixtures/obstacle_bundle").resolve()
+    )
+
+
+def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL_GPIO))
+    assert config.loop.rate_hz == 50.0
+    assert config.loop.max_sensor_age_s == 0.3
+    assert config.bundle.path == tmp_path / "bundle"
+    assert config.telemetry.enabled is False
+    assert config.telemetry.path == tmp_path / "telemetry" / "ticks.jsonl"
+    assert config.hardware.gpio is not None
+    assert config.hardware.gpio.drive.left.forward == 12
+    assert config.hardware.channels() == obstacle_avoid_spec().observation.names
+
+
+def error_for(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "robot.toml") + ": ")
+    return message
+
+
+def test_unknown_key_names_its_path_and_the_known_keys(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace("rate_hz = 50", "rate_hz = 50\nrate = 3"))
+    assert "[loop.rate] is not a known key" in message
+    assert "max_sensor_age_s" in message and "rate_hz" in message
+
+
+def test_unknown_key_in_an_array_of_tables(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO.replace("echo = 27", "echo = 27\nmax_distance = 2")
+    message = error_for(tmp_path, text)
+    assert "[hardware.gpio.distance_sensors[1].max_distance] is not a known key" in message
+    assert "max_distance_m" in message
+
+
+def test_wrong_type_says_expected_and_found(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace("rate_hz = 50", 'rate_hz = "fast"'))
+    assert re.search(r"\[loop\.rate_hz\] expected a number, found str 'fast'", message)
+
+
+def test_pin_of_the_wrong_type(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace("trigger = 5", "trigger = 5.5"))
+    assert "[hardware.gpio.distance_sensors[0].trigger] expected an integer or a string" in message
+
+
+@pytest.mark.parametrize("rate", ["0.5", "500", "0"])
+def test_rate_outside_the_sane_range(tmp_path: Path, rate: str) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace("rate_hz = 50", f"rate_hz = {rate}"))
+    assert "[loop.rate_hz] expected 1.0..200.0 Hz" in message
+    assert "choose a value between 1.0 and 200.0 Hz" in message
+
+
+def test_pin_used_twice_names_both_places(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace("backward = 19", "backward = 'GPIO17'"))
+    assert "[hardware.gpio.drive.right.backward] pin 'GPIO17' is already used by" in message
+    assert "[hardware.gpio.distance_sensors[1].trigger]" in message
+    assert "give each device its own pin" in message
+
+
+def test_channel_fed_twice(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO.replace('channel = "right_distance_m"', 'channel = "left_distance_m"')
+    message = error_for(tmp_path, text)
+    assert "channel 'left_distance_m' is already fed by" in message
+
+
+def test_missing_channel_mapping_names_the_channel_and_the_fix(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO.replace('channel = "right_distance_m"', 'channel = "rear_distance_m"')
+    config = load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError) as info:
+        check_channels(config, obstacle_avoid_spec())
+    message = str(info.value)
+    assert "[hardware.gpio] has no sensor for the bundle's channel 'right_distance_m'" in message
+    assert "mapped: ['left_distance_m', 'front_distance_m', 'rear_distance_m']" in message
+
+
+def test_unknown_backend_lists_the_available_ones(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace('backend = "gpio"', 'backend = "sim"'))
+    assert "[hardware.backend] expected one of ['gpio', 'serial', 'gym'], found 'sim'" in message
+
+
+def test_unknown_policy(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace('"qtable"', '"dqn"'))
+    assert "[bundle.policy]" in message and "'tflite-int8'" in message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO.replace('path = "bundle"\n', ""))
+    assert "[bundle.path] is missing" in message
+
+
+def test_section_for_another_backend_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO + '\n[hardware.serial]\nurl = "loop://"\nchannels = {}\n'
+    message = error_for(tmp_path, text)
+    assert "[hardware.serial] is given but backend = 'gpio'" in message
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    message = error_for(tmp_path, "[bundle\npath = 1")
+    assert "not valid TOML" in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file; copy one from robot/examples"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_serial_channel_index_outside_the_frame(tmp_path: Path) -> None:
+    text = (
+        (EXAMPLES / "reference_serial.toml")
+        .read_text()
+        .replace("right_distance_m = 2", "right_distance_m = 3")
+    )
+    message = error_for(tmp_path, text)
+    assert "[hardware.serial.channels.right_distance_m] expected an index 0..2, found 3" in message
+
+
+def test_learning_epsilon_floor_above_start(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO + "\n[learning]\nepsilon_start = 0.1\nepsilon_floor = 0.5\n"
+    message = error_for(tmp_path, text)
+    assert "[learning.epsilon_floor] expected <= epsilon_start (0.1), found 0.5" in message
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL_GPIO))
+    with pytest.raises(AttributeError):
+        config.loop.rate_hz = 10.0  # type: ignore[misc]
