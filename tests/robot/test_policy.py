@@ -1,0 +1,136 @@
+"""Greedy policies on the committed fixture bundle, with a real TFLite interpreter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.errors import PolicyLoadError
+from robot.policy import Decision, QTablePolicy, TFLitePolicy, available_policies, load_policy
+from shared.bundle import MODEL_FILES, Bundle, ModelEntry, read_bundle, write_bundle
+
+# Actions of the reference robot, by index.
+FORWARD, VEER_LEFT, VEER_RIGHT, SPIN_LEFT, SPIN_RIGHT = range(5)
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "atol"), [("tflite", "float32", 1e-5), ("tflite-int8", "int8", None)]
+)
+def test_tflite_policy_reproduces_the_reference_outputs(
+    bundle: Bundle, policy: str, kind: str, atol: float | None
+) -> None:
+    chosen = load_policy(bundle, policy)
+    assert isinstance(chosen, TFLitePolicy)
+    entry = bundle.models[kind]
+    reference = entry.extra["reference"]
+    # int8: one output quantum is the tolerance (another runtime may round a half differently).
+    tolerance = atol if atol is not None else entry.output.scale * 1.01
+    for observation, expected in zip(reference["observations"], reference["outputs"], strict=True):
+        decision = chosen.decide(np.array(observation, dtype=np.float32))
+        assert isinstance(decision, Decision)
+        assert decision.q_values.dtype == np.float32
+        assert decision.q_values.shape == (5,)
+        np.testing.assert_allclose(decision.q_values, expected, atol=tolerance)
+        assert decision.action_index == int(np.argmax(expected))
+
+
+@pytest.mark.parametrize("policy", ["tflite", "tflite-int8", "qtable"])
+@pytest.mark.parametrize(
+    ("ranges_m", "action"),
+    [
+        ((2.0, 2.0, 2.0), FORWARD),
+        ((1.5, 0.2, 0.5), SPIN_LEFT),
+        ((0.5, 0.2, 1.5), SPIN_RIGHT),
+        ((0.15, 1.8, 1.8), VEER_RIGHT),
+        ((1.8, 1.8, 0.15), VEER_LEFT),
+    ],
+)
+def test_every_policy_avoids_obstacles(
+    bundle: Bundle, policy: str, ranges_m: tuple[float, ...], action: int
+) -> None:
+    decision = load_policy(bundle, policy).decide(np.array(ranges_m, dtype=np.float32))
+    assert decision.action_index == action
+
+
+def test_qtable_policy_is_the_argmax_of_the_table_row(bundle: Bundle) -> None:
+    policy = load_policy(bundle, "qtable")
+    assert isinstance(policy, QTablePolicy)
+    table = bundle.load_qtable()
+    rng = np.random.default_rng(0)
+    for raw in rng.uniform(0.02, 2.0, size=(50, 3)):
+        decision = policy.decide(raw)
+        row = table[bundle.discretizer.index(raw)]  # type: ignore[union-attr]
+        np.testing.assert_allclose(decision.q_values, row, rtol=1e-6)
+        assert decision.action_index == int(np.argmax(row))
+
+
+def test_qtable_decision_does_not_alias_the_table(bundle: Bundle) -> None:
+    policy = QTablePolicy(bundle)
+    decision = policy.decide(np.array([1.0, 1.0, 1.0]))
+    decision.q_values[:] = 99.0
+    assert not np.any(policy.qtable == 99.0)
+
+
+def test_available_policies(bundle: Bundle) -> None:
+    assert available_policies(bundle) == ["tflite", "tflite-int8", "qtable"]
+
+
+def copy_bundle_with(tmp_path: Path, bundle: Bundle, models: dict[str, ModelEntry]) -> Bundle:
+    files = {name: bundle.file(name) for name in bundle.manifest["files"]}
+    return write_bundle(
+        tmp_path / "bundle",
+        spec=bundle.spec,
+        files=files,
+        models=models,
+        discretizer=bundle.discretizer,
+        qtable_file=bundle.qtable_file,
+    )
+
+
+def test_a_manifest_that_misdescribes_the_model_is_refused(tmp_path: Path, bundle: Bundle) -> None:
+    # The manifest claims the int8 file is the float32 model: dtypes differ.
+    int8 = bundle.models["int8"]
+    lying = ModelEntry(
+        "float32", int8.file, bundle.models["float32"].input, bundle.models["float32"].output, {}
+    )
+    broken = copy_bundle_with(tmp_path, bundle, {"float32": lying})
+    with pytest.raises(PolicyLoadError) as info:
+        load_policy(broken, "tflite")
+    message = str(info.value)
+    assert (
+        "policy_int8.tflite: input tensor: dtype: manifest says float32, model has int8" in message
+    )
+    assert "re-export the bundle" in message
+
+
+def test_wrong_quantisation_scale_is_refused(tmp_path: Path, bundle: Bundle) -> None:
+    int8 = bundle.models["int8"]
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    target = tmp_path / "bundle"
+    shutil.copytree(bundle.path, target)
+    manifest["models"]["int8"]["input"]["scale"] = int8.input.scale * 2  # type: ignore[operator]
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PolicyLoadError, match="quantisation: manifest says scale="):
+        load_policy(read_bundle(target), "tflite-int8")
+
+
+def test_missing_model_kind_names_what_the_bundle_has(tmp_path: Path, bundle: Bundle) -> None:
+    only_float = copy_bundle_with(tmp_path, bundle, {"float32": bundle.models["float32"]})
+    with pytest.raises(
+        PolicyLoadError, match=r"no 'int8' model in this bundle \(it has \['float32'\]\)"
+    ):
+        load_policy(only_float, "tflite-int8")
+
+
+def test_bundle_without_a_qtable(tmp_path: Path, bundle: Bundle) -> None:
+    files = {name: bundle.file(name) for name in MODEL_FILES.values()}
+    no_table = write_bundle(
+        tmp_path / "b", spec=bundle.spec, files=files, models=dict(bundle.models)
+    )
+    with pytest.raises(PolicyLoadError, match="this bundle has no Q-table"):
+        load_policy(no_table, "qtable")
+    assert available_policies(no_table) == ["tflite", "tflite-int8"]
