@@ -217,6 +217,7 @@ def write_bundle(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         _fsync_tree(tmp)
+        read_bundle(tmp)  # verify before it takes the bundle's name: nothing invalid lands
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)
