@@ -195,6 +195,10 @@ def write_bundle(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
+        # mkdtemp makes the directory 0700; a bundle is read by the service's own user.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         checksums = {}
         for name, content in files.items():
             target = tmp / name

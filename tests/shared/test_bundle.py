@@ -86,6 +86,11 @@ def test_no_temp_directory_is_left_behind(bundle_dir: Path) -> None:
     assert [p.name for p in bundle_dir.parent.iterdir() if p.name.startswith(".")] == []
 
 
+def test_bundle_directory_is_readable_by_other_users(bundle_dir: Path) -> None:
+    # The service runs as its own user; mkdtemp's 0700 must not survive into the bundle.
+    assert bundle_dir.stat().st_mode & 0o005 == 0o005
+
+
 def test_existing_bundle_is_not_overwritten_unless_asked(
     bundle_dir: Path, robot_spec: TaskSpec
 ) -> None:
