@@ -30,6 +30,11 @@ class HardwareError(RobotError, OSError):
 class FrameError(RobotError, ValueError):
     """A serial line-protocol frame is corrupt, partial, oversized or of an unknown kind."""
 
+    def __init__(self, message: str, kind: str = "corrupt") -> None:
+        super().__init__(message)
+        #: ``corrupt``, ``partial``, ``oversized`` or ``unknown`` (what the link counts it as).
+        self.kind = kind
+
 
 class LinkLostError(HardwareError, ConnectionError):
     """The serial link to the microcontroller is down (the port vanished or went silent)."""

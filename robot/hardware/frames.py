@@ -159,9 +159,11 @@ def decode(line: bytes) -> Frame:
     """Parse one line (with or without its line ending) into a frame, or raise FrameError."""
     body_end = line.rstrip(b"\r\n")
     if len(line) > MAX_LINE_BYTES:
-        raise FrameError(f"oversized frame: {len(line)} bytes, the cap is {MAX_LINE_BYTES}")
+        raise FrameError(
+            f"oversized frame: {len(line)} bytes, the cap is {MAX_LINE_BYTES}", "oversized"
+        )
     if not body_end.startswith(b"$") or len(body_end) < 4 or body_end[-3:-2] != b"*":
-        raise FrameError(f"partial frame: expected '$…*CC', found {line!r}")
+        raise FrameError(f"partial frame: expected '$…*CC', found {line!r}", "partial")
     raw = body_end[1:-3]
     try:
         text = raw.decode("ascii")
@@ -199,7 +201,7 @@ def decode(line: bytes) -> Frame:
         return DriveFrame(seq, left / MAX_DUTY_PERMILLE, right / MAX_DUTY_PERMILLE)
     if kind == "H" and len(fields) == 2:
         return HeartbeatFrame(_int(fields[1], 0, SEQ_MODULUS - 1, "H seq", line))
-    raise FrameError(f"unknown frame kind or field count: {line!r}; expected S, D or H")
+    raise FrameError(f"unknown frame kind or field count: {line!r}; expected S, D or H", "unknown")
 
 
 class LineSplitter:

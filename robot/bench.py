@@ -1,0 +1,141 @@
+"""``robot bench``: decision latency per policy, and the loop's tick cost on simulated gpio.
+
+The simulated hardware is gpiozero's own ``MockFactory``: PWM mock pins for the drive, and for
+each HC-SR04 a mock trigger pin that answers every ping with an echo pulse, so the real
+``DistanceSensor`` threads, the real ``Robot`` and the real loop run as on a Pi.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from gpiozero.pins.mock import MockFactory, MockPWMPin, MockTriggerPin
+
+from robot.clock import MonotonicClock
+from robot.config import DistanceSensorConfig, DriveConfig, GpioConfig, LoopConfig, MotorPins
+from robot.hardware.gpio import GpioHardware
+from robot.loop import ControlLoop
+from robot.policy import available_policies, load_policy
+from robot.process import rss_mb
+from shared.bundle import Bundle
+
+#: (trigger, echo) BCM pins of the simulated rangers, and the drive's IN1..IN4.
+SENSOR_PINS = ((5, 6), (17, 27), (22, 23), (24, 25), (8, 7), (9, 10))
+DRIVE_PINS = ((12, 16), (13, 19))
+SPEED_OF_SOUND_M_S = 343.26  # what gpiozero's DistanceSensor assumes
+
+
+class EchoTriggerPin(MockTriggerPin, MockPWMPin):
+    """A mock HC-SR04 trigger pin on a PWM mock factory; ``distance_m`` sets the echo it sends.
+
+    (gpiozero's ``MockTriggerPin`` is a plain ``MockPin``; a factory whose default pin class is
+    ``MockPWMPin`` refuses to hand out a non-PWM pin again, hence the mix-in.)
+    """
+
+    def __init__(self, factory: Any, info: Any, echo_pin: Any = None, distance_m: float = 1.0):
+        super().__init__(factory, info, echo_pin=echo_pin, echo_time=0.0)
+        self.distance_m = distance_m
+        #: While False the sensor hears nothing: no echo pulse at all.
+        self.echo_enabled = True
+
+    @property
+    def distance_m(self) -> float:
+        """The simulated obstacle distance in metres."""
+        return self.echo_time * SPEED_OF_SOUND_M_S / 2.0
+
+    @distance_m.setter
+    def distance_m(self, value: float) -> None:
+        self.echo_time = 2.0 * value / SPEED_OF_SOUND_M_S
+
+    def _echo(self) -> None:
+        if self.echo_enabled:
+            super()._echo()
+
+
+def simulated_gpio(
+    channels: tuple[str, ...], distances_m: tuple[float, ...] | None = None
+) -> tuple[MockFactory, GpioConfig, list[EchoTriggerPin]]:
+    """A MockFactory wired like the reference robot, its GpioConfig, and the trigger pins."""
+    if len(channels) > len(SENSOR_PINS):
+        raise ValueError(f"at most {len(SENSOR_PINS)} simulated rangers, asked {len(channels)}")
+    factory = MockFactory(pin_class=MockPWMPin)
+    distances = distances_m or (1.0,) * len(channels)
+    triggers = []
+    sensors = []
+    for (trigger, echo), channel, distance in zip(SENSOR_PINS, channels, distances, strict=False):
+        echo_pin = factory.pin(echo)
+        triggers.append(
+            factory.pin(trigger, pin_class=EchoTriggerPin, echo_pin=echo_pin, distance_m=distance)
+        )
+        sensors.append(DistanceSensorConfig(channel, trigger, echo))
+    (lf, lb), (rf, rb) = DRIVE_PINS
+    drive = DriveConfig(
+        "motor", MotorPins(forward=lf, backward=lb), MotorPins(forward=rf, backward=rb)
+    )
+    return factory, GpioConfig(tuple(sensors), (), None, drive), triggers
+
+
+def decision_latency_us(
+    bundle: Bundle, policy_name: str, decisions: int, seed: int = 0
+) -> tuple[float, float, str]:
+    """(p50, p99) µs of ``decide`` on random in-range observations, and the policy's line."""
+    policy = load_policy(bundle, policy_name)
+    rng = np.random.default_rng(seed)
+    spec = bundle.spec.observation
+    observations = rng.uniform(spec.lows, spec.highs, size=(decisions, spec.size)).astype(
+        np.float32
+    )
+    for observation in observations[: min(200, decisions)]:  # warm-up
+        policy.decide(observation)
+    samples = np.empty(decisions)
+    clock = time.perf_counter
+    for i, observation in enumerate(observations):
+        start = clock()
+        policy.decide(observation)
+        samples[i] = clock() - start
+    p50, p99 = np.percentile(samples, [50, 99]) * 1e6
+    return float(p50), float(p99), policy.describe()
+
+
+def tick_cost(bundle: Bundle, policy_name: str, ticks: int, rate_hz: float) -> dict[str, Any]:
+    """Run the real loop on simulated gpio for ``ticks`` ticks; return its summary (+ RSS)."""
+    channels = bundle.spec.observation.names
+    factory, config, _ = simulated_gpio(channels)
+    clock = MonotonicClock()
+    with GpioHardware(config, channels, clock=clock.now, pin_factory=factory) as hardware:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # let every ranger deliver its first echo
+            if all(np.isfinite(hardware.snapshot().values)):
+                break
+            time.sleep(0.01)
+        loop = ControlLoop(
+            hardware,
+            load_policy(bundle, policy_name),
+            bundle.spec,
+            LoopConfig(rate_hz=rate_hz, max_sensor_age_s=1.0, max_consecutive_overruns=1000),
+        )
+        summary = loop.run(max_ticks=ticks)
+    factory.reset()
+    summary["rss_mb"] = rss_mb()
+    return summary
+
+
+def run_bench(bundle: Bundle, decisions: int, ticks: int, rate_hz: float) -> list[str]:
+    """The bench report, one line per figure."""
+    lines = []
+    policies = available_policies(bundle)
+    for name in policies:
+        p50, p99, describe = decision_latency_us(bundle, name, decisions)
+        lines.append(f"decision {name:12s} p50 {p50:7.1f} µs  p99 {p99:7.1f} µs   ({describe})")
+    if ticks > 0 and policies:
+        summary = tick_cost(bundle, policies[0], ticks, rate_hz)
+        c, late = summary["tick_compute_us"], summary["lateness_us"]
+        lines.append(
+            f"loop on gpio+MockFactory ({policies[0]}, {ticks} ticks at {rate_hz} Hz): tick "
+            f"compute p50 {c['p50']} µs p99 {c['p99']} µs; period jitter (lateness) p50 "
+            f"{late['p50']} µs p99 {late['p99']} µs; {summary['overruns']} overruns; "
+            f"achieved {summary['rate_hz']} Hz; RSS {summary['rss_mb']:.1f} MiB"
+        )
+    return lines

@@ -1,0 +1,247 @@
+"""``python -m robot run|check|bench``: the robot runtime's command line.
+
+Exit codes: 0 success; 1 the runtime failed while running (or ``check`` found a problem);
+2 the config, the bundle or the arguments are wrong (nothing was moved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot.clock import MonotonicClock
+from robot.config import load_config
+from robot.errors import ConfigError, HardwareError, RobotError
+from robot.loop import ControlLoop, LoopFailedError
+from robot.process import process_age_s, rss_mb
+from robot.runtime import open_bundle, open_hardware, open_policy
+from robot.sdnotify import Notifier
+from robot.telemetry import TelemetryWriter, format_summary
+from shared.bundle import read_bundle
+from shared.errors import Sim2PiError
+
+_log = logging.getLogger("robot")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with ``--help`` on every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m robot",
+        description="sim2pi's robot runtime: run a bundle's policy on the robot, fail-safe.",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="drive the robot with the configured policy (the service's command)",
+        description="Run the control loop until SIGTERM/SIGINT; the motors stop on every exit.",
+    )
+    run.add_argument("--config", type=Path, required=True, help="robot.toml")
+    run.add_argument("--max-ticks", type=int, default=None, help="stop after N ticks (tests)")
+    run.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
+    check = sub.add_parser(
+        "check",
+        help="validate config, bundle, runtime and hardware without moving a motor",
+        description="Validate the config and the bundle, report the TFLite runtime, numpy, the "
+        "pin factory and every part, run one inference. Exit 0 only if all is well.",
+    )
+    check.add_argument("--config", type=Path, required=True, help="robot.toml")
+    check.add_argument(
+        "--wait-s", type=float, default=1.5, help="how long to wait for every sensor to report"
+    )
+    bench = sub.add_parser(
+        "bench",
+        help="decision latency per policy, and the loop's tick cost on simulated gpio",
+        description="Decision latency percentiles of each policy in the bundle, then the whole "
+        "loop's tick cost and period jitter on gpiozero's MockFactory.",
+    )
+    bench.add_argument("--bundle", type=Path, required=True, help="a bundle directory")
+    bench.add_argument("--decisions", type=int, default=5000, help="timed decisions per policy")
+    bench.add_argument("--ticks", type=int, default=500, help="loop ticks (0: skip the loop)")
+    bench.add_argument("--rate-hz", type=float, default=50.0, help="loop rate for the tick bench")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, pin_factory: Any = None) -> int:
+    """Parse ``argv`` and run the subcommand; ``pin_factory`` is injected by tests."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        if args.command == "run":
+            return cmd_run(args, pin_factory)
+        if args.command == "check":
+            return cmd_check(args, pin_factory)
+        return cmd_bench(args)
+    except (ConfigError, Sim2PiError, RobotError) as exc:
+        _log.error("%s", exc)
+        return EXIT_USAGE
+
+
+def install_signal_handlers(loop: ControlLoop) -> dict[int, Any]:
+    """SIGTERM and SIGINT ask the loop to stop; returns the previous handlers."""
+
+    def handler(signum: int, _frame: object) -> None:
+        loop.request_stop(signal.Signals(signum).name)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
+    """``run``: the control loop until a signal (or ``--max-ticks``)."""
+    config = load_config(args.config)
+    if config.learning.enabled:
+        raise ConfigError(
+            f"{config.source}: [learning.enabled] on-robot learning is not part of this "
+            "version of the runtime yet; set enabled = false"
+        )
+    bundle = open_bundle(config)
+    policy = open_policy(config, bundle)
+    _log.info("policy %s from %s", policy.describe(), bundle.path)
+    clock = MonotonicClock()
+    notifier = Notifier.from_environment()
+    telemetry = TelemetryWriter(config.telemetry) if config.telemetry.enabled else None
+    try:
+        with open_hardware(config, bundle, clock, pin_factory=pin_factory) as hardware:
+            for line in hardware.describe():
+                _log.info("%s", line)
+            loop = ControlLoop(
+                hardware,
+                policy,
+                bundle.spec,
+                config.loop,
+                clock=clock,
+                telemetry=telemetry,
+                notifier=notifier,
+            )
+            previous = install_signal_handlers(loop)
+            age_at_start_s = process_age_s()
+            try:
+                summary = loop.run(max_ticks=args.max_ticks)
+            finally:
+                for sig, old in previous.items():
+                    signal.signal(sig, old)
+    except LoopFailedError as exc:
+        _log.error("%s", exc)
+        return EXIT_FAILED
+    except HardwareError as exc:
+        _log.error("%s", exc)
+        return EXIT_FAILED
+    finally:
+        if telemetry is not None:
+            telemetry.close()
+        notifier.close()
+    first = summary["first_decision_after_s"]
+    summary["first_decision_after_process_start_s"] = (
+        None if first is None else round(age_at_start_s + first, 3)
+    )
+    summary["rss_mb"] = rss_mb()
+    _log.info("summary: %s", format_summary(summary))
+    _log.info(
+        "first decision %s s after process start; RSS %.1f MiB",
+        summary["first_decision_after_process_start_s"],
+        summary["rss_mb"] or math.nan,
+    )
+    if args.summary_json is not None:
+        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
+    """``check``: validate everything and report, never moving a motor."""
+    problems: list[str] = []
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+
+    config = load_config(args.config)
+    report(
+        f"config   ok: {config.source} (backend {config.hardware.backend}, policy "
+        f"{config.bundle.policy}, {config.loop.rate_hz} Hz)"
+    )
+    report(f"python   {platform.python_version()} on {platform.machine()}; numpy {np.__version__}")
+    bundle = open_bundle(config)
+    report(
+        f"bundle   ok: {bundle.path} ({bundle.spec.env_id}; models {sorted(bundle.models)}; "
+        f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
+        f"{list(bundle.spec.observation.names)} all mapped"
+    )
+    policy = open_policy(config, bundle)
+    runtime = getattr(policy, "runtime", None)
+    if runtime is not None:
+        report(f"tflite   {runtime.describe()} builds interpreters")
+        for skipped in runtime.skipped:
+            report(f"         skipped {skipped}")
+    probe = (bundle.spec.observation.lows + bundle.spec.observation.highs) / 2.0
+    decision = policy.decide(probe.astype(np.float32))
+    action = bundle.spec.actions[decision.action_index].name
+    report(
+        f"policy   {policy.describe()}; one inference at mid-range {probe.round(3).tolist()} → "
+        f"{action} (Q {decision.q_values.round(3).tolist()})"
+    )
+    if not np.all(np.isfinite(decision.q_values)):
+        problems.append("the policy returned non-finite Q-values")
+    clock = MonotonicClock()
+    try:
+        hardware = open_hardware(config, bundle, clock, pin_factory=pin_factory)
+    except (HardwareError, OSError) as exc:
+        report(f"hardware FAIL: {exc}")
+        return EXIT_FAILED
+    with hardware:
+        hardware.stop()
+        for line in hardware.describe():
+            report(f"hardware {line}")
+        snapshot = hardware.snapshot()
+        deadline = time.monotonic() + args.wait_s
+        while time.monotonic() < deadline:
+            snapshot = hardware.snapshot()
+            ages = [clock.now() - t for t in snapshot.read_at_s]
+            if not snapshot.faults and all(a <= config.loop.max_sensor_age_s for a in ages):
+                break
+            time.sleep(0.05)
+        now = clock.now()
+        for name, value, read_at in zip(
+            bundle.spec.observation.names, snapshot.values, snapshot.read_at_s, strict=True
+        ):
+            age = now - read_at
+            fresh = age <= config.loop.max_sensor_age_s and math.isfinite(value)
+            report(
+                f"sensor   {name}: {value:.3f} ({age:.3f} s old) {'ok' if fresh else 'FAIL'}"
+                if math.isfinite(age)
+                else f"sensor   {name}: no reading in {args.wait_s} s FAIL"
+            )
+            if not fresh:
+                problems.append(f"{name} gives no fresh reading: check its wiring and pins")
+        if snapshot.bumper is not None:
+            report(f"sensor   bumper: {'pressed' if snapshot.bumper else 'released'}")
+        for fault in snapshot.faults:
+            problems.append(fault)
+    for problem in problems:
+        report(f"PROBLEM  {problem}")
+    report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
+    return EXIT_OK if not problems else EXIT_FAILED
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``bench``: latency and tick-cost figures for a bundle."""
+    from robot.bench import run_bench
+
+    bundle = read_bundle(args.bundle)
+    for line in run_bench(bundle, args.decisions, args.ticks, args.rate_hz):
+        print(line, flush=True)
+    return EXIT_OK

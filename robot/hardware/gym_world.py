@@ -1,0 +1,129 @@
+"""The ``gym`` backend: any Gymnasium env as the world, for software-in-the-loop on a laptop.
+
+Gymnasium is imported inside the constructor only, so the Pi (which never chooses this backend)
+never needs it. The env moves only when it is stepped: ``drive`` steps it with the action whose
+motor command was asked for (a ``Discrete`` action space indexed like the bundle's action table)
+or with the two duties (a ``Box`` of shape (2,)); ``stop`` does not step it, so a stopped robot
+is a paused world, and its newest observation is always current. An episode that ends is reset.
+Env ids from sim2pi's trainer register on import: ``trainer.envs:sim2pi/ObstacleAvoid-v0``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from robot.config import GymConfig
+from robot.errors import HardwareError
+from robot.hardware.base import Hardware, Snapshot
+from shared.spec import MotorCommand, TaskSpec
+
+_log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+
+
+class GymHardware(Hardware):
+    """A Gymnasium env behind the hardware interface."""
+
+    name = "gym"
+
+    def __init__(self, config: GymConfig, spec: TaskSpec, *, clock: Clock) -> None:
+        """Make and reset the env; check its spaces against the bundle's spec."""
+        try:
+            import gymnasium as gym
+        except ImportError as exc:
+            raise HardwareError(
+                "the gym backend needs Gymnasium, which the Pi does not install; run it on the "
+                "laptop (.venv from requirements-dev.txt) or choose backend = 'gpio' or 'serial'"
+            ) from exc
+        self.config = config
+        self._clock = clock
+        mapping = dict(config.channels)
+        self._indices = [mapping[name] for name in spec.observation.names]
+        try:
+            self.env = gym.make(config.env_id)
+        except Exception as exc:  # gymnasium raises many kinds for a bad id
+            raise HardwareError(
+                f"[hardware.gym.env_id] cannot make {config.env_id!r}: {exc}; give a registered "
+                "id, or 'module:EnvId' to import its module first"
+            ) from exc
+        self._commands = [action.motor for action in spec.actions]
+        space = self.env.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            if int(space.n) != len(self._commands):
+                self.env.close()
+                raise HardwareError(
+                    f"[hardware.gym] {config.env_id}: action space Discrete({space.n}), but the "
+                    f"bundle has {len(self._commands)} actions {list(spec.actions.names)}"
+                )
+            self._discrete = True
+        elif isinstance(space, gym.spaces.Box) and space.shape == (2,):
+            self._discrete = False
+        else:
+            self.env.close()
+            raise HardwareError(
+                f"[hardware.gym] {config.env_id}: action space {space} is neither Discrete("
+                f"{len(self._commands)}) nor a Box of two duties"
+            )
+        shape = self.env.observation_space.shape
+        size = int(np.prod(shape)) if shape else 0
+        if self._indices and max(self._indices) >= size:
+            self.env.close()
+            raise HardwareError(
+                f"[hardware.gym.channels] index {max(self._indices)} is outside the env's "
+                f"observation of shape {shape}"
+            )
+        self.episodes = 0
+        self.steps = 0
+        self.episode_return = 0.0
+        self._closed = False
+        self._observation, _ = self.env.reset(seed=config.seed)
+
+    def snapshot(self) -> Snapshot:
+        """The env's current observation (always current: the world waits while stopped)."""
+        flat = np.asarray(self._observation, dtype=np.float64).reshape(-1)
+        values = tuple(float(flat[i]) for i in self._indices)
+        now = self._clock()
+        return Snapshot(values, (now,) * len(values))
+
+    def drive(self, command: MotorCommand) -> None:
+        """Step the env once with ``command``; reset it when the episode ends."""
+        if self._discrete:
+            try:
+                action: Any = self._commands.index(command)
+            except ValueError:
+                raise HardwareError(
+                    f"gym backend: motor command {command} is not one of the bundle's actions"
+                ) from None
+        else:
+            action = np.array([command.left, command.right], dtype=np.float32)
+        observation, reward, terminated, truncated, _ = self.env.step(action)
+        self.steps += 1
+        self.episode_return += float(reward)
+        if terminated or truncated:
+            self.episodes += 1
+            _log.info(
+                "gym episode %d ended after %d steps, return %.3f",
+                self.episodes,
+                self.steps,
+                self.episode_return,
+            )
+            self.episode_return = 0.0
+            observation, _ = self.env.reset()
+        self._observation = observation
+
+    def stop(self) -> None:
+        """Nothing to do: the world does not move until the next ``drive``."""
+
+    def close(self) -> None:
+        """Close the env; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.env.close()
+
+    def describe(self) -> list[str]:
+        """The env id and the channel indices."""
+        return [f"gym: {self.config.env_id}, observation indices {self._indices}"]

@@ -1,0 +1,261 @@
+"""The fixed-rate control loop: snapshot → observation → policy → drive → learner → telemetry.
+
+Deadlines are absolute (``start + k × period``) on an injected monotonic clock, so rounding never
+accumulates into drift; a tick that ends after the next deadline is an overrun, and the loop
+skips to the first deadline still ahead rather than bursting to catch up.
+
+Fail-safe (``../shared/DESIGN.md``): the motors are stopped before the first valid decision, on
+stale or invalid sensor data or a hardware fault, on any exception in a tick, after
+``max_consecutive_overruns`` overruns in a row, on SIGTERM/SIGINT (``request_stop``) and at
+exit, whatever the exit. A stop is held until a tick produces a valid decision again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Protocol
+
+import numpy as np
+
+from robot.clock import Clock, MonotonicClock
+from robot.config import LoopConfig
+from robot.errors import RobotError, SpecMismatchError
+from robot.hardware.base import Hardware, Snapshot
+from robot.observation import ObservationBuilder, Refusal
+from robot.policy import Decision, Policy
+from robot.sdnotify import Notifier, WatchdogGate
+from robot.telemetry import RunStats, TelemetryWriter
+from shared.spec import MotorCommand, TaskSpec
+
+_log = logging.getLogger(__name__)
+
+#: Stop reasons, as they appear in telemetry flags and the exit summary.
+START, EXCEPTION, OVERRUNS = "start", "exception", "overruns"
+STATUS_EVERY_S = 1.0
+
+
+class Learner(Protocol):
+    """The on-robot learner's hook (the learning issue): called after each driven tick."""
+
+    def update(self, observation: np.ndarray, decision: Decision, snapshot: Snapshot) -> None:
+        """Learn from the tick that was just driven."""
+        ...
+
+
+class LoopFailedError(RobotError, RuntimeError):
+    """Too many ticks in a row raised: the loop gives up (the service manager restarts it)."""
+
+
+class ControlLoop:
+    """Runs a policy on hardware at a fixed rate, stopping the motors whenever in doubt."""
+
+    def __init__(
+        self,
+        hardware: Hardware,
+        policy: Policy,
+        spec: TaskSpec,
+        config: LoopConfig,
+        *,
+        clock: Clock | None = None,
+        telemetry: TelemetryWriter | None = None,
+        notifier: Notifier | None = None,
+        learner: Learner | None = None,
+        max_consecutive_errors: int = 10,
+    ) -> None:
+        """Wire the parts; nothing moves until ``run``.
+
+        Args:
+            hardware: the backend (its ``close`` is the caller's job).
+            policy: the greedy policy.
+            spec: the bundle's task spec (observation channels, action → motor command).
+            config: rate and fail-safe limits.
+            clock: monotonic time and waiting (default: the real one).
+            telemetry: per-tick JSON Lines writer, or None.
+            notifier: sd_notify (READY at the first valid decision, WATCHDOG on healthy ticks,
+                STATUS about once a second, STOPPING at exit), or None.
+            learner: the on-robot learner's hook, or None.
+            max_consecutive_errors: ticks raising in a row before the loop gives up.
+        """
+        commands = [action.motor for action in spec.actions]
+        if any(command is None for command in commands):
+            raise SpecMismatchError(
+                f"bundle spec {spec.env_id!r}: its actions {list(spec.actions.names)} have no "
+                "motor commands, so they cannot drive a robot; export a robot task's bundle"
+            )
+        self.hardware = hardware
+        self.policy = policy
+        self.spec = spec
+        self.config = config
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        self.telemetry = telemetry
+        self.notifier = notifier
+        self.learner = learner
+        self.max_consecutive_errors = max_consecutive_errors
+        self.period_s = 1.0 / config.rate_hz
+        self.commands: list[MotorCommand] = commands  # type: ignore[assignment]
+        self.observer = ObservationBuilder(spec.observation, config.max_sensor_age_s)
+        self.stats = RunStats()
+        self.wake = threading.Event()
+        self.stop_requested: str | None = None
+        self._gate = None if notifier is None else WatchdogGate(notifier, clock=self.clock.now)
+        self._stopped_for: str | None = START
+        self._overrun_streak = 0
+        self._error_streak = 0
+        self._next_status_s = -math.inf
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop the motors and return (safe to call from a signal handler)."""
+        self.stop_requested = reason
+        self.wake.set()
+
+    def run(self, max_ticks: int | None = None) -> dict[str, Any]:
+        """Run until ``request_stop``, ``max_ticks`` or a fatal error; return the summary."""
+        stats = self.stats
+        self._stop(START, "before the first valid decision", count=False)
+        start = self.clock.now()
+        stats.started_s = start
+        deadline = start
+        try:
+            while self.stop_requested is None and (max_ticks is None or stats.ticks < max_ticks):
+                self.clock.wait_until(deadline, self.wake)
+                if self.stop_requested is not None:
+                    break
+                on_time = self._tick(deadline)
+                deadline += self.period_s
+                now = self.clock.now()
+                if not on_time:
+                    # Skip the deadlines already missed: start again on the grid, ahead of now.
+                    deadline = start + math.ceil((now - start) / self.period_s) * self.period_s
+            stats.exit_reason = self.stop_requested or f"max_ticks ({max_ticks})"
+        except BaseException as exc:
+            stats.exit_reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._stop(stats.exit_reason or "exit", "the loop is ending", count=False)
+            stats.ended_s = self.clock.now()
+            if self.notifier is not None:
+                self.notifier.stopping()
+            if self.telemetry is not None:
+                self.telemetry.close()
+        return stats.summary()
+
+    def _tick(self, deadline: float) -> bool:
+        """One tick; returns whether it ended before the next deadline."""
+        stats = self.stats
+        started = self.clock.now()
+        cpu_start = time.perf_counter()
+        lateness = started - deadline
+        observation: np.ndarray | None = None
+        decision: Decision | None = None
+        snapshot: Snapshot | None = None
+        fresh = False
+        fatal: LoopFailedError | None = None
+        try:
+            snapshot = self.hardware.snapshot()
+            built = self.observer.build(snapshot, started)
+            if isinstance(built, Refusal):
+                self._stop(built.reason, built.detail)
+            else:
+                observation = built
+                decision_start = time.perf_counter()
+                decision = self.policy.decide(observation)
+                stats.decision_s.add(time.perf_counter() - decision_start)
+                fresh = True
+                if self._overrun_streak >= self.config.max_consecutive_overruns:
+                    # Held until a tick ends on time again.
+                    self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
+                else:
+                    self.hardware.drive(self.commands[decision.action_index])
+                    self._driving()
+                    if self.learner is not None:
+                        self.learner.update(observation, decision, snapshot)
+            self._error_streak = 0
+        except Exception as exc:  # any failure in a tick stops the motors; the loop goes on
+            fresh = False
+            stats.errors += 1
+            self._error_streak += 1
+            if self._error_streak == 1:
+                _log.exception("tick %d raised; motors stopped", stats.ticks)
+            self._stop(EXCEPTION, f"{type(exc).__name__}: {exc}")
+            if self._error_streak >= self.max_consecutive_errors:
+                fatal = LoopFailedError(
+                    f"{self._error_streak} ticks in a row raised (last: {exc!r}); giving up"
+                )
+                fatal.__cause__ = exc
+        stats.ticks += 1
+        ended = self.clock.now()
+        on_time = ended <= deadline + self.period_s
+        if on_time:
+            self._overrun_streak = 0
+        else:
+            stats.overruns += 1
+            self._overrun_streak += 1
+            limit = self.config.max_consecutive_overruns
+            if self._overrun_streak >= limit and self._stopped_for != OVERRUNS:
+                self._stop(
+                    OVERRUNS,
+                    f"{self._overrun_streak} deadlines missed in a row (limit {limit})",
+                )
+        compute = time.perf_counter() - cpu_start
+        stats.compute_s.add(compute)
+        stats.lateness_s.add(max(lateness, 0.0))
+        if fresh and on_time and self._gate is not None:
+            self._gate.healthy_tick()
+        if self.notifier is not None and ended >= self._next_status_s:
+            self._next_status_s = ended + STATUS_EVERY_S
+            self.notifier.status(self._status_line())
+        if self.telemetry is not None and self.telemetry.wants(stats.ticks - 1):
+            self.telemetry.write(
+                {
+                    "t_s": round(started, 6),
+                    "tick": stats.ticks - 1,
+                    "obs": None
+                    if observation is None
+                    else [round(float(v), 5) for v in observation],
+                    "action": None if decision is None else decision.action_index,
+                    "q": None
+                    if decision is None
+                    else [round(float(v), 5) for v in decision.q_values],
+                    "compute_us": round(compute * 1e6, 1),
+                    "late_us": round(lateness * 1e6, 1),
+                    "stopped": self._stopped_for,
+                    "overrun": not on_time,
+                    "bumper": None if snapshot is None else snapshot.bumper,
+                }
+            )
+        if fatal is not None:
+            raise fatal
+        return on_time
+
+    def _driving(self) -> None:
+        if self.stats.first_decision_s is None:
+            self.stats.first_decision_s = self.clock.now()
+            _log.info("first valid decision; driving")
+            if self.notifier is not None:
+                self.notifier.ready(status="driving")
+        elif self._stopped_for is not None:
+            _log.info("driving again after a stop (%s)", self._stopped_for)
+        self.stats.decisions += 1
+        self._stopped_for = None
+
+    def _stop(self, reason: str, detail: str, *, count: bool = True) -> None:
+        """Stop the motors for ``reason``; log when the reason changes."""
+        try:
+            self.hardware.stop()
+        except Exception:
+            _log.critical("could not stop the motors (%s: %s)", reason, detail, exc_info=True)
+        new_event = self._stopped_for != reason
+        if new_event:
+            _log.warning("motors stopped: %s: %s", reason, detail)
+        if count:
+            self.stats.count_stop(reason, new_event)
+        self._stopped_for = reason
+
+    def _status_line(self) -> str:
+        elapsed = self.clock.now() - self.stats.started_s
+        rate = self.stats.ticks / elapsed if elapsed > 0 else 0.0
+        state = "driving" if self._stopped_for is None else f"stopped ({self._stopped_for})"
+        return f"{state}; {rate:.1f} Hz, {self.stats.overruns} overruns, {self.stats.errors} errors"

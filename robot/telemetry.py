@@ -1,0 +1,160 @@
+"""Per-tick telemetry as size-rotated JSON Lines, and the run's statistics and exit summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from robot.config import TelemetryConfig
+
+_log = logging.getLogger(__name__)
+
+
+class TelemetryWriter:
+    """Appends one JSON object per written tick; rotates ``ticks.jsonl`` → ``.1`` … at max size."""
+
+    def __init__(self, config: TelemetryConfig) -> None:
+        self.config = config
+        self.path = Path(config.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._size = self.path.stat().st_size
+        #: Records written since start.
+        self.written = 0
+
+    def wants(self, tick: int) -> bool:
+        """Whether tick number ``tick`` is sampled (every ``every_n_ticks``-th)."""
+        return tick % self.config.every_n_ticks == 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append ``record`` as one line, rotating first if it would overflow ``max_bytes``."""
+        if self._file is None:
+            return
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        if self._size and self._size + len(line) > self.config.max_bytes:
+            self._rotate()
+        self._file.write(line)
+        self._size += len(line)
+        self.written += 1
+
+    def _rotate(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        backups = self.config.backups
+        if backups == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            for n in range(backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{n}")
+                if older.exists():
+                    os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._size = 0
+
+    def close(self) -> None:
+        """Flush and close; safe to call twice."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SampleRing:
+    """The last ``capacity`` samples (preallocated, so a long run cannot grow memory)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self._values = np.zeros(capacity, dtype=np.float64)
+        self._count = 0
+
+    def add(self, value: float) -> None:
+        """Record one sample."""
+        self._values[self._count % len(self._values)] = value
+        self._count += 1
+
+    def __len__(self) -> int:
+        return min(self._count, len(self._values))
+
+    def percentiles(self, *q: float) -> list[float]:
+        """Percentiles of the kept samples (NaN when empty)."""
+        if not len(self):
+            return [float("nan")] * len(q)
+        return [float(v) for v in np.percentile(self._values[: len(self)], q)]
+
+
+@dataclass
+class RunStats:
+    """What the loop measured: ticks, overruns, stops and why, latencies."""
+
+    ticks: int = 0
+    decisions: int = 0
+    overruns: int = 0
+    errors: int = 0
+    started_s: float = 0.0
+    ended_s: float = 0.0
+    first_decision_s: float | None = None
+    exit_reason: str = ""
+    #: Stop reason → [events, ticks held]: an event is a change from driving (or another reason).
+    stops: dict[str, list[int]] = field(default_factory=dict)
+    decision_s: SampleRing = field(default_factory=SampleRing)
+    compute_s: SampleRing = field(default_factory=SampleRing)
+    lateness_s: SampleRing = field(default_factory=SampleRing)
+
+    def count_stop(self, reason: str, new_event: bool) -> None:
+        """Count one tick held stopped for ``reason``."""
+        entry = self.stops.setdefault(reason, [0, 0])
+        entry[0] += int(new_event)
+        entry[1] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary of the run."""
+        duration = max(self.ended_s - self.started_s, 0.0)
+        decision = self.decision_s.percentiles(50, 99, 100)
+        compute = self.compute_s.percentiles(50, 99, 100)
+        late = self.lateness_s.percentiles(50, 99, 100)
+        return {
+            "ticks": self.ticks,
+            "decisions": self.decisions,
+            "duration_s": round(duration, 6),
+            "rate_hz": round(self.ticks / duration, 3) if duration > 0 else None,
+            "overruns": self.overruns,
+            "errors": self.errors,
+            "stops": {k: {"events": v[0], "ticks": v[1]} for k, v in self.stops.items()},
+            "exit_reason": self.exit_reason,
+            "first_decision_after_s": None
+            if self.first_decision_s is None
+            else round(self.first_decision_s - self.started_s, 6),
+            "decision_us": _micro(decision),
+            "tick_compute_us": _micro(compute),
+            "lateness_us": _micro(late),
+        }
+
+
+def _micro(values: list[float]) -> dict[str, float | None]:
+    return {
+        name: None if math.isnan(v) else round(v * 1e6, 1)
+        for name, v in zip(("p50", "p99", "max"), values, strict=True)
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few lines for the log."""
+    stops = ", ".join(
+        f"{reason} ×{v['events']} ({v['ticks']} ticks)" for reason, v in summary["stops"].items()
+    )
+    d, c, late = summary["decision_us"], summary["tick_compute_us"], summary["lateness_us"]
+    return (
+        f"{summary['ticks']} ticks in {summary['duration_s']:.3f} s "
+        f"({summary['rate_hz']} Hz), {summary['decisions']} decisions, "
+        f"{summary['overruns']} overruns, {summary['errors']} errors; exit: "
+        f"{summary['exit_reason']}\n"
+        f"  motor stops: {stops or 'none'}\n"
+        f"  decision µs p50 {d['p50']} p99 {d['p99']} max {d['max']}; tick compute µs "
+        f"p50 {c['p50']} p99 {c['p99']}; lateness µs p50 {late['p50']} p99 {late['p99']}"
+    )
