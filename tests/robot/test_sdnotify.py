@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -284,3 +285,66 @@ def test_a_child_process_inherits_the_socket_from_its_environment(abstract_recei
         "WATCHDOG=1\n",
         "STOPPING=1\n",
     ]
+
+
+SIM_CONFIG = """\
+[bundle]
+path = "{bundle}"
+policy = "qtable"
+
+[loop]
+rate_hz = 50.0
+
+[hardware]
+backend = "gym"
+
+[hardware.gym]
+env_id = "trainer.envs:sim2pi/ObstacleAvoid-v0"
+channels = {{ left_distance_m = 0, front_distance_m = 1, right_distance_m = 2 }}
+seed = 0
+"""
+
+
+@pytest.mark.trainer
+def test_the_runtime_under_a_notify_socket_readies_pings_and_stops(tmp_path, path_receiver):
+    # `python -m robot run` as systemd starts it, with the simulator (gym backend) as its world.
+    config = tmp_path / "robot.toml"
+    config.write_text(SIM_CONFIG.format(bundle=ROOT / "tests" / "fixtures" / "obstacle_bundle"))
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": path_receiver.env_value,
+        "WATCHDOG_USEC": "400000",  # WatchdogSec=0.4s: a ping every 0.2 s
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("WATCHDOG_PID", None)
+    started_at_s = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "robot", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        messages: list[str] = []
+        path_receiver.sock.settimeout(30.0)  # the first message waits for start-up
+        while messages.count("WATCHDOG=1\n") < 4:
+            messages.append(path_receiver.sock.recv(4096).decode())
+            path_receiver.sock.settimeout(2.0)
+        sigterm_at_s = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=10)
+        stopped_after_s = time.monotonic() - sigterm_at_s
+    finally:
+        if process.poll() is None:
+            process.kill()
+        output = process.communicate()[0]
+    messages += path_receiver.messages()
+    assert returncode == 0, output
+    assert stopped_after_s < 1.0, output
+    assert messages[0].startswith("READY=1\n")
+    assert messages[-1] == "STOPPING=1\n"
+    # Ticks run at 50 Hz, but pings come at most once per 0.2 s: no more than the time the
+    # process ran allows (datagrams may be read in bursts, so their arrival times prove nothing).
+    pings = messages.count("WATCHDOG=1\n")
+    assert 4 <= pings <= (sigterm_at_s - started_at_s) / 0.2 + 1
