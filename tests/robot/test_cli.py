@@ -1,0 +1,205 @@
+"""``python -m robot run|check|bench``: exit codes, reports, the service's command end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robot.bench import DRIVE_PINS, simulated_gpio
+from robot.cli import main
+from tests.robot.mcu import Microcontroller, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "robot" / "examples"
+FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
+CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
+MOTOR_PINS = tuple(pin for side in DRIVE_PINS for pin in side)
+
+
+def example(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    """An example config, with its bundle made absolute and ``replacements`` applied."""
+    text = (EXAMPLES / name).read_text()
+    text = text.replace('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE)))
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "robot.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def rig() -> Iterator[tuple]:
+    factory, _, triggers = simulated_gpio(CHANNELS, (1.5, 1.5, 1.5))
+    yield factory, triggers
+    factory.reset()
+
+
+def motor_states(factory) -> list[float]:
+    return [float(factory.pin(pin).state) for pin in MOTOR_PINS]
+
+
+def test_help_on_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("run", "check", "bench"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+        assert "usage: python -m robot " + command in capsys.readouterr().out
+
+
+def test_module_entry_point_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "robot", "--help"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "{run,check,bench}" in result.stdout
+
+
+def test_check_reports_every_part_and_never_moves_a_motor(
+    tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory, _ = rig
+    code = main(
+        ["check", "--config", str(example(tmp_path, "reference_gpio.toml"))], pin_factory=factory
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for expected in (
+        "config   ok:",
+        "numpy ",
+        "bundle   ok:",
+        "tflite   ai_edge_litert" if not os.environ.get("SIM2PI_TFLITE_RUNTIME") else "tflite   ",
+        "policy   tflite: policy.tflite",
+        "hardware gpio: pin factory MockFactory",
+        "drive: left forward=GPIO12 backward=GPIO16",
+        "sensor   front_distance_m: 1.",
+        "sensor   bumper: released",
+        "check    all well",
+    ):
+        assert expected in out
+    for pin in MOTOR_PINS:  # every state the pin ever had was 0: nothing moved
+        assert {float(s.state) for s in factory.pin(pin).states} == {0.0}
+
+
+def test_check_fails_on_a_silent_sensor(
+    tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory, triggers = rig
+    triggers[1].echo_enabled = False
+    config = example(tmp_path, "reference_gpio.toml")
+    code = main(["check", "--config", str(config), "--wait-s", "0.5"], pin_factory=factory)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "sensor   front_distance_m: no reading in 0.5 s FAIL" in out
+    assert "PROBLEM  front_distance_m gives no fresh reading: check its wiring and pins" in out
+
+
+def test_config_errors_exit_2_with_the_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = example(tmp_path, "reference_gpio.toml", ("rate_hz = 20.0", "rate_hz = 2000.0"))
+    assert main(["check", "--config", str(config)]) == 2
+    assert "[loop.rate_hz] expected 1.0..200.0 Hz, found 2000.0" in caplog.text
+
+
+def test_a_missing_bundle_exits_2(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = example(
+        tmp_path, "reference_gpio.toml", (str(FIXTURE_BUNDLE), str(tmp_path / "nothing"))
+    )
+    assert main(["run", "--config", str(config)]) == 2
+    assert "no such bundle directory" in caplog.text
+
+
+def test_learning_is_refused_until_it_exists(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = example(
+        tmp_path,
+        "reference_gpio.toml",
+        ("[learning]\nenabled = false", "[learning]\nenabled = true"),
+    )
+    assert main(["run", "--config", str(config)]) == 2
+    assert "[learning.enabled] on-robot learning is not part of this version" in caplog.text
+
+
+def test_run_drives_then_stops_and_writes_a_summary(tmp_path: Path, rig: tuple) -> None:
+    factory, _ = rig
+    config = example(
+        tmp_path,
+        "reference_gpio.toml",
+        ("[telemetry]\nenabled = false", "[telemetry]\nenabled = true"),
+    )
+    summary_path = tmp_path / "summary.json"
+    code = main(
+        ["run", "--config", str(config), "--max-ticks", "30", "--summary-json", str(summary_path)],
+        pin_factory=factory,
+    )
+    assert code == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["ticks"] == 30 and summary["decisions"] > 0
+    assert summary["exit_reason"] == "max_ticks (30)"
+    assert summary["rss_mb"] > 0 and summary["first_decision_after_process_start_s"] > 0
+    assert {float(s.state) for s in factory.pin(12).states} > {0.0}  # it drove …
+    assert motor_states(factory) == [0.0] * 4  # … and stopped at exit
+    lines = (tmp_path / "telemetry" / "ticks.jsonl").read_text().splitlines()
+    assert len(lines) == 3  # every 10th of 30 ticks
+
+
+def test_bench_prints_each_policy_and_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--bundle", str(FIXTURE_BUNDLE), "--decisions", "300", "--ticks", "25"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("tflite ", "tflite-int8", "qtable"):
+        assert f"decision {name}" in out
+    assert "loop on gpio+MockFactory (tflite, 25 ticks at 50.0 Hz)" in out
+
+
+def test_the_service_command_stops_on_sigterm(tmp_path: Path) -> None:
+    mcu = Microcontroller()
+    try:
+        config = example(
+            tmp_path,
+            "reference_serial.toml",
+            ('url = "/dev/ttyACM0"', f'url = "{mcu.path}"'),
+            ("enabled = true\n", "enabled = false\n"),
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "robot", "run", "--config", str(config)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: len(mcu.received) >= 1, timeout_s=20.0)  # the stop sent on opening
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline and not any(
+                getattr(f, "left", 0.0) != 0.0 for f in mcu.received
+            ):
+                mcu.send_ranges((1.5, 1.5, 1.5))
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, stderr
+        assert "first valid decision" in stderr
+        assert "exit: SIGTERM" in stderr
+        assert any(getattr(f, "left", 0.0) != 0.0 for f in mcu.received)
+        last = mcu.received[-1]
+        assert (last.left, last.right) == (0.0, 0.0)  # type: ignore[union-attr]
+    finally:
+        mcu.close()
