@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -149,3 +150,60 @@ def test_gpio_and_serial_devices_stay_usable():
         assert allowed.get(device_class) == "rw", device_class
     # Hiding /dev would hide the robot's devices: PrivateDevices must stay off.
     assert "Service.PrivateDevices" not in unit
+
+
+#: Run a command with the kernel's memory-deny-write-execute (prctl PR_SET_MDWE, Linux >= 6.3):
+#: the rule systemd's MemoryDenyWriteExecute=yes enforces (with seccomp) for the service.
+MDWE_EXEC = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+SIM_CONFIG = """\
+[bundle]
+path = "{bundle}"
+policy = "{policy}"
+
+[hardware]
+backend = "gym"
+
+[hardware.gym]
+env_id = "trainer.envs:sim2pi/ObstacleAvoid-v0"
+channels = {{ left_distance_m = 0, front_distance_m = 1, right_distance_m = 2 }}
+seed = 0
+"""
+
+
+@pytest.mark.trainer
+@pytest.mark.parametrize("policy", ["tflite", "tflite-int8"])
+def test_the_runtime_works_without_writable_executable_memory(tmp_path, policy):
+    # MemoryDenyWriteExecute=yes would break a JIT (none of CPython, numpy or LiteRT's XNNPACK
+    # should need one): check and a short run, under the same rule, on the simulator.
+    config = tmp_path / "robot.toml"
+    bundle = ROOT / "tests" / "fixtures" / "obstacle_bundle"
+    config.write_text(SIM_CONFIG.format(bundle=bundle, policy=policy))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    under_mdwe = [sys.executable, "-c", MDWE_EXEC, sys.executable]
+    for command in ("check", "run --max-ticks 20"):
+        result = subprocess.run(
+            [*under_mdwe, "-m", "robot", *command.split(), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+        if result.returncode == 77:
+            pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+        assert result.returncode == 0, result.stdout + result.stderr
+    writable_executable = "import mmap; mmap.mmap(-1, 4096, prot=7)"  # PROT_READ|WRITE|EXEC
+    probe = subprocess.run(
+        [*under_mdwe, "-c", writable_executable],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "PermissionError" in probe.stderr, "the rule was not in force"
