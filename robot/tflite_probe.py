@@ -1,0 +1,414 @@
+"""Probing TFLite runtimes in short-lived child processes, so that a crashing build cannot crash us.
+
+Some TFLite builds die inside ``Interpreter()`` instead of raising (``ai-edge-litert`` 2.2 and 2.3
+segfault under arm64 emulation), and a segfault cannot be caught in-process. So each candidate
+builds an interpreter for the model and runs the reference inputs in a child
+(``sys.executable -c``); a candidate that is not installed, crashes (killed by a signal), hangs
+(past ``timeout_s``), fails (raises) or gives outputs other than the reference is skipped with a
+log line naming it and why. Verdicts are cached per (runtime, its version, numpy's version,
+Python, machine, model sha256) as JSON in the state directory, so a later start-up does not pay
+for the children again. Only the standard library and numpy are used here.
+
+Run as ``python -m robot.tflite_probe BUNDLE_DIR`` to print the table for each model of a bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+#: Candidates in the order they are preferred.
+CANDIDATES = ("ai_edge_litert", "tflite_runtime", "tensorflow.lite")
+#: Candidate → (top-level module, distributions that may provide it).
+_DISTRIBUTIONS = {
+    "ai_edge_litert": ("ai_edge_litert", ("ai-edge-litert",)),
+    "tflite_runtime": ("tflite_runtime", ("tflite-runtime",)),
+    "tensorflow.lite": ("tensorflow", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
+}
+#: Seconds one child may take to import its runtime, build an interpreter and run the inputs;
+#: generous because importing a runtime on a Pi Zero 2 (or under qemu) takes seconds.
+DEFAULT_TIMEOUT_S = 60.0
+#: Float outputs must match the reference within this (absolute and relative): runtimes differ
+#: only by float rounding (XNNPACK vs reference kernels), which is far below 1e-4 for a policy.
+FLOAT_TOLERANCE = 1e-4
+#: Quantised outputs (dequantised) must match within this many quantisation steps.
+QUANTISED_TOLERANCE_STEPS = 1.0
+STATE_DIR_ENV = "SIM2PI_STATE_DIR"
+CACHE_FILE = "tflite-probe.json"
+_CACHE_FORMAT = 1
+#: Verdicts worth caching: the runtime itself decided them. A hang may be a busy machine at boot
+#: and a missing runtime costs nothing to re-check, so those are probed again next time.
+_CACHED_STATUSES = ("ok", "crashed", "failed", "mismatch")
+_MARK = "sim2pi-probe "
+
+# The child: stdlib + numpy only, so it works whatever is (not) importable from robot/. It reads
+# {"candidate", "model", "inputs"} as JSON on stdin and prints marked lines: each stage before it
+# starts (so a crash can be placed), then the outputs (dequantised) and the quantisation step.
+_CHILD = r"""
+import importlib, json, sys
+MARK = "sim2pi-probe "
+def say(kind, value):
+    print(MARK + json.dumps({kind: value}), flush=True)
+request = json.load(sys.stdin)
+candidate = request["candidate"]
+say("stage", "import " + candidate)
+if candidate == "tensorflow.lite":
+    import tensorflow as tf
+    Interpreter = tf.lite.Interpreter
+else:
+    Interpreter = importlib.import_module(candidate + ".interpreter").Interpreter
+say("stage", "Interpreter()")
+interpreter = Interpreter(model_path=request["model"], num_threads=1)
+say("stage", "allocate_tensors()")
+interpreter.allocate_tensors()
+import numpy as np  # only now: a runtime that dies earlier costs no numpy import (slow on qemu)
+inp = interpreter.get_input_details()[0]
+out = interpreter.get_output_details()[0]
+say("stage", "invoke()")
+outputs = []
+for row in request["inputs"]:
+    x = np.asarray(row, dtype=np.float32).reshape(inp["shape"])
+    if inp["dtype"] != np.float32:
+        scale, zero = inp["quantization"]
+        info = np.iinfo(inp["dtype"])
+        x = np.clip(np.round(x / scale + zero), info.min, info.max)
+    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+    interpreter.invoke()
+    y = interpreter.get_tensor(out["index"])
+    if out["dtype"] != np.float32:
+        scale, zero = out["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+    outputs.append(np.asarray(y, dtype=np.float64).reshape(-1).tolist())
+step = float(out["quantization"][0]) if out["dtype"] != np.float32 else 0.0
+say("result", {"outputs": outputs, "step": step})
+"""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one candidate runtime did with the model in its child process."""
+
+    candidate: str
+    #: The installed distribution's version, or None when the candidate is not installed.
+    version: str | None
+    #: ``ok``, ``missing``, ``crashed``, ``hung``, ``failed`` (raised) or ``mismatch``.
+    status: str
+    #: Why, for a person: the signal and the stage it hit, the exception, the largest error.
+    detail: str
+    #: Wall-clock seconds the child took (0 for a cached or missing candidate).
+    elapsed_s: float = 0.0
+    #: The largest absolute difference from the reference outputs, when the model ran.
+    max_abs_error: float | None = None
+    #: True when this verdict came from the state directory's cache, not from a child.
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether this runtime built an interpreter and reproduced the reference outputs."""
+        return self.status == "ok"
+
+    def describe(self) -> str:
+        """One table row for logs and ``robot check``."""
+        version = self.version or "-"
+        source = ", cached" if self.cached else f", {self.elapsed_s:.1f} s"
+        return f"{self.candidate:<16} {version:<10} {self.status:<8} {self.detail}{source}"
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """Every candidate's result, in the order tried, and the one chosen (the first that is ok)."""
+
+    results: tuple[ProbeResult, ...]
+    chosen: ProbeResult | None
+
+    def table(self) -> list[str]:
+        """The results as lines, the chosen one marked with ``*``."""
+        return [("* " if r is self.chosen else "  ") + r.describe() for r in self.results]
+
+
+def default_state_dir() -> Path:
+    """``$SIM2PI_STATE_DIR``, else ``~/.cache/sim2pi`` (systemd's StateDirectory sets the first)."""
+    configured = os.environ.get(STATE_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"
+
+
+def installed_version(candidate: str) -> str | None:
+    """The candidate's distribution version if its module can be found, without importing it."""
+    if candidate not in _DISTRIBUTIONS:
+        raise ValueError(f"unknown TFLite runtime candidate {candidate!r}; expected {CANDIDATES}")
+    module, distributions = _DISTRIBUTIONS[candidate]
+    if importlib.util.find_spec(module) is None:
+        return None
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"  # importable, but not from an installed distribution (a source tree)
+
+
+def probe_runtimes(
+    model_path: str | Path,
+    reference_inputs: Sequence[Sequence[float]] | np.ndarray,
+    reference_outputs: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    candidates: Sequence[str] = CANDIDATES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    state_dir: str | Path | None = None,
+    use_cache: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> ProbeReport:
+    """Probe each candidate in a child process; the first that reproduces the reference is chosen.
+
+    Args:
+        model_path: the ``.tflite`` file (float32, or quantised with float-scaled reference data).
+        reference_inputs: one row per inference, the model's float input (normalised).
+        reference_outputs: one row per inference, the expected float (dequantised) output.
+        candidates: runtimes to try, in order of preference (see ``CANDIDATES``).
+        timeout_s: seconds a child may take before it counts as hung and is killed.
+        state_dir: where the verdict cache lives; default ``default_state_dir()``.
+        use_cache: read and write cached verdicts (False: probe every candidate afresh).
+        env: the children's environment; default this process's.
+    """
+    model_path = Path(model_path)
+    inputs = np.asarray(reference_inputs, dtype=np.float64)
+    expected = np.asarray(reference_outputs, dtype=np.float64)
+    if inputs.ndim != 2 or expected.ndim != 2 or len(inputs) != len(expected) or not len(inputs):
+        raise ValueError(
+            f"reference inputs and outputs must be 2-D with one row per inference and the same "
+            f"number of rows (at least one); found shapes {inputs.shape} and {expected.shape}"
+        )
+    model_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    cache_path = Path(state_dir or default_state_dir()) / CACHE_FILE
+    cache = _read_cache(cache_path) if use_cache else {}
+    results: list[ProbeResult] = []
+    chosen: ProbeResult | None = None
+    for candidate in candidates:
+        version = installed_version(candidate)
+        key = _cache_key(candidate, version, model_sha256)
+        if version is None:
+            result = ProbeResult(candidate, None, "missing", "not installed")
+        elif key in cache:
+            result = ProbeResult(**{**cache[key], "cached": True})
+        else:
+            result = _probe_child(
+                candidate,
+                version,
+                model_path=model_path,
+                inputs=inputs,
+                expected=expected,
+                timeout_s=timeout_s,
+                env=env,
+            )
+            if use_cache and result.status in _CACHED_STATUSES:
+                cache[key] = asdict(result)
+                _write_cache(cache_path, cache)
+        results.append(result)
+        if result.ok:
+            chosen = result
+            break
+        _log.warning("TFLite runtime %s skipped: %s %s", candidate, result.status, result.detail)
+    if chosen is not None:
+        _log.info(
+            "TFLite runtime %s %s reproduces %s", chosen.candidate, chosen.version, model_path
+        )
+    return ProbeReport(tuple(results), chosen)
+
+
+def probe_bundle(
+    bundle_dir: str | Path,
+    model: str = "float32",
+    *,
+    candidates: Sequence[str] = CANDIDATES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    state_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> ProbeReport:
+    """``probe_runtimes`` for one model of a bundle, with its manifest's reference data."""
+    manifest_path = Path(bundle_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    entry = manifest.get("models", {}).get(model)
+    reference = entry.get("reference") if isinstance(entry, dict) else None
+    if not isinstance(reference, dict) or not {"inputs", "outputs"} <= reference.keys():
+        raise ValueError(
+            f"{manifest_path}: models.{model}.reference with 'inputs' and 'outputs' is needed to "
+            f"probe a runtime; found models {sorted(manifest.get('models', {}))} and "
+            f"{'no reference' if not isinstance(reference, dict) else sorted(reference)}; "
+            "re-export the bundle with a trainer that records reference data"
+        )
+    return probe_runtimes(
+        Path(bundle_dir) / entry["file"],
+        reference["inputs"],
+        reference["outputs"],
+        candidates=candidates,
+        timeout_s=timeout_s,
+        state_dir=state_dir,
+        use_cache=use_cache,
+    )
+
+
+def _cache_key(candidate: str, version: str | None, model_sha256: str) -> str:
+    # numpy's version is part of it: tflite-runtime 2.14 works with numpy 1.x and not with 2.x.
+    return (
+        f"{candidate}={version}|numpy={np.__version__}|python={platform.python_version()}"
+        f"|{platform.machine()}|{model_sha256}"
+    )
+
+
+def _probe_child(
+    candidate: str,
+    version: str,
+    *,
+    model_path: Path,
+    inputs: np.ndarray,
+    expected: np.ndarray,
+    timeout_s: float,
+    env: Mapping[str, str] | None,
+) -> ProbeResult:
+    request = json.dumps(
+        {"candidate": candidate, "model": str(model_path.resolve()), "inputs": inputs.tolist()}
+    )
+    start = time.monotonic()
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            input=request,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=dict(env) if env is not None else None,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        stage = _last_stage(exc.stdout)
+        detail = f"no answer within {timeout_s:g} s (at {stage}); killed"
+        return ProbeResult(candidate, version, "hung", detail, time.monotonic() - start)
+    elapsed_s = time.monotonic() - start
+    stage = _last_stage(child.stdout)
+    if child.returncode < 0:
+        name = signal.Signals(-child.returncode).name
+        detail = f"killed by {name} (signal {-child.returncode}) inside {stage}"
+        return ProbeResult(candidate, version, "crashed", detail, elapsed_s)
+    result = _marked(child.stdout, "result")
+    if child.returncode != 0 or result is None:
+        error = (child.stderr.strip().splitlines() or ["no error output"])[-1]
+        detail = f"exit code {child.returncode} at {stage}: {error}"
+        return ProbeResult(candidate, version, "failed", detail, elapsed_s)
+    outputs = np.asarray(result["outputs"], dtype=np.float64)
+    if outputs.shape != expected.shape:
+        detail = f"outputs of shape {outputs.shape}, reference {expected.shape}"
+        return ProbeResult(candidate, version, "mismatch", detail, elapsed_s)
+    error = float(np.max(np.abs(outputs - expected)))
+    step = float(result["step"])
+    if step > 0:
+        allowed = QUANTISED_TOLERANCE_STEPS * step * (1 + 1e-6)
+        within = error <= allowed
+        tolerance = f"{QUANTISED_TOLERANCE_STEPS:g} step = {allowed:.3g}"
+    else:
+        within = bool(np.allclose(outputs, expected, rtol=FLOAT_TOLERANCE, atol=FLOAT_TOLERANCE))
+        tolerance = f"{FLOAT_TOLERANCE:g} abs + rel"
+    status = "ok" if within else "mismatch"
+    detail = f"{len(outputs)} reference outputs, max |error| {error:.3g} (tolerance {tolerance})"
+    return ProbeResult(candidate, version, status, detail, elapsed_s, error)
+
+
+def _marked(stdout: str | bytes | None, kind: str) -> object | None:
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode(errors="replace")
+    found = None
+    for line in (stdout or "").splitlines():
+        if line.startswith(_MARK):
+            try:
+                message = json.loads(line[len(_MARK) :])
+            except json.JSONDecodeError:
+                continue
+            if kind in message:
+                found = message[kind]
+    return found
+
+
+def _last_stage(stdout: str | bytes | None) -> str:
+    stage = _marked(stdout, "stage")
+    return str(stage) if stage is not None else "start-up"
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        _log.warning("ignoring the TFLite probe cache %s (%s); probing afresh", path, exc)
+        return {}
+    if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT:
+        _log.warning("ignoring the TFLite probe cache %s: not format %d", path, _CACHE_FORMAT)
+        return {}
+    verdicts = data.get("verdicts")
+    return dict(verdicts) if isinstance(verdicts, dict) else {}
+
+
+def _write_cache(path: Path, verdicts: Mapping[str, object]) -> None:
+    # Write a temporary file and rename it, so a crash mid-write never leaves a torn cache.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False, encoding="utf-8"
+        ) as handle:
+            json.dump({"format": _CACHE_FORMAT, "verdicts": verdicts}, handle, indent=1)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        _log.warning(
+            "cannot write the TFLite probe cache %s (%s); start-up will re-probe", path, exc
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m robot.tflite_probe BUNDLE``: the probe table for each model of a bundle."""
+    parser = argparse.ArgumentParser(
+        prog="python -m robot.tflite_probe",
+        description="Probe each TFLite runtime in a child process against a bundle's reference "
+        "outputs; exit 0 only if one reproduces every model.",
+    )
+    parser.add_argument("bundle", type=Path, help="a bundle directory")
+    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S)
+    parser.add_argument("--state-dir", type=Path, default=None, help="verdict cache directory")
+    parser.add_argument("--no-cache", action="store_true", help="probe every candidate afresh")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    manifest = json.loads((args.bundle / "manifest.json").read_text(encoding="utf-8"))
+    status = 0
+    for model in manifest.get("models", {}):
+        report = probe_bundle(
+            args.bundle,
+            model,
+            timeout_s=args.timeout_s,
+            state_dir=args.state_dir,
+            use_cache=not args.no_cache,
+        )
+        print(f"{model}: {'chosen ' + report.chosen.candidate if report.chosen else 'NONE works'}")
+        for line in report.table():
+            print("  " + line)
+        status |= report.chosen is None
+    return int(status)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

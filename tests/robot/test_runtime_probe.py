@@ -1,0 +1,243 @@
+"""robot.tflite_probe: each TFLite runtime is tried in a child process against reference outputs.
+
+The real runtime of this venv (ai_edge_litert, or tflite_runtime on 32-bit Pi OS) must reproduce
+the fixture bundle. A crashing, hanging or wrong build is played by a tiny fake distribution put
+first on the child's PYTHONPATH (a test double for a broken build, not a mock of our code): its
+``Interpreter()`` kills its own process with a signal, sleeps, or wraps the real runtime and
+shifts its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot import tflite_probe
+from robot.tflite_probe import (
+    CACHE_FILE,
+    FLOAT_TOLERANCE,
+    ProbeReport,
+    installed_version,
+    probe_bundle,
+    probe_runtimes,
+)
+
+BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bundle"
+MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+FLOAT_MODEL = BUNDLE / MANIFEST["models"]["float32"]["file"]
+REFERENCE = MANIFEST["models"]["float32"]["reference"]
+INPUTS, OUTPUTS = REFERENCE["inputs"][:2], REFERENCE["outputs"][:2]
+
+#: The lightweight runtime installed here (the Pi venv has exactly one), and the other name,
+#: which the fakes borrow so that they never shadow the real one.
+REAL = next((c for c in ("ai_edge_litert", "tflite_runtime") if installed_version(c)), None)
+FAKE = "tflite_runtime" if REAL == "ai_edge_litert" else "ai_edge_litert"
+needs_runtime = pytest.mark.skipif(REAL is None, reason="no TFLite runtime installed")
+
+_FAKE_BODIES = {
+    "segfault": """
+        import os, signal
+        class Interpreter:
+            def __init__(self, *args, **kwargs):
+                os.kill(os.getpid(), signal.SIGSEGV)  # what a broken native build does
+        """,
+    "abort": """
+        import os
+        class Interpreter:
+            def __init__(self, *args, **kwargs):
+                os.abort()
+        """,
+    "hang": """
+        import time
+        class Interpreter:
+            def __init__(self, *args, **kwargs):
+                time.sleep(3600)
+        """,
+    "raise": """
+        class Interpreter:
+            def __init__(self, *args, **kwargs):
+                raise RuntimeError("Didn't find op for builtin opcode 'FULLY_CONNECTED'")
+        """,
+    "shifted": f"""
+        from {REAL}.interpreter import Interpreter as _Real
+        class Interpreter(_Real):
+            def get_tensor(self, index):
+                return super().get_tensor(index) + 0.01  # 100 × the float tolerance
+        """,
+}
+
+
+def fake_runtime(root: Path, behaviour: str, name: str = FAKE) -> dict[str, str]:
+    """Install a fake ``name`` distribution under ``root``; return the children's environment."""
+    package = root / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "interpreter.py").write_text(textwrap.dedent(_FAKE_BODIES[behaviour]))
+    dist_info = root / f"{name}-0.0.0+{behaviour}.dist-info"
+    dist_info.mkdir()
+    distribution = name.replace("_", "-")
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.0.0+{behaviour}\n"
+    )
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make a fake runtime visible to this process (its version) and to the children."""
+
+    def install(behaviour: str, name: str = FAKE) -> dict[str, str]:
+        env = fake_runtime(tmp_path / "fake", behaviour, name)
+        monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+        return env
+
+    return install
+
+
+@needs_runtime
+@pytest.mark.parametrize("model", ["float32", "int8"])
+def test_the_installed_runtime_reproduces_the_fixture_bundle(tmp_path: Path, model: str) -> None:
+    report = probe_bundle(BUNDLE, model, candidates=(REAL,), state_dir=tmp_path)
+    assert report.chosen is not None, report.table()
+    assert report.chosen.candidate == REAL
+    assert report.chosen.version == installed_version(REAL)
+    assert report.chosen.max_abs_error is not None
+    assert report.chosen.max_abs_error <= 0.011  # within one int8 step (0.0108), or 1e-4 float
+    assert "8 reference outputs" in report.chosen.detail
+
+
+@needs_runtime
+@pytest.mark.parametrize(
+    ("behaviour", "signal_name"), [("segfault", "SIGSEGV"), ("abort", "SIGABRT")]
+)
+def test_a_crashing_runtime_is_skipped_and_the_next_chosen(
+    fake, tmp_path: Path, caplog: pytest.LogCaptureFixture, behaviour: str, signal_name: str
+) -> None:
+    env = fake(behaviour)
+    with caplog.at_level(logging.WARNING, logger="robot.tflite_probe"):
+        report = probe_runtimes(
+            FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE, REAL), state_dir=tmp_path, env=env
+        )
+    crashed, chosen = report.results
+    assert crashed.candidate == FAKE and crashed.status == "crashed"
+    assert crashed.version == f"0.0.0+{behaviour}"
+    assert f"killed by {signal_name}" in crashed.detail and "inside Interpreter()" in crashed.detail
+    assert report.chosen is chosen and chosen.candidate == REAL
+    assert any(FAKE in m and signal_name in m for m in caplog.messages), caplog.messages
+
+
+def test_a_hanging_runtime_is_killed_after_the_timeout(fake, tmp_path: Path) -> None:
+    env = fake("hang")
+    report = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), timeout_s=3.0, state_dir=tmp_path, env=env
+    )
+    (hung,) = report.results
+    assert hung.status == "hung" and "no answer within 3 s" in hung.detail
+    assert 3.0 <= hung.elapsed_s < 30.0
+    assert report.chosen is None
+    assert not (tmp_path / CACHE_FILE).exists()  # a hang may be a busy boot: not cached
+
+
+def test_a_runtime_that_raises_is_skipped_with_its_error(fake, tmp_path: Path) -> None:
+    env = fake("raise")
+    report = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
+    )
+    (failed,) = report.results
+    assert failed.status == "failed"
+    assert "Interpreter()" in failed.detail and "FULLY_CONNECTED" in failed.detail
+
+
+@needs_runtime
+def test_outputs_off_the_reference_are_a_mismatch(fake, tmp_path: Path) -> None:
+    env = fake("shifted")
+    report = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
+    )
+    (wrong,) = report.results
+    assert wrong.status == "mismatch" and report.chosen is None
+    assert wrong.max_abs_error == pytest.approx(0.01, rel=1e-3)
+    assert wrong.max_abs_error > FLOAT_TOLERANCE
+
+
+@needs_runtime
+def test_verdicts_are_cached_per_runtime_version_and_model(fake, tmp_path: Path) -> None:
+    first = probe_runtimes(FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path)
+    assert first.chosen is not None and not first.chosen.cached
+    cache = json.loads((tmp_path / CACHE_FILE).read_text())
+    (key,) = cache["verdicts"]
+    assert f"{REAL}={installed_version(REAL)}" in key and key.endswith(
+        MANIFEST["files"][FLOAT_MODEL.name]["sha256"]
+    )
+    # The cached verdict is used without a child: a child here would crash (REAL is shadowed).
+    env = fake("segfault", name=REAL)
+    again = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path, env=env
+    )
+    assert again.chosen is None or again.chosen.cached  # the fake's version is another key
+    assert again.results[0].version == "0.0.0+segfault" and again.results[0].status == "crashed"
+    # ...and the crash is cached in turn, next to the good verdict.
+    third = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path, env=env
+    )
+    assert third.results[0].cached and third.results[0].status == "crashed"
+    assert len(json.loads((tmp_path / CACHE_FILE).read_text())["verdicts"]) == 2
+
+
+@needs_runtime
+def test_a_corrupt_cache_is_ignored_and_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / CACHE_FILE).write_text('{"format": 1, "verdicts": {"torn')
+    with caplog.at_level(logging.WARNING, logger="robot.tflite_probe"):
+        report = probe_runtimes(
+            FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path
+        )
+    assert report.chosen is not None and not report.chosen.cached
+    assert any("ignoring the TFLite probe cache" in m for m in caplog.messages)
+    assert json.loads((tmp_path / CACHE_FILE).read_text())["format"] == 1
+
+
+def test_a_runtime_that_is_not_installed_is_missing_without_a_child(tmp_path: Path) -> None:
+    absent = [c for c in tflite_probe.CANDIDATES if installed_version(c) is None]
+    if not absent:
+        pytest.skip("every candidate runtime is installed in this venv")
+    report = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(absent[0],), state_dir=tmp_path
+    )
+    assert report == ProbeReport(report.results, None)
+    assert report.results[0].status == "missing" and report.results[0].version is None
+
+
+def test_the_state_dir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM2PI_STATE_DIR", "/var/lib/sim2pi")
+    assert tflite_probe.default_state_dir() == Path("/var/lib/sim2pi")
+    monkeypatch.delenv("SIM2PI_STATE_DIR")
+    assert tflite_probe.default_state_dir() == Path.home() / ".cache" / "sim2pi"
+
+
+def test_bad_reference_data_is_refused_with_the_shapes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"found shapes \(2, 3\) and \(1, 5\)"):
+        probe_runtimes(FLOAT_MODEL, INPUTS, OUTPUTS[:1], state_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown TFLite runtime candidate 'onnx'"):
+        probe_runtimes(FLOAT_MODEL, INPUTS, OUTPUTS, candidates=("onnx",), state_dir=tmp_path)
+    manifest = {**MANIFEST, "models": {"float32": {"file": FLOAT_MODEL.name}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"models\.float32\.reference .* re-export"):
+        probe_bundle(tmp_path, "float32", state_dir=tmp_path)
+
+
+def test_the_table_marks_the_chosen_runtime() -> None:
+    missing = tflite_probe.ProbeResult("tflite_runtime", None, "missing", "not installed")
+    good = tflite_probe.ProbeResult("ai_edge_litert", "2.1.6", "ok", "8 outputs", 1.25, 0.0)
+    lines = ProbeReport((missing, good), good).table()
+    assert lines[0].startswith("  tflite_runtime") and "missing" in lines[0]
+    assert lines[1].startswith("* ai_edge_litert") and "2.1.6" in lines[1] and "1.2 s" in lines[1]
+    assert np.isfinite(good.max_abs_error)
