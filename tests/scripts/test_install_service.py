@@ -47,7 +47,7 @@ def make_root(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    """A small git checkout of sim2pi's install files, apart from the shared working tree.
+    """A small git checkout: the install files as edited here, the code as committed.
 
     The installer names releases after the checkout's commit; a copy keeps other people's
     commits to the real checkout from changing that name halfway through a test.
@@ -56,8 +56,13 @@ def checkout(tmp_path_factory) -> Path:
     for name in CHECKOUT_FILES:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, dest / name)
-    for name in CHECKOUT_DIRS:
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # The code as committed, not other people's edits in progress.
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "HEAD", *CHECKOUT_DIRS],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
