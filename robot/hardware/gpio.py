@@ -19,7 +19,7 @@ from gpiozero.exc import GPIOZeroError
 
 from robot.config import DriveConfig, GpioConfig
 from robot.errors import HardwareError
-from robot.hardware.base import Hardware, Snapshot
+from robot.hardware.base import STOP, Hardware, Snapshot
 from shared.spec import MotorCommand
 
 _log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class GpioHardware(Hardware):
         self._closed = False
         self._readers: list[Callable[[], tuple[float, float]]] = []
         self._bumper: Button | None = None
+        #: The duties the motors were last set to (None: unknown, so the next drive writes).
+        self._applied: MotorCommand | None = None
         self.sensors: dict[str, TimedDistanceSensor] = {}
         factory = {"pin_factory": pin_factory}
         try:
@@ -168,13 +170,19 @@ class GpioHardware(Hardware):
         return Snapshot(tuple(values), tuple(read_at), bumper)
 
     def drive(self, command: MotorCommand) -> None:
-        """Set both motors' PWM duties."""
-        self.robot.value = (command.left, command.right)
+        """Set both motors' PWM duties (a repeat of the duties already applied costs nothing)."""
+        if command != self._applied:
+            # gpiozero's Robot.value costs ~50 µs; most ticks repeat the previous action.
+            self._applied = None  # unknown until the write below has succeeded
+            self.robot.value = (command.left, command.right)
+            self._applied = command
 
     def stop(self) -> None:
         """Both motors to duty 0."""
         if not self._closed:
+            self._applied = None
             self.robot.stop()
+            self._applied = STOP
 
     def close(self) -> None:
         """Stop the motors, then close every device (the drive last); safe to call twice."""

@@ -1,0 +1,103 @@
+"""The gpio backend on gpiozero's MockFactory: duties on the pins, non-blocking reads, cleanup."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gpiozero import LED
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from robot.bench import simulated_gpio
+from robot.config import DriveConfig, GpioConfig, LineSensorConfig, MotorPins
+from robot.errors import HardwareError
+from robot.hardware.gpio import GpioHardware
+from shared.spec import MotorCommand
+
+CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
+
+
+def test_duties_reach_the_pins_and_repeats_are_not_rewritten() -> None:
+    factory, config, _ = simulated_gpio(CHANNELS)
+    with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
+        hardware.drive(MotorCommand(0.8, -0.6))
+        pins = {n: factory.pin(n) for n in (12, 16, 13, 19)}
+        assert [float(p.state) for p in pins.values()] == [0.8, 0.0, 0.0, 0.6]
+        changes = len(pins[12].states)
+        hardware.drive(MotorCommand(0.8, -0.6))
+        assert len(pins[12].states) == changes
+        hardware.stop()
+        assert [float(p.state) for p in pins.values()] == [0.0] * 4
+        hardware.drive(MotorCommand(0.8, -0.6))  # after a stop the same command is written again
+        assert float(pins[12].state) == 0.8
+    assert [float(p.state) for p in pins.values()] == [0.0] * 4
+    hardware.close()  # twice is fine
+    factory.reset()
+
+
+def test_snapshot_never_blocks_and_dates_each_echo() -> None:
+    factory, config, triggers = simulated_gpio(CHANNELS, (0.3, 0.9, 1.5))
+    with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
+        start = time.monotonic()
+        first = hardware.snapshot()  # before any echo: NaN and never read, at once
+        assert time.monotonic() - start < 0.05
+        assert all(t == float("-inf") for t in first.read_at_s)
+        deadline = time.monotonic() + 3.0
+        while not all(t > start for t in hardware.snapshot().read_at_s):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        snapshot = hardware.snapshot()
+        # Mock echoes are timed by threads: allow a few centimetres of scheduling noise.
+        assert snapshot.values == pytest.approx((0.3, 0.9, 1.5), abs=0.15)
+        triggers[0].echo_enabled = False
+        time.sleep(0.4)
+        stale = hardware.snapshot()
+        assert time.monotonic() - stale.read_at_s[0] > 0.3
+        assert time.monotonic() - stale.read_at_s[1] < 0.3
+        assert hardware.sensors["left_distance_m"].missed_echoes >= 1
+    factory.reset()
+
+
+def test_phase_enable_drive_and_line_sensor_channel() -> None:
+    factory = MockFactory(pin_class=MockPWMPin)
+    drive = DriveConfig(
+        "phase_enable", MotorPins(phase=5, enable=12), MotorPins(phase=6, enable=13)
+    )
+    config = GpioConfig((), (LineSensorConfig("on_line", 21),), None, drive)
+    with GpioHardware(config, ("on_line",), clock=time.monotonic, pin_factory=factory) as hardware:
+        hardware.drive(MotorCommand(-0.5, 0.25))
+        assert float(factory.pin(12).state) == 0.5 and factory.pin(5).state == 1
+        assert float(factory.pin(13).state) == 0.25 and factory.pin(6).state == 0
+        for level, expected in (
+            (factory.pin(21).drive_high, 1.0),
+            (factory.pin(21).drive_low, 0.0),
+        ):
+            level()
+            deadline = time.monotonic() + 2.0
+            while hardware.snapshot().values != (expected,):  # gpiozero's 100 Hz sampling
+                assert time.monotonic() < deadline, hardware.snapshot()
+                time.sleep(0.01)
+        assert "phase=GPIO5 enable=GPIO12" in hardware.describe()[-1]
+    assert float(factory.pin(12).state) == 0.0
+    factory.reset()
+
+
+def test_a_pin_already_in_use_is_a_hardware_error_and_nothing_is_left_open() -> None:
+    factory, config, _ = simulated_gpio(CHANNELS)
+    squatter = LED(27, pin_factory=factory)  # the front ranger's echo pin
+    with pytest.raises(HardwareError) as info:
+        GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory)
+    message = str(info.value)
+    assert "cannot open the distance sensor 'front_distance_m'" in message
+    assert "GPIOPinInUse" in message
+    squatter.close()
+    # The drive opened before the failure was closed again: its pins can be claimed anew.
+    LED(12, pin_factory=factory).close()
+    factory.reset()
+
+
+def test_a_channel_without_a_sensor_is_refused() -> None:
+    factory, config, _ = simulated_gpio(CHANNELS[:2])
+    with pytest.raises(HardwareError, match=r"feeds no sensor to channels \['right_distance_m'\]"):
+        GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory)
+    factory.reset()
