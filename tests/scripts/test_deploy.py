@@ -450,3 +450,29 @@ def test_old_releases_and_bundles_are_pruned(tmp_path, checkout, robot):
     # --keep 1: the active one and the previous one survive.
     assert len(releases) == 2 and os.readlink(robot["dir"] / "app").split("/")[1] in releases
     assert len(bundles) == 2 and os.readlink(robot["dir"] / "bundle").split("/")[1] in bundles
+
+
+@pytest.mark.slow
+@pytest.mark.trainer
+@needs_robot_check
+def test_a_failure_while_switching_switches_back(tmp_path, checkout, robot):
+    args = ["--bundle", str(FIXTURE_BUNDLE), "--config", str(robot["laptop_config"])]
+    good = deploy(checkout, robot, *args, "--no-systemd")
+    assert good.returncode == 0, good.stdout + good.stderr
+    before = {name: os.readlink(robot["dir"] / name) for name in ("app", "bundle")}
+
+    (checkout / "scripts" / "NOTE").write_text("next release\n")
+    commit_all(checkout, "next release")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the config's directory cannot be created here\n")
+    result = deploy(
+        checkout,
+        robot,
+        *args,
+        "--no-systemd",
+        "--remote-config",  # a later --remote-config wins
+        str(blocker / "robot.toml"),
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "switching failed: switching back" in result.stderr
+    assert {name: os.readlink(robot["dir"] / name) for name in ("app", "bundle")} == before
