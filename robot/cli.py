@@ -192,7 +192,7 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
     action = bundle.spec.actions[decision.action_index].name
     report(
         f"policy   {policy.describe()}; one inference at mid-range {probe.round(3).tolist()} → "
-        f"{action} (Q {decision.q_values.round(3).tolist()})"
+        f"{action} (Q {[round(float(q), 3) for q in decision.q_values]})"
     )
     if not np.all(np.isfinite(decision.q_values)):
         problems.append("the policy returned non-finite Q-values")

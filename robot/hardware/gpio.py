@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpiozero import Button, Device, DistanceSensor, LineSensor, Motor, PhaseEnableMotor, Robot
-from gpiozero.exc import GPIOZeroError
+from gpiozero.exc import GPIOZeroError, PinPWMUnsupported
 
 from robot.config import DriveConfig, GpioConfig
 from robot.errors import HardwareError
@@ -151,9 +151,16 @@ class GpioHardware(Hardware):
         try:
             device = build()
         except (GPIOZeroError, ValueError, OSError) as exc:
+            hint = "check the pins and that GPIOZERO_PIN_FACTORY names a factory that works here"
+            if isinstance(exc, PinPWMUnsupported):
+                hint = (
+                    "this pin factory cannot do PWM on these pins: set pwm = false in "
+                    "[hardware.gpio.drive], or use a factory with PWM (lgpio on a Pi; for mock "
+                    "pins set GPIOZERO_MOCK_PIN_CLASS=mockpwmpin)"
+                )
             raise HardwareError(
-                f"[hardware.gpio] cannot open the {what} ({config}): {type(exc).__name__}: {exc}; "
-                "check the pins and that GPIOZERO_PIN_FACTORY names a factory that works here"
+                f"[hardware.gpio] cannot open the {what} ({config}): "
+                f"{type(exc).__name__}: {str(exc) or 'no details'}; {hint}"
             ) from exc
         self._devices.append(device)
         return device
