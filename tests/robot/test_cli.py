@@ -85,7 +85,7 @@ def test_check_reports_every_part_and_never_moves_a_motor(
         "policy   tflite: policy.tflite",
         "hardware gpio: pin factory MockFactory",
         "drive: left forward=GPIO12 backward=GPIO16",
-        "sensor   front_distance_m: 1.",
+        "sensor   front_distance_m: ",
         "sensor   bumper: released",
         "check    all well",
     ):
