@@ -1,0 +1,150 @@
+"""``python -m trainer export RUN_DIR --out BUNDLE_DIR``: a run → a verified bundle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import UsageError
+
+EXIT_PARITY = 1
+
+
+def _bins(text: str) -> tuple[int, ...]:
+    """``6`` or ``6,6,8,8`` → a tuple of positive bin counts."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a bin count or a comma-separated count per channel, e.g. 6 or 6,6,8,8; "
+            f"found {text!r}"
+        ) from None
+    if not all(c >= 1 for c in counts):
+        raise argparse.ArgumentTypeError(f"expected counts >= 1, found {text!r}")
+    return counts
+
+
+def _share(text: str) -> float:
+    """A share in [0, 1]; ``99%`` is accepted too."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a share like 0.99 or 99%, found {text!r}"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], found {text!r}")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``export`` and its options."""
+    parser = subparsers.add_parser(
+        "export",
+        help="export a run to a verified bundle (TFLite float32/int8, Q-table, parity)",
+        description="Convert a run's checkpoint into the bundle the robot loads: policy.tflite "
+        "(float32), with --int8 policy_int8.tflite (full-integer, calibrated on visited states), "
+        "and qtable.npy (a tabular run's table, or with --qtable the DQN distilled onto a grid). "
+        "Each exported policy is run through the robot's own policy code on at least 10,000 "
+        "states of greedy rollouts and compared with the Keras model; the export fails and "
+        "writes nothing if float32 agrees on less than 100%% of non-tie states or int8 on less "
+        "than 99%%. The model's input is spec.observation.normalize(raw): the normalisation is "
+        "in the manifest, not in the graph.",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="bundle directory to create"
+    )
+    parser.add_argument("--int8", action="store_true", help="also export the int8 model")
+    parser.add_argument(
+        "--qtable", action="store_true", help="DQN run: also distil the network onto a Q-table"
+    )
+    parser.add_argument(
+        "--bins",
+        type=_bins,
+        help="Q-table bins: one count or one per channel (default: the env's qlearning preset, "
+        "else 6 per channel)",
+    )
+    parser.add_argument(
+        "--qtable-method",
+        choices=("visited", "centres"),
+        default="visited",
+        help="distillation: mean Q over visited states per bin (centre where none), or "
+        "Q at every bin centre (default visited)",
+    )
+    parser.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="which (default best)"
+    )
+    parser.add_argument(
+        "--parity-states",
+        type=int,
+        default=10_000,
+        help="rollout states for calibration and the parity check (default 10000)",
+    )
+    parser.add_argument(
+        "--tie-epsilon",
+        type=float,
+        default=1e-5,
+        help="a Keras top-2 Q gap below this is a tie, excluded from agreement (default 1e-5)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=_share,
+        metavar="SHARE",
+        help="lower both thresholds to SHARE (recorded in the manifest)",
+    )
+    parser.add_argument(
+        "--min-agreement-float32",
+        type=_share,
+        metavar="SHARE",
+        help="float32 threshold (default 1.0; recorded in the manifest)",
+    )
+    parser.add_argument(
+        "--min-agreement-int8",
+        type=_share,
+        metavar="SHARE",
+        help="int8 threshold (default 0.99; recorded in the manifest)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing BUNDLE_DIR atomically"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export, print the parity report and the bundle's files; 0 on success, 1 on parity."""
+    from shared.errors import BundleError
+    from trainer.export.bundle import ExportOptions, export_run
+    from trainer.export.parity import MIN_AGREEMENT, ParityError
+
+    minimums = dict(MIN_AGREEMENT)
+    for kind in minimums:
+        for value in (args.min_agreement, getattr(args, f"min_agreement_{kind}")):
+            if value is not None:
+                minimums[kind] = value
+    options = ExportOptions(
+        int8=args.int8,
+        qtable=args.qtable,
+        checkpoint=args.checkpoint,
+        bins=args.bins,
+        qtable_method=args.qtable_method,
+        parity_states=args.parity_states,
+        tie_epsilon=args.tie_epsilon,
+        min_agreement=minimums,
+        overwrite=args.overwrite,
+    )
+    try:
+        result = export_run(args.run_dir, args.out, options)
+    except ParityError as exc:
+        sys.stderr.write(f"python -m trainer export: {exc}\n")
+        return EXIT_PARITY
+    except BundleError as exc:  # the bundle did not verify: report it like bad input
+        raise UsageError(str(exc)) from None
+    bundle = result.bundle
+    for name, entry in bundle.manifest["files"].items():
+        print(f"  {name:<20} {entry['bytes']:>9} bytes  sha256 {entry['sha256'][:16]}…")
+    print(f"wrote {bundle.path} in {result.seconds:.1f} s")
+    return 0

@@ -1,0 +1,68 @@
+"""Greedy evaluation on fixed seeds: the same episodes for every checkpoint and every run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+#: Eval episode i starts from ``env.reset(seed=EVAL_SEED_BASE + i)``; far from training seeds.
+EVAL_SEED_BASE = 1_000_000
+
+
+def eval_seeds(episodes: int) -> list[int]:
+    """The fixed reset seeds of ``episodes`` evaluation episodes."""
+    return [EVAL_SEED_BASE + i for i in range(episodes)]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Returns of greedy episodes and their statistics."""
+
+    returns: tuple[float, ...]
+    lengths: tuple[int, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean return."""
+        return float(np.mean(self.returns))
+
+    def as_dict(self) -> dict[str, float | int]:
+        """mean, std, min, max of the returns, and the episode count."""
+        r = np.asarray(self.returns)
+        return {
+            "episodes": len(r),
+            "mean": float(r.mean()),
+            "std": float(r.std()),
+            "min": float(r.min()),
+            "max": float(r.max()),
+            "mean_length": float(np.mean(self.lengths)),
+        }
+
+
+def evaluate(
+    env: gym.Env[Any, Any],
+    act: Callable[[Any], int],
+    seeds: Sequence[int],
+    on_frame: Callable[[np.ndarray], None] | None = None,
+) -> EvalResult:
+    """Run one greedy episode per seed with ``act(raw_obs) -> action``; collect the returns."""
+    returns, lengths = [], []
+    for seed in seeds:
+        obs, _ = env.reset(seed=int(seed))
+        total, length, done = 0.0, 0, False
+        if on_frame is not None:
+            on_frame(env.render())
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            if on_frame is not None:
+                on_frame(env.render())
+        returns.append(total)
+        lengths.append(length)
+    return EvalResult(tuple(returns), tuple(lengths))
