@@ -39,9 +39,10 @@ def test_snapshot_never_blocks_and_dates_each_echo() -> None:
     factory, config, triggers = simulated_gpio(CHANNELS, (0.3, 0.9, 1.5))
     with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
         start = time.monotonic()
-        first = hardware.snapshot()  # before any echo: NaN and never read, at once
-        assert time.monotonic() - start < 0.05
-        assert all(t == float("-inf") for t in first.read_at_s)
+        hardware.snapshot()
+        # Blocking would mean waiting for an echo (up to 0.1 s) or for gpiozero's median queue
+        # to fill (3 pings, ~0.2 s); a snapshot only reads what the sensor threads last stored.
+        assert time.monotonic() - start < 0.1
         deadline = time.monotonic() + 3.0
         while not all(t > start for t in hardware.snapshot().read_at_s):
             assert time.monotonic() < deadline
@@ -51,10 +52,11 @@ def test_snapshot_never_blocks_and_dates_each_echo() -> None:
         # tens of centimetres (1 ms of scheduling delay is 17 cm); gpiozero owns the arithmetic.
         assert all(0.0 <= value <= 2.0 for value in snapshot.values)
         triggers[0].echo_enabled = False
-        time.sleep(0.4)
+        time.sleep(1.0)
         stale = hardware.snapshot()
-        assert time.monotonic() - stale.read_at_s[0] > 0.3
-        assert time.monotonic() - stale.read_at_s[1] < 0.3
+        left_age, front_age = (time.monotonic() - t for t in stale.read_at_s[:2])
+        assert left_age > 0.85  # nothing since it went quiet (a ping in flight ends in 0.1 s)
+        assert front_age < left_age - 0.3  # the others kept answering
         assert hardware.sensors["left_distance_m"].missed_echoes >= 1
     factory.reset()
 
