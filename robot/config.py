@@ -119,7 +119,9 @@ class SerialConfig:
     #: Longest a read waits for bytes before looking at the stop flag again (seconds).
     read_timeout_s: float = 0.02
     #: Longest a write may block (seconds); a port that blocks longer is treated as lost.
-    write_timeout_s: float = 0.05
+    #: pyserial checks it after writing, so a process paused longer (a loaded CPU) also trips
+    #: it: keep it well above a tick's worst scheduling delay.
+    write_timeout_s: float = 0.2
     #: No valid frame for this long: the link is down and the port is reopened.
     link_timeout_s: float = 0.5
     reconnect_min_s: float = 0.1
@@ -417,7 +419,7 @@ def _serial(table: Table) -> SerialConfig:
         ranges_per_frame=ranges,
         baudrate=table.integer("baudrate", 115_200, 1200, 4_000_000),
         read_timeout_s=table.number("read_timeout_s", 0.02, 0.001, 1.0, "s"),
-        write_timeout_s=table.number("write_timeout_s", 0.05, 0.001, 1.0, "s"),
+        write_timeout_s=table.number("write_timeout_s", 0.2, 0.001, 1.0, "s"),
         link_timeout_s=table.number("link_timeout_s", 0.5, 0.01, 10.0, "s"),
         reconnect_min_s=table.number("reconnect_min_s", 0.1, 0.01, 10.0, "s"),
         reconnect_max_s=table.number("reconnect_max_s", 5.0, 0.01, 300.0, "s"),

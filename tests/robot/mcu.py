@@ -71,7 +71,7 @@ class Microcontroller:
         """What the backend calls to (re)open the port: fails while unplugged."""
         if self.path is None:
             raise serial.SerialException("[Errno 2] could not open port: no such device")
-        return serial.serial_for_url(self.path, baudrate=115200, timeout=0.02, write_timeout=0.05)
+        return serial.serial_for_url(self.path, baudrate=115200, timeout=0.02, write_timeout=0.2)
 
     def close(self) -> None:
         if self.master is not None:
