@@ -44,7 +44,11 @@ def open_hardware(
     if hardware.serial is not None:
         from robot.hardware.serial_link import SerialHardware
 
-        return SerialHardware(hardware.serial, channels, clock=clock.now)
+        link = SerialHardware(hardware.serial, channels, clock=clock.now)
+        # Give the reader thread a moment to open the port, so that a healthy start does not
+        # begin with a "link down" stop; a missing port is left to the loop's fail-safe.
+        link.wait_connected(timeout_s=1.0)
+        return link
     assert hardware.gym is not None
     from robot.hardware.gym_world import GymHardware
 
