@@ -1,0 +1,334 @@
+"""Export end to end: tiny real training runs → bundles, parity, rejection of damaged bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.errors import PolicyLoadError
+from robot.policy import available_policies, load_policy
+from shared.bundle import MODEL_FILES, QTABLE_FILE, Bundle, ModelEntry, read_bundle, write_bundle
+from shared.errors import BundleFileMissingError, BundleVersionError, ChecksumError, ManifestError
+from trainer.cli.main import main
+from trainer.export.bundle import ExportOptions, export_run
+from trainer.export.parity import ParityError
+from trainer.export.tflite import convert_float32, tensor_infos
+from trainer.rundir import RunDir
+from trainer.training import TrainingRun
+
+pytestmark = [pytest.mark.trainer, pytest.mark.slow]
+
+#: A CartPole DQN trained this little still has clear Q gaps: int8 agrees on > 99% of states.
+CARTPOLE_STEPS = 3_000
+QUIET_EVAL = ["eval_every=1000", "eval_episodes=3", "final_eval_episodes=3"]
+
+
+def train(out: Path, env_id: str, algo: str, steps: int, overrides: list[str]) -> RunDir:
+    """A real, tiny training run through the trainer's own API."""
+    training = TrainingRun.create(env_id, algo, 0, overrides, out, steps)
+    try:
+        assert training.run(progress=False)
+    finally:
+        training.close()
+    return RunDir(out)
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A CartPole-v1 DQN run of 3,000 env steps."""
+    out = tmp_path_factory.mktemp("runs") / "cartpole_dqn"
+    return train(out, "CartPole-v1", "dqn", CARTPOLE_STEPS, [*QUIET_EVAL, "learning_starts=500"])
+
+
+@pytest.fixture(scope="module")
+def cartpole_bundle(cartpole_run: RunDir, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """The run exported with --int8 --qtable."""
+    out = tmp_path_factory.mktemp("bundles") / "cartpole"
+    return export_run(cartpole_run.path, out, ExportOptions(int8=True, qtable=True)).bundle
+
+
+def test_float32_agrees_fully_and_int8_at_least_99_percent(cartpole_bundle: Bundle) -> None:
+    parity = cartpole_bundle.manifest["parity"]
+    assert parity["states"] >= 10_000
+    assert parity["reference"] == "keras"
+    assert parity["float32"]["agreement"] == 1.0
+    assert parity["float32"]["max_abs_q_diff"] < 1e-4
+    assert parity["int8"]["agreement"] >= 0.99
+    assert parity["thresholds"] == {"float32": 1.0, "int8": 0.99}
+    assert parity["thresholds_lowered"] is False
+    for kind in ("float32", "int8"):
+        assert parity[kind]["ties_excluded"] + parity[kind]["disagreements"] < parity["states"]
+
+
+def test_distilled_qtable_agreement_is_reported(cartpole_bundle: Bundle) -> None:
+    report = cartpole_bundle.manifest["parity"]["qtable"]
+    assert report["method"] == "visited"
+    assert report["bins"] == [6, 6, 6, 6]
+    assert 0 < report["bins_visited"] <= report["grid_states"] == 6**4
+    # A tiny grid cannot hold the whole network, but on visited states it must mostly agree.
+    assert 0.7 <= report["agreement"] <= 1.0
+    table = cartpole_bundle.load_qtable()
+    assert table.shape == (6**4, 2)
+
+
+def test_manifest_records_provenance_and_checksums(
+    cartpole_bundle: Bundle, cartpole_run: RunDir
+) -> None:
+    m = cartpole_bundle.manifest
+    assert m["env_id"] == "CartPole-v1"
+    assert cartpole_bundle.spec == cartpole_run.spec
+    assert m["discretizer"]["bins"] == [6, 6, 6, 6]
+    assert m["evaluation"] == cartpole_run.summary
+    assert m["training"]["config"] == cartpole_run.config
+    assert m["training"]["run_dir"] == str(cartpole_run.path.resolve())
+    assert {"python", "numpy", "tensorflow", "keras", "gymnasium"} <= set(m["versions"])
+    assert set(m["files"]) == {"policy.tflite", "policy_int8.tflite", "qtable.npy"}
+    for kind in ("float32", "int8"):
+        assert m["models"][kind]["input_normalization"] == "spec"
+    int8 = cartpole_bundle.models["int8"]
+    assert int8.input.dtype == int8.output.dtype == "int8"
+    assert int8.input.scale is not None and int8.output.scale is not None
+
+
+def test_float32_model_is_the_keras_model_without_normalisation_inside(
+    cartpole_bundle: Bundle, cartpole_run: RunDir
+) -> None:
+    # The model takes spec.observation.normalize(raw): feeding normalised inputs straight to the
+    # interpreter must give Keras's Q-values (nothing baked in, nothing missing).
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = cartpole_run.load_keras_model("best")
+    interpreter = Interpreter(model_path=str(cartpole_bundle.file("policy.tflite")))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    raw = np.random.default_rng(0).uniform(
+        cartpole_bundle.spec.observation.lows, cartpole_bundle.spec.observation.highs, (50, 4)
+    )
+    normalized = cartpole_bundle.spec.observation.normalize(raw)
+    expected = model.predict(normalized, verbose=0)
+    for row, q in zip(normalized, expected, strict=True):
+        interpreter.set_tensor(inp["index"], row[None, :].astype(np.float32))
+        interpreter.invoke()
+        np.testing.assert_allclose(interpreter.get_tensor(out["index"])[0], q, atol=1e-5)
+
+
+@pytest.mark.parametrize(("policy", "kind"), [("tflite", "float32"), ("tflite-int8", "int8")])
+def test_robot_policy_reproduces_the_reference_block(
+    cartpole_bundle: Bundle, policy: str, kind: str
+) -> None:
+    entry = cartpole_bundle.models[kind]
+    reference = entry.extra["reference"]
+    assert len(reference["observations"]) == len(reference["inputs"]) == 8
+    np.testing.assert_allclose(
+        cartpole_bundle.spec.observation.normalize(np.array(reference["observations"])),
+        reference["inputs"],
+        atol=1e-6,
+    )
+    chosen = load_policy(cartpole_bundle, policy)
+    for raw, expected in zip(reference["observations"], reference["outputs"], strict=True):
+        decision = chosen.decide(np.array(raw, dtype=np.float32))
+        np.testing.assert_allclose(decision.q_values, expected, atol=1e-6)
+
+
+def copy_of(bundle: Bundle, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(bundle.path, target)
+    return target
+
+
+def test_a_tampered_byte_is_rejected(cartpole_bundle: Bundle, tmp_path: Path) -> None:
+    target = copy_of(cartpole_bundle, tmp_path)
+    model = target / "policy.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=r"policy.tflite: sha256 mismatch: manifest says"):
+        read_bundle(target)
+
+
+def test_a_missing_file_is_rejected(cartpole_bundle: Bundle, tmp_path: Path) -> None:
+    target = copy_of(cartpole_bundle, tmp_path)
+    (target / "policy_int8.tflite").unlink()
+    with pytest.raises(BundleFileMissingError, match=r"policy_int8.tflite: listed in .* missing"):
+        read_bundle(target)
+
+
+def edit_manifest(target: Path, edit: object) -> None:
+    manifest = json.loads((target / "manifest.json").read_text())
+    edit(manifest)  # type: ignore[operator]
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_wrong_format_version_is_rejected(cartpole_bundle: Bundle, tmp_path: Path) -> None:
+    target = copy_of(cartpole_bundle, tmp_path)
+    edit_manifest(target, lambda m: m.update(format_version=99))
+    with pytest.raises(BundleVersionError, match=r"format_version: expected 1, found 99"):
+        read_bundle(target)
+
+
+def test_a_manifest_with_a_wrong_input_shape_is_rejected(
+    cartpole_bundle: Bundle, tmp_path: Path
+) -> None:
+    target = copy_of(cartpole_bundle, tmp_path)
+    edit_manifest(target, lambda m: m["models"]["float32"]["input"].update(shape=[1, 5]))
+    with pytest.raises(ManifestError, match=r"input.shape: expected \[1, 4\] .* found \[1, 5\]"):
+        read_bundle(target)
+
+
+def test_a_model_whose_real_shape_differs_from_the_manifest_is_rejected(
+    cartpole_bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import keras
+
+    # A real 5-input model behind a manifest entry that promises the spec's 4 inputs.
+    wrong = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
+    content = convert_float32(wrong)
+    real_in, real_out = tensor_infos(content)
+    assert real_in.shape == (1, 5)
+    promised = cartpole_bundle.models["float32"]
+    lying = write_bundle(
+        tmp_path / "lying",
+        spec=cartpole_bundle.spec,
+        files={MODEL_FILES["float32"]: content},
+        models={"float32": ModelEntry("float32", "policy.tflite", promised.input, real_out, {})},
+    )
+    with pytest.raises(PolicyLoadError, match=r"shape: manifest says \[1, 4\], model has \[1, 5\]"):
+        load_policy(lying, "tflite")
+    assert main(["eval-bundle", str(lying.path), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model has [1, 5]" in err[0]
+
+
+def test_failed_parity_writes_nothing(
+    cartpole_run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bundles" / "strict"
+    out.parent.mkdir()
+    # Demanding 100% of int8 fails on this run (it agrees on ~99.6%): a real parity failure.
+    with pytest.raises(ParityError, match=r"int8 agrees on .* below the required 100.00%"):
+        export_run(
+            cartpole_run.path,
+            out,
+            ExportOptions(int8=True, min_agreement={"int8": 1.0}),
+            log=lambda line: None,
+        )
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # no temp directory left beside it either
+    code = main(
+        [
+            "export",
+            str(cartpole_run.path),
+            "--out",
+            str(out),
+            "--int8",
+            "--min-agreement-int8",
+            "100%",
+        ]
+    )
+    assert code == 1
+    assert not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m trainer export: parity check failed")
+
+
+def test_a_lowered_threshold_is_recorded(cartpole_run: RunDir, tmp_path: Path) -> None:
+    code = main(
+        [
+            "export",
+            str(cartpole_run.path),
+            "--out",
+            str(tmp_path / "b"),
+            "--parity-states",
+            "1000",
+            "--min-agreement-float32",
+            "0.95",
+        ]
+    )
+    assert code == 0
+    bundle = read_bundle(tmp_path / "b")
+    assert bundle.manifest["parity"]["thresholds"] == {"float32": 0.95}
+    assert bundle.manifest["parity"]["thresholds_lowered"] is True
+    assert set(bundle.models) == {"float32"} and bundle.qtable_file is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "/nonexistent/run", "--out", "{tmp}/b"], "not a run directory"),
+        (["export", "{run}", "--out", "{tmp}/exists"], "already exists"),
+        (["export", "{run}", "--out", "{tmp}/b", "--bins", "6"], "--bins: sets the grid"),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bins", "6,6"],
+            "--bins: expected 1 or 4",
+        ),
+        (["export", "{run}", "--out", "{tmp}/b", "--bins", "six"], "expected a bin count"),
+        (["export", "{run}"], "the following arguments are required: --out"),
+        (["eval-bundle", "{tmp}"], "manifest.json: missing; this is not a sim2pi bundle"),
+        (["eval-bundle", "{bundle}", "--episodes", "0"], "--episodes: expected a positive"),
+    ],
+)
+def test_cli_errors_exit_2_with_one_line(
+    argv: list[str],
+    message: str,
+    cartpole_bundle: Bundle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "exists").mkdir()
+    run_dir = cartpole_bundle.manifest["training"]["run_dir"]
+    values = {"run": run_dir, "bundle": cartpole_bundle.path, "tmp": tmp_path}
+    args = [a.format(**values) for a in argv]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert message in err[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_eval_bundle_prints_every_policy_beside_the_run(
+    cartpole_bundle: Bundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval-bundle", str(cartpole_bundle.path), "--episodes", "5"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  ")}
+    assert {"tflite", "tflite-int8", "qtable", "run"} <= set(rows)
+    # float32 takes the Keras model's greedy action on every visited state: same returns.
+    assert rows["tflite"][1:5] == rows["run"][3:7]
+
+
+@pytest.fixture(scope="module")
+def frozenlake_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A FrozenLake-v1 tabular Q-learning run of 2,000 env steps."""
+    out = tmp_path_factory.mktemp("runs") / "frozenlake_q"
+    overrides = ["eval_every=0", "eval_episodes=5", "final_eval_episodes=5"]
+    return train(out, "FrozenLake-v1", "qlearning", 2_000, overrides)
+
+
+def test_a_tabular_run_exports_its_own_table(frozenlake_run: RunDir, tmp_path: Path) -> None:
+    bundle = export_run(
+        frozenlake_run.path, tmp_path / "b", ExportOptions(parity_states=500), log=lambda _: None
+    ).bundle
+    assert bundle.models == {}
+    assert available_policies(bundle) == ["qtable"]
+    assert bundle.manifest["files"].keys() == {QTABLE_FILE}
+    np.testing.assert_array_equal(bundle.load_qtable(), frozenlake_run.load_qtable("best"))
+    assert bundle.discretizer == frozenlake_run.discretizer
+    parity = bundle.manifest["parity"]
+    assert parity["reference"] == "run_qtable"
+    assert parity["qtable"]["agreement"] == 1.0 and parity["qtable"]["max_abs_q_diff"] < 1e-6
+
+
+def test_int8_of_a_tabular_run_is_a_usage_error(
+    frozenlake_run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(frozenlake_run.path), "--out", str(tmp_path / "b"), "--int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tabular (qlearning) run, it has no network" in err[0]

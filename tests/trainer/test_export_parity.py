@@ -1,0 +1,100 @@
+"""Parity arithmetic, distillation and rollout collection of the exporter, on small inputs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from shared.discretize import Discretizer
+from shared.spec import Action, ActionTable, Channel, ObservationSpec, TaskSpec
+from trainer.errors import UsageError
+from trainer.export.distill import distill, grid_for
+from trainer.export.parity import ParityError, agreement, check_thresholds, tie_mask
+from trainer.export.rollouts import greedy_states
+
+pytestmark = pytest.mark.trainer
+
+
+def test_ties_are_gaps_below_epsilon() -> None:
+    q = np.array([[1.0, 1.0 + 1e-7], [0.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(tie_mask(q, 1e-6), [True, False, True])
+    np.testing.assert_array_equal(tie_mask(q, 0.0), [False, False, False])
+    assert not tie_mask(np.ones((3, 1)), 1.0).any()  # one action: never a tie
+
+
+def test_agreement_excludes_ties_and_measures_the_largest_difference() -> None:
+    keras = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5 + 1e-9], [3.0, 0.0]])
+    exported = np.array([[0.0, 1.1], [0.0, 1.0], [0.6, 0.5], [3.0, 0.2]])
+    result = agreement(keras, exported, tie_epsilon=1e-6)
+    assert (result.states, result.ties_excluded, result.disagreements) == (4, 1, 1)
+    assert result.rate == pytest.approx(2 / 3)
+    assert result.max_abs_q_diff == pytest.approx(1.0)
+    assert result.to_dict()["agreement"] == pytest.approx(2 / 3)
+
+
+def test_all_ties_count_as_agreement() -> None:
+    q = np.zeros((5, 3))
+    assert agreement(q, q + np.eye(3)[[0, 1, 2, 0, 1]], 1e-6).rate == 1.0
+
+
+def test_thresholds_name_every_failing_kind() -> None:
+    keras = np.tile([[0.0, 1.0]], (100, 1))
+    flipped = keras.copy()
+    flipped[:2] = [1.0, 0.0]  # 98% agreement
+    results = {"float32": agreement(keras, keras, 0.0), "int8": agreement(keras, flipped, 0.0)}
+    check_thresholds(results, {"float32": 1.0, "int8": 0.98})
+    with pytest.raises(ParityError) as info:
+        check_thresholds(results, {"float32": 1.0, "int8": 0.99})
+    message = str(info.value)
+    assert "int8 agrees on 98.0000% of 100 non-tie states (2 differ)" in message
+    assert "float32 agrees" not in message
+    assert "--min-agreement-int8" in message
+
+
+def spec_2d() -> TaskSpec:
+    channels = (Channel("x_m", "m", 0.0, 1.0), Channel("y_m", "m", 0.0, 1.0))
+    return TaskSpec("Toy-v0", ObservationSpec(channels), ActionTable((Action("a"), Action("b"))))
+
+
+def test_distill_visited_averages_the_network_per_bin_and_centres_elsewhere() -> None:
+    spec = spec_2d()
+    grid = Discretizer.uniform([0.0, 0.0], [1.0, 1.0], 2)
+
+    def network(normalized: np.ndarray) -> np.ndarray:
+        raw = spec.observation.denormalize(normalized)
+        return np.stack([raw[:, 0], raw[:, 1]], axis=1).astype(np.float64)
+
+    visited = np.array([[0.1, 0.1], [0.3, 0.2], [0.9, 0.1]])
+    visited_q = network(spec.observation.normalize(visited))
+    table, info = distill(network, spec, grid, visited, visited_q, method="visited")
+    np.testing.assert_allclose(table[grid.index([0.1, 0.1])], [0.2, 0.15], atol=1e-6)
+    np.testing.assert_allclose(table[grid.index([0.9, 0.1])], [0.9, 0.1], atol=1e-6)
+    np.testing.assert_allclose(table[grid.index([0.9, 0.9])], [0.75, 0.75], atol=1e-6)  # centre
+    assert info == {"method": "visited", "bins": [2, 2], "grid_states": 4, "bins_visited": 2}
+    centres, info = distill(network, spec, grid, visited, visited_q, method="centres")
+    np.testing.assert_allclose(centres[grid.index([0.1, 0.1])], [0.25, 0.25], atol=1e-6)
+    assert info["bins_visited"] == 0
+    with pytest.raises(UsageError, match="--qtable-method: expected one of"):
+        distill(network, spec, grid, visited, visited_q, method="mean")
+
+
+def test_grid_for_takes_bins_per_channel_or_one_count() -> None:
+    spec = spec_2d()
+    assert grid_for(spec, None).n_bins == (6, 6)
+    assert grid_for(spec, (3,)).n_bins == (3, 3)
+    assert grid_for(spec, (3, 4)).n_bins == (3, 4)
+    with pytest.raises(UsageError, match=r"--bins: expected 1 or 2 counts .* found 3"):
+        grid_for(spec, (3, 4, 5))
+    with pytest.raises(UsageError, match="more than 1000000"):
+        grid_for(spec, (2000,))
+
+
+def test_greedy_states_collects_exactly_n_from_seeded_episodes() -> None:
+    env = gym.make("CartPole-v1")
+    states, episodes = greedy_states(env, lambda obs: int(obs[2] > 0), 1_000, seed_base=7)
+    again, _ = greedy_states(env, lambda obs: int(obs[2] > 0), 1_000, seed_base=7)
+    env.close()
+    assert states.shape == (1_000, 4) and states.dtype == np.float32
+    assert episodes > 1
+    np.testing.assert_array_equal(states, again)

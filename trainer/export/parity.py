@@ -1,0 +1,98 @@
+"""Parity: does each exported policy choose the Keras model's greedy action on visited states?
+
+A state is a *tie* when the Keras model's two largest Q-values differ by less than
+``tie_epsilon`` (Q units): there the greedy action is decided by rounding, not by the policy,
+so ties are excluded from the agreement and counted. The export fails unless float32 agrees on
+every non-tie state and int8 on at least 99%, unless a flag lowers a threshold (recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainer.errors import TrainerError
+
+#: Default tie threshold: a Keras top-2 Q gap below this (Q units) is a tie.
+TIE_EPSILON = 1e-5
+#: Default minimum greedy agreement (share of non-tie states) per exported model kind.
+MIN_AGREEMENT = {"float32": 1.0, "int8": 0.99}
+
+
+class ParityError(TrainerError):
+    """An exported policy disagrees with the Keras model more than its threshold allows."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Greedy agreement of one exported policy with the reference Q-values on visited states."""
+
+    states: int
+    ties_excluded: int
+    disagreements: int
+    max_abs_q_diff: float
+
+    @property
+    def compared(self) -> int:
+        """States that are not ties."""
+        return self.states - self.ties_excluded
+
+    @property
+    def rate(self) -> float:
+        """Share of non-tie states on which the greedy actions agree (1.0 if all are ties)."""
+        return 1.0 if self.compared == 0 else 1.0 - self.disagreements / self.compared
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the manifest's ``parity`` section."""
+        return {
+            "agreement": self.rate,
+            "states": self.states,
+            "ties_excluded": self.ties_excluded,
+            "disagreements": self.disagreements,
+            "max_abs_q_diff": self.max_abs_q_diff,
+        }
+
+
+def tie_mask(reference_q: np.ndarray, tie_epsilon: float) -> np.ndarray:
+    """True where the reference's two largest Q-values are closer than ``tie_epsilon``."""
+    q = np.asarray(reference_q, dtype=np.float64)
+    if q.shape[1] < 2:
+        return np.zeros(len(q), dtype=bool)
+    top2 = np.sort(q, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]) < tie_epsilon
+
+
+def agreement(reference_q: np.ndarray, exported_q: np.ndarray, tie_epsilon: float) -> Agreement:
+    """Compare greedy actions (ties excluded) and Q-values of two (N, n_actions) arrays."""
+    reference = np.asarray(reference_q, dtype=np.float64)
+    exported = np.asarray(exported_q, dtype=np.float64)
+    if reference.shape != exported.shape:
+        raise ValueError(f"Q-values: shapes differ, {reference.shape} vs {exported.shape}")
+    ties = tie_mask(reference, tie_epsilon)
+    differ = (reference.argmax(axis=1) != exported.argmax(axis=1)) & ~ties
+    return Agreement(
+        states=len(reference),
+        ties_excluded=int(ties.sum()),
+        disagreements=int(differ.sum()),
+        max_abs_q_diff=float(np.max(np.abs(reference - exported))) if len(reference) else 0.0,
+    )
+
+
+def check_thresholds(results: Mapping[str, Agreement], minimums: Mapping[str, float]) -> None:
+    """Raise ParityError naming every model kind whose agreement is below its minimum."""
+    failures = [
+        f"{kind} agrees on {result.rate:.4%} of {result.compared} non-tie states "
+        f"({result.disagreements} differ), below the required {minimums[kind]:.2%}"
+        for kind, result in results.items()
+        if kind in minimums and result.rate < minimums[kind]
+    ]
+    if failures:
+        raise ParityError(
+            "parity check failed: "
+            + "; ".join(failures)
+            + "; nothing was written. Train longer (larger Q gaps) or, knowingly, lower the bar "
+            "with --min-agreement-float32/--min-agreement-int8 (recorded in the manifest)"
+        )

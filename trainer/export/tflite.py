@@ -1,0 +1,99 @@
+"""Keras Q-network → TFLite bytes: float32, and full-integer int8 post-training quantisation.
+
+The route is ``model.export(dir, "tf_saved_model")`` + ``TFLiteConverter.from_saved_model``,
+the one that works across Keras 3 versions. The input normalisation is **not** baked into the
+graph: the model's input is ``spec.observation.normalize(raw)``, and the manifest says so.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.bundle import TensorInfo
+
+#: Normalised states given to the int8 converter's calibration, at most.
+CALIBRATION_STATES = 2_000
+
+
+def _saved_model(model: Any, directory: Path) -> Path:
+    """Export ``model`` as a TensorFlow SavedModel under ``directory``."""
+    path = directory / "saved_model"
+    model.export(str(path), "tf_saved_model", verbose=False)
+    return path
+
+
+def convert_float32(model: Any) -> bytes:
+    """The float32 TFLite flatbuffer of a Keras model."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="sim2pi-export-") as tmp:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(_saved_model(model, Path(tmp))))
+        return bytes(converter.convert())
+
+
+def convert_int8(model: Any, calibration_inputs: np.ndarray) -> bytes:
+    """The full-int8 TFLite flatbuffer (int8 input and output), calibrated on normalised states.
+
+    Args:
+        model: the Keras Q-network.
+        calibration_inputs: normalised observations (N, n_channels) the policy actually visits.
+    """
+    import tensorflow as tf
+
+    inputs = np.asarray(calibration_inputs, dtype=np.float32)
+    if inputs.ndim != 2 or len(inputs) == 0:
+        raise ValueError(f"calibration inputs: expected shape (N>0, n), found {inputs.shape}")
+    if len(inputs) > CALIBRATION_STATES:  # an even spread over the rollouts, deterministic
+        inputs = inputs[np.linspace(0, len(inputs) - 1, CALIBRATION_STATES).astype(int)]
+
+    def representative() -> Iterator[list[np.ndarray]]:
+        for row in inputs:
+            yield [row[None, :]]
+
+    with tempfile.TemporaryDirectory(prefix="sim2pi-export-") as tmp:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(_saved_model(model, Path(tmp))))
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        return bytes(converter.convert())
+
+
+def _interpreter(content: bytes) -> Any:
+    """An interpreter over ``content`` with tensors allocated (LiteRT, else TensorFlow's)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _tensor_info(details: dict[str, Any]) -> TensorInfo:
+    dtype = np.dtype(details["dtype"]).name
+    shape = tuple(int(d) for d in details["shape"])
+    if dtype == "float32":
+        return TensorInfo(shape, dtype)
+    scale, zero_point = details["quantization"]
+    return TensorInfo(shape, dtype, float(scale), int(zero_point))
+
+
+def tensor_infos(content: bytes) -> tuple[TensorInfo, TensorInfo]:
+    """The (input, output) tensor shapes, dtypes and int8 scales, read from the model itself."""
+    interpreter = _interpreter(content)
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            f"TFLite model: expected one input and one output tensor, found {len(inputs)} "
+            f"and {len(outputs)}"
+        )
+    return _tensor_info(inputs[0]), _tensor_info(outputs[0])
