@@ -208,24 +208,25 @@ class ControlLoop:
             self._next_status_s = ended + STATUS_EVERY_S
             self.notifier.status(self._status_line())
         if self.telemetry is not None and self.telemetry.wants(stats.ticks - 1):
-            self.telemetry.write(
-                {
-                    "t_s": round(started, 6),
-                    "tick": stats.ticks - 1,
-                    "obs": None
-                    if observation is None
-                    else [round(float(v), 5) for v in observation],
-                    "action": None if decision is None else decision.action_index,
-                    "q": None
-                    if decision is None
-                    else [round(float(v), 5) for v in decision.q_values],
-                    "compute_us": round(compute * 1e6, 1),
-                    "late_us": round(lateness * 1e6, 1),
-                    "stopped": self._stopped_for,
-                    "overrun": not on_time,
-                    "bumper": None if snapshot is None else snapshot.bumper,
-                }
-            )
+            record = {
+                "t_s": round(started, 6),
+                "tick": stats.ticks - 1,
+                "obs": None if observation is None else [round(float(v), 5) for v in observation],
+                "action": None if decision is None else decision.action_index,
+                "q": None if decision is None else [round(float(v), 5) for v in decision.q_values],
+                "compute_us": round(compute * 1e6, 1),
+                "late_us": round(lateness * 1e6, 1),
+                "stopped": self._stopped_for,
+                "overrun": not on_time,
+                "bumper": None if snapshot is None else snapshot.bumper,
+            }
+            try:
+                self.telemetry.write(record)
+            except OSError as exc:
+                # A full disk must not take the robot down: telemetry stops, driving goes on.
+                _log.error("telemetry disabled: cannot write %s: %s", self.telemetry.path, exc)
+                self.telemetry.close()
+                self.telemetry = None
         if fatal is not None:
             raise fatal
         return on_time

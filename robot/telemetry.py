@@ -62,8 +62,11 @@ class TelemetryWriter:
     def close(self) -> None:
         """Flush and close; safe to call twice."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:  # the last lines are lost; nothing else can be done here
+                _log.error("telemetry: closing %s failed: %s", self.path, exc)
 
 
 class SampleRing:

@@ -372,3 +372,21 @@ def test_echo_trigger_pin_distance_round_trip(bundle: Bundle) -> None:
         assert trigger.distance_m == pytest.approx(0.5)
     finally:
         rig.close()
+
+
+def test_a_telemetry_write_error_disables_telemetry_not_the_robot(
+    sim: tuple[Rig, SimProbeClock], bundle: Bundle
+) -> None:
+    rig, clock = sim
+    # /dev/full accepts the open and fails every flush with ENOSPC: a full disk.
+    telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=Path("/dev/full")))
+    loop = ControlLoop(
+        rig.hardware,
+        load_policy(bundle, "qtable"),
+        bundle.spec,
+        FAST,
+        clock=clock,
+        telemetry=telemetry,
+    )
+    summary = loop.run(max_ticks=80)  # the 8 KiB write buffer first overflows after ~35 ticks
+    assert summary["decisions"] == 80 and loop.telemetry is None
