@@ -128,7 +128,9 @@ class ProbeResult:
     def describe(self) -> str:
         """One table row for logs and ``robot check``."""
         version = self.version or "-"
-        source = ", cached" if self.cached else f", {self.elapsed_s:.1f} s"
+        source = (
+            ", cached" if self.cached else f", {self.elapsed_s:.1f} s" if self.elapsed_s else ""
+        )
         return f"{self.candidate:<16} {version:<10} {self.status:<8} {self.detail}{source}"
 
 
@@ -225,7 +227,11 @@ def probe_runtimes(
         if result.ok:
             chosen = result
             break
-        _log.warning("TFLite runtime %s skipped: %s %s", candidate, result.status, result.detail)
+        # Not installed is the normal case for all but one runtime: not worth a warning.
+        level = logging.INFO if result.status == "missing" else logging.WARNING
+        _log.log(
+            level, "TFLite runtime %s skipped: %s: %s", candidate, result.status, result.detail
+        )
     if chosen is not None:
         _log.info(
             "TFLite runtime %s %s reproduces %s", chosen.candidate, chosen.version, model_path
