@@ -22,12 +22,13 @@ import numpy as np
 
 from robot.clock import MonotonicClock
 from robot.config import load_config
-from robot.errors import ConfigError, HardwareError, RobotError
+from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
 from robot.loop import ControlLoop, LoopFailedError
 from robot.process import process_age_s, rss_mb
 from robot.runtime import open_bundle, open_hardware, open_policy
 from robot.sdnotify import Notifier
 from robot.telemetry import TelemetryWriter, format_summary
+from robot.tflite import select_runtime
 from shared.bundle import read_bundle
 from shared.errors import Sim2PiError
 
@@ -187,6 +188,14 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         report(f"tflite   {runtime.describe()} builds interpreters")
         for skipped in runtime.skipped:
             report(f"         skipped {skipped}")
+    elif bundle.models:
+        # The Q-table needs no TFLite runtime; say whether the bundle's models could run here.
+        model = bundle.file(next(iter(bundle.models.values())).file)
+        try:
+            found = select_runtime(model)
+            report(f"tflite   {found.describe()} builds interpreters (not needed by {policy.name})")
+        except TFLiteRuntimeError as exc:
+            report(f"tflite   none works here (not needed by {policy.name}): {exc}")
     probe = (bundle.spec.observation.lows + bundle.spec.observation.highs) / 2.0
     decision = policy.decide(probe.astype(np.float32))
     action = bundle.spec.actions[decision.action_index].name

@@ -203,3 +203,14 @@ def test_the_service_command_stops_on_sigterm(tmp_path: Path) -> None:
         assert (last.left, last.right) == (0.0, 0.0)  # type: ignore[union-attr]
     finally:
         mcu.close()
+
+
+def test_check_with_the_qtable_policy_still_reports_the_runtime(
+    tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory, _ = rig
+    config = example(tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable"'))
+    assert main(["check", "--config", str(config)], pin_factory=factory) == 0
+    out = capsys.readouterr().out
+    assert "builds interpreters (not needed by qtable)" in out
+    assert "policy   qtable: (5, 5, 5) bins" in out
