@@ -17,6 +17,7 @@ from trainer.cli.main import main
 from trainer.export.bundle import ExportOptions, export_run
 from trainer.export.parity import ParityError
 from trainer.export.tflite import convert_float32, tensor_infos
+from trainer.hyperparams import preset_for
 from trainer.rundir import RunDir
 from trainer.training import TrainingRun
 
@@ -67,12 +68,14 @@ def test_float32_agrees_fully_and_int8_at_least_99_percent(cartpole_bundle: Bund
 def test_distilled_qtable_agreement_is_reported(cartpole_bundle: Bundle) -> None:
     report = cartpole_bundle.manifest["parity"]["qtable"]
     assert report["method"] == "visited"
-    assert report["bins"] == [6, 6, 6, 6]
-    assert 0 < report["bins_visited"] <= report["grid_states"] == 6**4
-    # A tiny grid cannot hold the whole network, but on visited states it must mostly agree.
+    # Without --bins, the grid is the one CartPole's tabular Q-learning preset uses.
+    bins = preset_for("CartPole-v1", "qlearning").get("bins", [6, 6, 6, 6])
+    assert report["bins"] == cartpole_bundle.manifest["discretizer"]["bins"] == bins
+    assert 0 < report["bins_visited"] <= report["grid_states"] == np.prod(bins)
+    # A small grid cannot hold the whole network, but on visited states it must mostly agree.
     assert 0.7 <= report["agreement"] <= 1.0
     table = cartpole_bundle.load_qtable()
-    assert table.shape == (6**4, 2)
+    assert table.shape == (np.prod(bins), 2)
 
 
 def test_manifest_records_provenance_and_checksums(
@@ -81,7 +84,6 @@ def test_manifest_records_provenance_and_checksums(
     m = cartpole_bundle.manifest
     assert m["env_id"] == "CartPole-v1"
     assert cartpole_bundle.spec == cartpole_run.spec
-    assert m["discretizer"]["bins"] == [6, 6, 6, 6]
     assert m["evaluation"] == cartpole_run.summary
     assert m["training"]["config"] == cartpole_run.config
     assert m["training"]["run_dir"] == str(cartpole_run.path.resolve())
