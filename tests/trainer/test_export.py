@@ -59,6 +59,9 @@ def test_float32_agrees_fully_and_int8_at_least_99_percent(cartpole_bundle: Bund
     assert parity["float32"]["agreement"] == 1.0
     assert parity["float32"]["max_abs_q_diff"] < 1e-4
     assert parity["int8"]["agreement"] >= 0.99
+    wide = parity["int8"]["gap_of_at_least_one_quantum"]
+    assert parity["int8"]["output_quantum"] == cartpole_bundle.models["int8"].output.scale
+    assert wide["states"] <= parity["states"] and wide["agreement"] >= parity["int8"]["agreement"]
     assert parity["thresholds"] == {"float32": 1.0, "int8": 0.99}
     assert parity["thresholds_lowered"] is False
     for kind in ("float32", "int8"):

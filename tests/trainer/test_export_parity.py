@@ -33,6 +33,14 @@ def test_agreement_excludes_ties_and_measures_the_largest_difference() -> None:
     assert result.to_dict()["agreement"] == pytest.approx(2 / 3)
 
 
+def test_min_gap_compares_only_states_with_a_wide_enough_gap() -> None:
+    keras = np.array([[0.0, 0.01], [0.0, 1.0], [1.0, 0.0]])
+    exported = np.array([[0.01, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert agreement(keras, exported, 0.0).disagreements == 2
+    wide = agreement(keras, exported, 0.0, min_gap=0.5)
+    assert (wide.states, wide.disagreements) == (2, 1)
+
+
 def test_all_ties_count_as_agreement() -> None:
     q = np.zeros((5, 3))
     assert agreement(q, q + np.eye(3)[[0, 1, 2, 0, 1]], 1e-6).rate == 1.0

@@ -17,8 +17,8 @@ from trainer.export.parity import MIN_AGREEMENT
 
 HEADER = (
     "| env | algo | float32 | int8 | Q-table (bins) | float32 agreement | int8 agreement "
-    "| Q-table agreement | max abs dQ f32 / int8 | export s |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "| int8 agreement, gap >= 1 quantum | Q-table agreement | max abs dQ f32 / int8 | export s |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -46,12 +46,16 @@ def bench_row(run_dir: Path, bins: tuple[int, ...] | None) -> str:
         return f"{files[name]['bytes']:,} B" if name in files else "—"
 
     f32, int8 = parity.get("float32"), parity.get("int8")
+    wide = "—"
+    if int8 is not None:
+        gap = int8["gap_of_at_least_one_quantum"]
+        wide = f"{gap['agreement']:.2%} of {gap['states'] / parity['states']:.0%} states"
     bins_text = "×".join(str(b) for b in manifest["discretizer"]["bins"])
     dq = "—" if f32 is None else f"{f32['max_abs_q_diff']:.2g} / {int8['max_abs_q_diff']:.2g}"
     return (
         f"| {manifest['env_id']} | {manifest['training']['algo']} | {size('policy.tflite')} | "
         f"{size('policy_int8.tflite')} | {size('qtable.npy')} ({bins_text}) | "
-        f"{_share(f32, 'float32')} | {_share(int8, 'int8')} | "
+        f"{_share(f32, 'float32')} | {_share(int8, 'int8')} | {wide} | "
         f"{_share(parity.get('qtable'), 'qtable')} | {dq} | {result.seconds:.1f} |"
     )
 

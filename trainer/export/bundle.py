@@ -227,6 +227,12 @@ def export_run(
     }
     if distillation is not None:
         parity["qtable"].update(distillation)
+    if "int8" in models:  # how much of the int8 gap is below what its output can resolve
+        quantum = float(models["int8"].output.scale or 0.0)
+        parity["int8"]["output_quantum"] = quantum
+        parity["int8"]["gap_of_at_least_one_quantum"] = agreement(
+            reference_q, exported_q["int8"], options.tie_epsilon, min_gap=quantum
+        ).to_dict()
     for line in parity_lines(parity):
         log(line)
     check_thresholds(
@@ -302,4 +308,10 @@ def parity_lines(parity: Mapping[str, Any]) -> list[str]:
             f"{r['disagreements']} differ, {r['ties_excluded']} ties excluded, "
             f"max |dQ| {r['max_abs_q_diff']:.3g}"
         )
+        if "gap_of_at_least_one_quantum" in r:
+            wide = r["gap_of_at_least_one_quantum"]
+            lines.append(
+                f"           on the {wide['states']} states whose Keras top-2 gap is at least one "
+                f"output quantum ({r['output_quantum']:.3g}): {wide['agreement']:.4%}"
+            )
     return lines

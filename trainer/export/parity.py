@@ -65,12 +65,24 @@ def tie_mask(reference_q: np.ndarray, tie_epsilon: float) -> np.ndarray:
     return (top2[:, 1] - top2[:, 0]) < tie_epsilon
 
 
-def agreement(reference_q: np.ndarray, exported_q: np.ndarray, tie_epsilon: float) -> Agreement:
-    """Compare greedy actions (ties excluded) and Q-values of two (N, n_actions) arrays."""
+def agreement(
+    reference_q: np.ndarray, exported_q: np.ndarray, tie_epsilon: float, min_gap: float = 0.0
+) -> Agreement:
+    """Compare greedy actions (ties excluded) and Q-values of two (N, n_actions) arrays.
+
+    Args:
+        reference_q: the Keras model's (or the run's table's) Q-values.
+        exported_q: the exported policy's Q-values on the same states.
+        tie_epsilon: a reference top-2 gap below this is a tie (Q units).
+        min_gap: only compare states whose reference top-2 gap is at least this (Q units).
+    """
     reference = np.asarray(reference_q, dtype=np.float64)
     exported = np.asarray(exported_q, dtype=np.float64)
     if reference.shape != exported.shape:
         raise ValueError(f"Q-values: shapes differ, {reference.shape} vs {exported.shape}")
+    if min_gap > 0:
+        wide = ~tie_mask(reference, min_gap)
+        reference, exported = reference[wide], exported[wide]
     ties = tie_mask(reference, tie_epsilon)
     differ = (reference.argmax(axis=1) != exported.argmax(axis=1)) & ~ties
     return Agreement(
