@@ -10,7 +10,7 @@ The model behind ``sim2pi/ObstacleAvoid-v0`` and behind the robot's ``sim`` hard
 - **Body.** A disc of ``robot_radius_m``. Walls are the arena's edges; obstacles are discs and
   axis-aligned boxes. A disc's occupancy does not change when it turns, so a collision is exactly
   "centre closer than the radius to a surface". A motion that would reach a surface is cut short
-  by bisection just before contact, the step reports ``collided`` and the robot stays there
+  just before contact (to 0.1 µm), the step reports ``collided`` and the robot stays there
   (the wheels slip) until it is commanded away.
 - **Ultrasonic rangers** (HC-SR04): each a fan of rays across the sensor's cone; the reading is
   the nearest hit, clamped to the minimum range, with optional Gaussian noise; beyond the
@@ -45,7 +45,7 @@ HC_SR04_MIN_RANGE_M = 0.02
 HC_SR04_MAX_RANGE_M = 4.0
 #: HC-SR04 datasheet: "measuring angle 15 degree", i.e. a cone of ±7.5° about the axis.
 HC_SR04_BEAM_HALF_ANGLE_RAD = math.radians(7.5)
-#: HC-SR04 datasheet: ranging accuracy 3 mm (used as the noise figure when noise is switched on).
+#: HC-SR04 datasheet: ranging accuracy 3 mm (a fair ``noise_std_m`` when noise is wanted).
 HC_SR04_ACCURACY_M = 0.003
 #: HC-SR04 burst frequency (datasheet): 40 kHz; documented here, not used by the model.
 HC_SR04_BURST_HZ = 40_000.0
@@ -69,14 +69,15 @@ MOTOR_DEAD_BAND = 0.15
 ROBOT_RADIUS_M = 0.1
 #: Physics sub-step: 10 ms, a tenth of the motor time constant.
 PHYSICS_DT_S = 0.01
-#: Bodies closer than this count as touching (bump switch, contact) although bisection stops a
-#: motion a few micrometres before the surface.
+#: Bodies closer than this count as touching (bump switch, contact) although a motion stops a
+#: fraction of a micrometre before the surface.
 CONTACT_TOLERANCE_M = 0.001
 #: A front bumper covers ±60° about straight ahead.
 BUMPER_HALF_ANGLE_RAD = math.radians(60.0)
-#: Bisection steps when a motion hits a surface: a 10 ms sub-step travels < 7 mm; 2^-14 of it is
-#: below half a micrometre.
-_BISECTION_STEPS = 14
+#: A motion that hits a surface stops within this distance (m) of it, found in at most this many
+#: steps (a 10 ms sub-step travels < 7 mm; bisection alone would need 16 steps).
+_CONTACT_RESOLUTION_M = 1e-7
+_CONTACT_SEARCH_STEPS = 40
 #: A motion cut short by less than this (m) is resting contact (a lag's last creep), not a
 #: collision.
 _RESTING_CONTACT_M = 1e-9
@@ -187,9 +188,10 @@ class LineSensor:
     y_m: float
 
 
-#: The reference robot: HC-SR04s at the front edge facing forward-left (+30°), forward and
-#: forward-right (-30°), in the order of ``shared.reference_robot.RANGE_CHANNELS``.
-REFERENCE_SENSOR_ANGLE_RAD = math.radians(30.0)
+#: The reference robot: HC-SR04s at the front edge facing forward-left (+45°), forward and
+#: forward-right (-45°), in the order of ``shared.reference_robot.RANGE_CHANNELS``. At ±30° a
+#: policy kept grazing obstacles beside it (contacts at 50-85° off the heading, out of view).
+REFERENCE_SENSOR_ANGLE_RAD = math.radians(45.0)
 REFERENCE_SENSOR_MOUNT_M = 0.08
 
 
@@ -452,6 +454,7 @@ class World:
         # can reach a surface and the per-sub-step collision check is skipped.
         fastest = max(abs(self._wheel_rad_s[0]), abs(self._wheel_rad_s[1]), *map(abs, targets))
         check = self._clearance_m <= fastest * radius * dt_s + 1e-9
+        clearance_m = self._clearance_m
         collided = False
         for _ in range(substeps):
             left0, right0 = self._wheel_rad_s
@@ -464,7 +467,8 @@ class World:
             speed = (left_mean + right_mean) / 2.0 * radius
             turn = (right_mean - left_mean) * radius / drive.wheel_base_m
             if check:
-                collided |= self._move_until_contact(speed, turn, h)
+                cut, clearance_m = self._move_until_contact(speed, turn, h, clearance_m)
+                collided |= cut
             else:
                 self._move(speed, turn, h)
         self._collided = collided
@@ -495,25 +499,50 @@ class World:
         self._x, self._y = x, y
         self._heading = (heading + math.pi) % (2.0 * math.pi) - math.pi
 
-    def _move_until_contact(self, speed: float, turn: float, h: float) -> bool:
-        """Move like ``_move`` but stop just short of a surface; True if the motion was cut."""
+    def _move_until_contact(
+        self, speed: float, turn: float, h: float, clearance_m: float
+    ) -> tuple[bool, float]:
+        """Move like ``_move`` but stop just short of a surface.
+
+        ``clearance_m`` is the clearance now; returns (whether the motion was cut short, the
+        clearance after the move).
+        """
         arena, radius = self.arena, self.robot_radius_m
         x, y, _ = self._arc(speed, turn, h)
-        if arena.clearance_m(x, y, radius) > 0:
+        end_clearance_m = arena.clearance_m(x, y, radius)
+        if end_clearance_m > 0:
             self._move(speed, turn, h)
-            return False
-        free, blocked = 0.0, h  # bisect the sub-step's duration: free reaches no surface
-        for _ in range(_BISECTION_STEPS):
-            middle = (free + blocked) / 2.0
-            x, y, _ = self._arc(speed, turn, middle)
-            if arena.clearance_m(x, y, radius) > 0:
-                free = middle
+            return False, end_clearance_m
+        # Find the last free instant of the sub-step by regula falsi (Illinois variant) on the
+        # clearance, which is close to linear in time over a few millimetres of travel: two or
+        # three evaluations instead of a bisection's sixteen, also when pressing on a wall.
+        free, blocked = 0.0, h
+        c_free, c_blocked = clearance_m, end_clearance_m
+        side = 0
+        for _ in range(_CONTACT_SEARCH_STEPS):
+            if (blocked - free) * abs(speed) <= _CONTACT_RESOLUTION_M:
+                break
+            t = free + (blocked - free) * c_free / (c_free - c_blocked)
+            margin = (blocked - free) * 1e-3  # stay strictly inside the bracket
+            t = min(max(t, free + margin), blocked - margin)
+            x, y, _ = self._arc(speed, turn, t)
+            c = arena.clearance_m(x, y, radius)
+            if c > 0:
+                free, c_free = t, c
+                if side == 1:
+                    c_blocked /= 2.0
+                side = 1
             else:
-                blocked = middle
+                blocked, c_blocked = t, c
+                if side == -1:
+                    c_free /= 2.0
+                side = -1
         if free > 0:
             self._move(speed, turn, free)
+        else:
+            c_free = clearance_m
         # Pressing on a surface with a lag's last nanometre of creep is resting contact.
-        return abs(speed) * (h - free) > _RESTING_CONTACT_M
+        return abs(speed) * (h - free) > _RESTING_CONTACT_M, c_free
 
     # --- sensing ---------------------------------------------------------------------------------
 

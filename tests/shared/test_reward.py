@@ -56,14 +56,15 @@ def test_proximity_grows_linearly_below_the_threshold_from_the_nearest_range() -
 
 
 def test_total_is_the_weighted_sum_and_terms_are_the_contributions() -> None:
-    spec = obstacle_avoid_spec()  # 1 × progress - 10 × collision - 0.1 × turning - 0.5 × prox
-    reward = RewardFunction(spec)(np.array([0.1, 1.0, 2.0]), MotorCommand(0.4, 0.8), True)
+    spec = obstacle_avoid_spec()
+    weight = {term.name: term.weight for term in spec.reward.terms}
     threshold = dict(spec.reward.terms[3].params)["threshold_m"]
+    reward = RewardFunction(spec)(np.array([0.1, 1.0, 2.0]), MotorCommand(0.4, 0.8), True)
     expected = {
-        "forward_progress": 1.0 * 0.6,
-        "collision": -10.0,
-        "turning": -0.1 * 0.2,
-        "proximity": -0.5 * (1 - 0.1 / threshold),
+        "forward_progress": weight["forward_progress"] * 0.6,
+        "collision": weight["collision"] * 1.0,
+        "turning": weight["turning"] * 0.2,
+        "proximity": weight["proximity"] * (1 - 0.1 / threshold),
     }
     assert reward.terms == pytest.approx(expected)
     assert reward.total == pytest.approx(sum(expected.values()))

@@ -352,7 +352,7 @@ def test_random_arena_is_reproducible_and_bad_arenas_are_rejected() -> None:
 
 
 def test_a_control_tick_is_fast() -> None:
-    """World step + three 3-ray casts; the target is well under 100 µs (bound loose for CI)."""
+    """World step + three 3-ray casts: well under 100 µs when quiet; the bound is loose for CI."""
     arena = Arena.random(rng(1))
     start = next(
         Pose(x, y, 0.0)
@@ -363,11 +363,13 @@ def test_a_control_tick_is_fast() -> None:
     world = World(arena, rng(1), start)
     ticks = 2000
     begin = time.perf_counter()
-    for tick in range(ticks):
-        if world.collided or tick % 40 == 0:
-            world.set_duties(-0.6, 0.6)
-        elif tick % 40 == 10:
+    for _ in range(ticks):
+        front = world.distance_m(1)
+        if world.collided or (front is not None and front < 0.3):
+            world.set_duties(-0.6, 0.6)  # roam like a simple reactive robot
+        else:
             world.set_duties(0.8, 0.8)
         world.step(0.05)
     per_tick_s = (time.perf_counter() - begin) / ticks
+    assert world.odometer_m > 10.0  # it did roam
     assert per_tick_s < 1e-3, f"{per_tick_s * 1e6:.0f} µs per tick"

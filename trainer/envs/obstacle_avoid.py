@@ -47,8 +47,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
 
     The world is ``shared.world``: a differential drive (TT gear motors behind an H-bridge, a
     dead band and a first-order lag) in a walled arena with disc and box obstacles placed at
-    random each episode, and three HC-SR04 rangers facing forward-left (+30°), forward and
-    forward-right (-30°). The task spec (channels, actions, reward terms) is
+    random each episode, and three HC-SR04 rangers facing forward-left (+45°), forward and
+    forward-right (-45°). The task spec (channels, actions, reward terms) is
     ``shared.reference_robot.obstacle_avoid_spec()``, also on ``env.unwrapped.task_spec``.
 
     ## Action space
@@ -57,8 +57,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     | # | name       | left | right |
     |---|------------|------|-------|
     | 0 | forward    | 0.8  | 0.8   |
-    | 1 | veer_left  | 0.4  | 0.8   |
-    | 2 | veer_right | 0.8  | 0.4   |
+    | 1 | veer_left  | 0.55 | 0.8   |
+    | 2 | veer_right | 0.8  | 0.55  |
     | 3 | spin_left  | -0.6 | 0.6   |
     | 4 | spin_right | 0.6  | -0.6  |
 
@@ -77,12 +77,12 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Reward
     ``shared.reward`` applied to the spec's terms, from the raw observation after the tick, the
-    command the agent chose and the collision flag: ``1.0 × forward_progress - 10 × collision
-    - 0.1 × turning - 0.5 × proximity(0.25 m)`` (weights from the spec). ``info["reward_terms"]``
-    has each term's contribution.
+    command the agent chose and the collision flag: ``1.0 × forward_progress - 20 × collision
+    - 0.2 × turning - 1.0 × proximity(0.3 m)`` (the weights are the spec's). Each term's
+    contribution is in ``info["reward_terms"]``.
 
     ## Starting state
-    A new layout each episode: the arena (3 m × 3 m by default) with 6 obstacles (discs and boxes,
+    A new layout each episode: the arena (4 m × 4 m by default) with 6 obstacles (discs and boxes,
     0.2-0.5 m across) at uniform random places; the robot at a uniform random pose at least
     0.3 m from every surface, at rest.
 
@@ -95,7 +95,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
       robot, and each sensor's ray to its reading, red where no echo came back).
     - ``control_period_s``: simulated seconds per step (0.05 s, the robot's 20 Hz).
     - ``max_episode_s``: truncation time (60 s).
-    - ``arena_size_m``, ``obstacles``: the fixed layout size (3.0 m) and obstacle count (6).
+    - ``arena_size_m``, ``obstacles``: the fixed layout size (4.0 m) and obstacle count (6).
 
     Domain randomisation, all off by default; each is drawn once per episode from ``np_random``:
     - ``sensor_noise_m``: Gaussian noise σ (m) on each reading (HC-SR04: ~0.003).
@@ -122,7 +122,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         *,
         control_period_s: float = 0.05,
         max_episode_s: float = 60.0,
-        arena_size_m: float = 3.0,
+        arena_size_m: float = 4.0,
         obstacles: int = 6,
         sensor_noise_m: float = 0.0,
         dropout_prob: float = 0.0,
