@@ -18,6 +18,7 @@ from robot.errors import PolicyLoadError
 from robot.tflite import TFLiteRuntime, select_runtime
 from shared.bundle import MANIFEST, Bundle, ModelEntry, TensorInfo
 from shared.errors import BundleError
+from shared.spec import ObservationSpec
 
 #: Config name of each policy → the bundle's model kind (None: the Q-table).
 POLICY_KINDS = {"tflite": "float32", "tflite-int8": "int8", "qtable": None}
@@ -69,41 +70,39 @@ class TFLitePolicy(Policy):
         _expect_tensor(inputs[0], self.entry.input, f"{where}: input tensor")
         _expect_tensor(outputs[0], self.entry.output, f"{where}: output tensor")
         self._normalize = bundle.spec.observation.normalize
-        self._input_index = inputs[0]["index"]
-        self._output_index = outputs[0]["index"]
-        self._input = np.zeros(self.entry.input.shape, dtype=self.entry.input.dtype)
-        self._quantized_in = self.entry.input.dtype != "float32"
-        self._quantized_out = self.entry.output.dtype != "float32"
+        # Tensor views: writing the input and reading the output in place skips two copies.
+        # (A view must not be kept across invoke(), so each call asks for a fresh one.)
+        self._input_tensor = self.interpreter.tensor(inputs[0]["index"])
+        self._output_tensor = self.interpreter.tensor(outputs[0]["index"])
         info_in, info_out = self.entry.input, self.entry.output
-        # Plain Python numbers: for three channels a list comprehension beats numpy ufuncs.
-        self._in_inverse_scale = 1.0 / info_in.scale if info_in.scale else 1.0
-        self._in_zero = int(info_in.zero_point or 0)
-        limits = np.iinfo(info_in.dtype) if self._quantized_in else np.iinfo(np.int8)
-        self._in_low, self._in_high = int(limits.min), int(limits.max)
+        self._quantized_out = info_out.dtype != "float32"
         self._out_scale = np.float32(info_out.scale or 1.0)
         self._out_zero = np.float32(info_out.zero_point or 0)
+        self._quantize: tuple[list[float], list[float], int, int] | None = None
+        if info_in.dtype != "float32":
+            self._quantize = _fused_quantisation(bundle.spec.observation, info_in)
 
     def decide(self, raw_observation: np.ndarray) -> Decision:
-        """Normalise, (quantise,) invoke, (dequantise,) argmax."""
-        normalized = self._normalize(raw_observation)
-        if self._quantized_in:
-            # real = scale * (q - zero_point)  ⇒  q = round(real / scale) + zero_point, saturated.
-            inverse, zero, low, high = (
-                self._in_inverse_scale,
-                self._in_zero,
-                self._in_low,
-                self._in_high,
-            )
-            self._input[0] = [
-                min(high, max(low, round(v * inverse) + zero)) for v in normalized.tolist()
-            ]
+        """Normalise (and quantise), invoke, (dequantise,) argmax."""
+        if self._quantize is None:
+            self._input_tensor()[0] = self._normalize(raw_observation)
         else:
-            self._input[0] = normalized
-        self.interpreter.set_tensor(self._input_index, self._input)
+            # q = round(normalize(raw) / scale) + zero_point, saturated; normalize is affine, so
+            # it is folded into one multiply-add per channel. Plain Python numbers: for a few
+            # channels a list comprehension beats numpy's per-call overhead.
+            gains, offsets, low, high = self._quantize
+            self._input_tensor()[0] = [
+                min(high, max(low, round(v * a + c)))
+                for v, a, c in zip(raw_observation.tolist(), gains, offsets, strict=True)
+            ]
         self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self._output_index)[0]
-        q_values = (out - self._out_zero) * self._out_scale if self._quantized_out else out
-        return Decision(int(q_values.argmax()), q_values.astype(np.float32, copy=False))
+        out = self._output_tensor()[0]
+        if self._quantized_out:
+            q_values = np.subtract(out, self._out_zero, dtype=np.float32)
+            np.multiply(q_values, self._out_scale, out=q_values)
+        else:
+            q_values = out.copy()
+        return Decision(int(q_values.argmax()), q_values)
 
     def describe(self) -> str:
         """Model file, tensors and the runtime."""
@@ -165,6 +164,34 @@ def available_policies(bundle: Bundle) -> list[str]:
     if bundle.qtable_file is not None:
         names.append("qtable")
     return names
+
+
+def _fused_quantisation(
+    spec: ObservationSpec, info: TensorInfo
+) -> tuple[list[float], list[float], int, int]:
+    """Per channel (gain, offset) with ``q = round(raw × gain + offset)``, and the int limits.
+
+    Derived from ``spec.normalize`` itself (its value at 0 and 1 per channel), and checked
+    against it on the channels' bounds and midpoints, so the robot quantises exactly what the
+    trainer normalised.
+    """
+    assert info.scale is not None and info.zero_point is not None
+    zeros = np.zeros(spec.size, dtype=np.float32)
+    offset = spec.normalize(zeros).astype(np.float64)
+    gain = spec.normalize(zeros + 1.0).astype(np.float64) - offset
+    probe = np.stack([spec.lows, spec.highs, (spec.lows + spec.highs) / 2.0])
+    if not np.allclose(probe * gain + offset, spec.normalize(probe), rtol=1e-5, atol=1e-5):
+        raise PolicyLoadError(
+            f"observation spec {spec.names}: its normalisation is not affine per channel, "
+            "which the int8 input quantisation assumes"
+        )
+    limits = np.iinfo(info.dtype)
+    return (
+        (gain / info.scale).tolist(),
+        (offset / info.scale + info.zero_point).tolist(),
+        int(limits.min),
+        int(limits.max),
+    )
 
 
 def _expect_count(details: list[dict[str, Any]], what: str, where: str) -> None:

@@ -134,3 +134,28 @@ def test_bundle_without_a_qtable(tmp_path: Path, bundle: Bundle) -> None:
     with pytest.raises(PolicyLoadError, match="this bundle has no Q-table"):
         load_policy(no_table, "qtable")
     assert available_policies(no_table) == ["tflite", "tflite-int8"]
+
+
+def test_int8_input_quantisation_matches_normalise_then_quantise(bundle: Bundle) -> None:
+    from robot.policy import _fused_quantisation
+
+    info = bundle.models["int8"].input
+    gains, offsets, low, high = _fused_quantisation(bundle.spec.observation, info)
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(-0.5, 2.5, size=(1000, 3)).astype(np.float32)  # beyond the range too
+    expected = np.clip(
+        np.round(bundle.spec.observation.normalize(raw) / info.scale) + info.zero_point, low, high
+    )
+    fused = np.array(
+        [
+            [
+                min(high, max(low, round(v * a + c)))
+                for v, a, c in zip(row, gains, offsets, strict=True)
+            ]
+            for row in raw.tolist()
+        ]
+    )
+    differ = fused != expected
+    # float32 vs float64 rounding may disagree right at a .5 tie: at most by one step, rarely.
+    assert differ.sum() <= 2
+    assert np.all(np.abs(fused - expected) <= 1)
