@@ -76,8 +76,11 @@ class TFLitePolicy(Policy):
         self._output_tensor = self.interpreter.tensor(outputs[0]["index"])
         info_in, info_out = self.entry.input, self.entry.output
         self._quantized_out = info_out.dtype != "float32"
-        self._out_scale = np.float32(info_out.scale or 1.0)
-        self._out_zero = np.float32(info_out.zero_point or 0)
+        # Dequantising is a table look-up: each of the 256 codes → scale × (code − zero_point).
+        codes = np.arange(256, dtype=np.uint8)
+        if self._quantized_out:
+            real = codes.view(info_out.dtype).astype(np.float64) - (info_out.zero_point or 0)
+            self._dequantize = (real * (info_out.scale or 1.0)).astype(np.float32)
         self._quantize: tuple[list[float], list[float], int, int] | None = None
         if info_in.dtype != "float32":
             self._quantize = _fused_quantisation(bundle.spec.observation, info_in)
@@ -97,11 +100,7 @@ class TFLitePolicy(Policy):
             ]
         self.interpreter.invoke()
         out = self._output_tensor()[0]
-        if self._quantized_out:
-            q_values = np.subtract(out, self._out_zero, dtype=np.float32)
-            np.multiply(q_values, self._out_scale, out=q_values)
-        else:
-            q_values = out.copy()
+        q_values = self._dequantize[out.view(np.uint8)] if self._quantized_out else out.copy()
         return Decision(int(q_values.argmax()), q_values)
 
     def describe(self) -> str:
