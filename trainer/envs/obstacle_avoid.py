@@ -57,8 +57,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     | # | name       | left | right |
     |---|------------|------|-------|
     | 0 | forward    | 0.8  | 0.8   |
-    | 1 | veer_left  | 0.55 | 0.8   |
-    | 2 | veer_right | 0.8  | 0.55  |
+    | 1 | veer_left  | 0.4  | 0.8   |
+    | 2 | veer_right | 0.8  | 0.4   |
     | 3 | spin_left  | -0.6 | 0.6   |
     | 4 | spin_right | 0.6  | -0.6  |
 
@@ -77,8 +77,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Reward
     ``shared.reward`` applied to the spec's terms, from the raw observation after the tick, the
-    command the agent chose and the collision flag: ``1.0 × forward_progress - 20 × collision
-    - 0.2 × turning - 1.0 × proximity(0.3 m)`` (the weights are the spec's). Each term's
+    command the agent chose and the collision flag: ``1.0 × forward_progress - 10 × collision
+    - 0.1 × turning - 0.5 × proximity(0.25 m)`` (the weights are the spec's). Each term's
     contribution is in ``info["reward_terms"]``.
 
     ## Starting state
