@@ -41,7 +41,6 @@ make_venv() {
     local req
     for req in "$@"; do args+=(-r "$ROOT/$req"); done
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}"
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" \
-        || "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
     echo "$want" >"$stamp"
 }
