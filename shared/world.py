@@ -268,12 +268,12 @@ class Arena:
         width_m: float = 3.0,
         height_m: float = 3.0,
         obstacles: int = 6,
-        min_size_m: float = 0.1,
-        max_size_m: float = 0.25,
+        min_half_size_m: float = 0.1,
+        max_half_size_m: float = 0.25,
     ) -> Arena:
-        """An arena with ``obstacles`` discs and boxes (half-size in the given range) at random."""
+        """An arena with ``obstacles`` discs and boxes (radius / half-side in range) at random."""
         kinds = rng.random(obstacles) < 0.5
-        half = rng.uniform(min_size_m, max_size_m, size=(obstacles, 2))
+        half = rng.uniform(min_half_size_m, max_half_size_m, size=(obstacles, 2))
         centre = rng.uniform((0.0, 0.0), (width_m, height_m), size=(obstacles, 2))
         discs = np.column_stack([centre[kinds], half[kinds, 0]])
         boxes = np.column_stack([centre[~kinds] - half[~kinds], centre[~kinds] + half[~kinds]])
@@ -590,7 +590,7 @@ class World:
 
     @property
     def forward_speed_m_s(self) -> float:
-        """The centre's forward speed (m/s) from the wheel speeds (0 while blocked is not seen)."""
+        """Forward speed (m/s) the wheels drive at (they keep turning while the body is blocked)."""
         return (self._wheel_rad_s[0] + self._wheel_rad_s[1]) / 2.0 * self.drive.wheel_radius_m
 
     @property
