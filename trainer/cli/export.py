@@ -49,8 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and qtable.npy (a tabular run's table, or with --qtable the DQN distilled onto a grid). "
         "Each exported policy is run through the robot's own policy code on at least 10,000 "
         "states of greedy rollouts and compared with the Keras model; the export fails and "
-        "writes nothing if float32 agrees on less than 100%% of non-tie states or int8 on less "
-        "than 99%%. The model's input is spec.observation.normalize(raw): the normalisation is "
+        "writes nothing if float32 agrees on less than 100% of non-tie states or int8 on less "
+        "than 99%. The model's input is spec.observation.normalize(raw): the normalisation is "
         "in the manifest, not in the graph.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
