@@ -9,6 +9,7 @@ shifts its outputs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -106,11 +107,19 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_the_installed_runtime_reproduces_the_fixture_bundle(tmp_path: Path, model: str) -> None:
     report = probe_bundle(BUNDLE, model, candidates=(REAL,), state_dir=tmp_path)
     assert report.chosen is not None, report.table()
-    assert report.chosen.candidate == REAL
+    assert report.chosen.candidate == REAL and not report.chosen.cached
     assert report.chosen.version == installed_version(REAL)
     assert report.chosen.max_abs_error is not None
     assert report.chosen.max_abs_error <= 0.011  # within one int8 step (0.0108), or 1e-4 float
     assert "8 reference outputs" in report.chosen.detail
+    # The verdict is cached under the runtime's version and the model's sha256...
+    model_file = BUNDLE / MANIFEST["models"][model]["file"]
+    (key,) = json.loads((tmp_path / CACHE_FILE).read_text())["verdicts"]
+    assert key.startswith(f"{REAL}={installed_version(REAL)}|numpy={np.__version__}|")
+    assert key.endswith(hashlib.sha256(model_file.read_bytes()).hexdigest())
+    # ...so the next start-up takes it without a child.
+    again = probe_bundle(BUNDLE, model, candidates=(REAL,), state_dir=tmp_path)
+    assert again.chosen is not None and again.chosen.cached and again.chosen.elapsed_s > 0
 
 
 @needs_runtime
@@ -167,42 +176,46 @@ def test_outputs_off_the_reference_are_a_mismatch(fake, tmp_path: Path) -> None:
     assert wrong.max_abs_error > FLOAT_TOLERANCE
 
 
-@needs_runtime
-def test_verdicts_are_cached_per_runtime_version_and_model(fake, tmp_path: Path) -> None:
-    first = probe_runtimes(FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path)
-    assert first.chosen is not None and not first.chosen.cached
-    cache = json.loads((tmp_path / CACHE_FILE).read_text())
-    (key,) = cache["verdicts"]
-    assert f"{REAL}={installed_version(REAL)}" in key and key.endswith(
-        MANIFEST["files"][FLOAT_MODEL.name]["sha256"]
+def test_a_cached_verdict_is_used_without_starting_a_child(fake, tmp_path: Path) -> None:
+    env = fake("raise")
+    first = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
     )
-    # The cached verdict is used without a child: a child here would crash (REAL is shadowed).
-    env = fake("segfault", name=REAL)
+    assert first.results[0].status == "failed" and not first.results[0].cached
+    # Same name and version, but now a child would die by SIGSEGV: the cache must answer.
+    crashing = textwrap.dedent(_FAKE_BODIES["segfault"])
+    (tmp_path / "fake" / FAKE / "interpreter.py").write_text(crashing)
     again = probe_runtimes(
-        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path, env=env
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
     )
-    assert again.chosen is None or again.chosen.cached  # the fake's version is another key
-    assert again.results[0].version == "0.0.0+segfault" and again.results[0].status == "crashed"
-    # ...and the crash is cached in turn, next to the good verdict.
-    third = probe_runtimes(
-        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path, env=env
+    assert again.results[0].cached and again.results[0].status == "failed"
+    assert again.results[0].detail == first.results[0].detail
+    # Without the cache the child runs, and crashes.
+    fresh = probe_runtimes(
+        FLOAT_MODEL,
+        INPUTS,
+        OUTPUTS,
+        candidates=(FAKE,),
+        state_dir=tmp_path,
+        env=env,
+        use_cache=False,
     )
-    assert third.results[0].cached and third.results[0].status == "crashed"
-    assert len(json.loads((tmp_path / CACHE_FILE).read_text())["verdicts"]) == 2
+    assert fresh.results[0].status == "crashed" and not fresh.results[0].cached
 
 
-@needs_runtime
 def test_a_corrupt_cache_is_ignored_and_rewritten(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    env = fake("raise")
     (tmp_path / CACHE_FILE).write_text('{"format": 1, "verdicts": {"torn')
     with caplog.at_level(logging.WARNING, logger="robot.tflite_probe"):
         report = probe_runtimes(
-            FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(REAL,), state_dir=tmp_path
+            FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
         )
-    assert report.chosen is not None and not report.chosen.cached
+    assert report.results[0].status == "failed" and not report.results[0].cached
     assert any("ignoring the TFLite probe cache" in m for m in caplog.messages)
-    assert json.loads((tmp_path / CACHE_FILE).read_text())["format"] == 1
+    cache = json.loads((tmp_path / CACHE_FILE).read_text())
+    assert cache["format"] == 1 and len(cache["verdicts"]) == 1
 
 
 def test_a_runtime_that_is_not_installed_is_missing_without_a_child(tmp_path: Path) -> None:
