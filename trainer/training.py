@@ -233,7 +233,11 @@ class TrainingRun:
             algo.save_policy(tmp)
         write_json(
             tmp / "meta.json",
-            {"step": algo.step, "episodes": algo.episodes, "eval_mean": self.state["last_eval"]},
+            {
+                "step": algo.step,
+                "episodes": algo.episodes,
+                "eval_mean": self.state.get("last_eval"),
+            },
         )
         old = final.with_name(which + ".old")
         shutil.rmtree(old, ignore_errors=True)
