@@ -29,7 +29,7 @@ def td_targets(
     next_q_online: tf.Tensor,
     next_q_target: tf.Tensor,
     *,
-    gamma: float,
+    gamma: float | tf.Tensor,
     double: bool,
 ) -> tf.Tensor:
     """r + γ·(1 − terminated)·Q_target(s', a*); a* = argmax of Q_online (Double DQN) or Q_target.
@@ -42,27 +42,35 @@ def td_targets(
     return rewards + gamma * (1.0 - terminated) * next_value
 
 
-def pack(
+def pack(  # noqa: PLR0917 (one array per replay column)
     obs: np.ndarray,
     actions: np.ndarray,
     rewards: np.ndarray,
     next_obs: np.ndarray,
     terminated: np.ndarray,
+    horizons: np.ndarray,
 ) -> np.ndarray:
-    """Replay batches as one float32 array [..., obs | action | reward | next_obs | terminated]."""
-    columns = (actions[..., None], rewards[..., None], next_obs, terminated[..., None])
+    """Replay batches as one float32 array [obs | action | reward | next_obs | terminated | n]."""
+    columns = (
+        actions[..., None],
+        rewards[..., None],
+        next_obs,
+        terminated[..., None],
+        horizons[..., None],
+    )
     return np.concatenate((obs, *columns), axis=-1, dtype=np.float32)
 
 
 def unpack(packed: tf.Tensor) -> tuple[tf.Tensor, ...]:
     """Inverse of ``pack`` inside the graph (actions back to int32)."""
-    obs_size = (packed.shape[-1] - 3) // 2
+    obs_size = (packed.shape[-1] - 4) // 2
     obs = packed[..., :obs_size]
     actions = tf.cast(packed[..., obs_size], tf.int32)
     rewards = packed[..., obs_size + 1]
     next_obs = packed[..., obs_size + 2 : 2 * obs_size + 2]
-    terminated = packed[..., -1]
-    return obs, actions, rewards, next_obs, terminated
+    terminated = packed[..., -2]
+    horizons = packed[..., -1]
+    return obs, actions, rewards, next_obs, terminated, horizons
 
 
 class DQNLearner:
@@ -87,7 +95,7 @@ class DQNLearner:
         (which cost more than the maths for a small MLP) to one call per training round.
         """
         cfg = self.config
-        obs, actions, rewards, next_obs, terminated = unpack(packed)
+        obs, actions, rewards, next_obs, terminated, horizons = unpack(packed)
         weights = self.online.trainable_variables
         target_weights = self.target.trainable_variables
         self.optimizer.learning_rate.assign(learning_rate)
@@ -99,7 +107,7 @@ class DQNLearner:
                 terminated[i],
                 self.online(next_obs[i]),
                 self.target(next_obs[i]),
-                gamma=cfg.gamma,
+                gamma=tf.pow(cfg.gamma, horizons[i]),
                 double=cfg.double_dqn,
             )
             y = tf.stop_gradient(y)
@@ -125,7 +133,7 @@ class DQNLearner:
         if key not in self._compiled:
             fn = tf.function(self._train_batches, jit_compile=self.config.jit_compile)
             self._compiled[key] = fn.get_concrete_function(
-                tf.TensorSpec((n_batches, batch_size, 2 * obs_size + 3), tf.float32),
+                tf.TensorSpec((n_batches, batch_size, 2 * obs_size + 4), tf.float32),
                 tf.TensorSpec((), tf.float32),
             )
         return self._compiled[key]
@@ -178,6 +186,7 @@ class DQN:
         raw, _ = self.envs.reset(seed=seed)
         self.obs = spec.observation.normalize(raw)
         self.episode_return = np.zeros(config.n_envs)
+        self.pending: list[list[tuple]] = [[] for _ in range(config.n_envs)]  # n-step queues
         self.step = 0  # env steps, summed over envs
         self.episodes = 0
         self.last_loss = float("nan")
@@ -211,7 +220,10 @@ class DQN:
                 stored_next = next_obs.copy()
                 for i in np.flatnonzero(done):
                     stored_next[i] = self.spec.observation.normalize(infos["final_obs"][i])
-            self.buffer.add(self.obs, actions, rewards, stored_next, terminated)
+            if cfg.n_step == 1:
+                self.buffer.add(self.obs, actions, rewards, stored_next, terminated)
+            else:
+                self._add_n_step(actions, rewards, stored_next, terminated, done)
             self.episode_return += rewards
             for i in np.flatnonzero(done):
                 finished.append(float(self.episode_return[i]))
@@ -225,6 +237,36 @@ class DQN:
                 batches = self.buffer.sample(self.rng, cfg.batch_size, rounds * cfg.gradient_steps)
                 self.last_loss = self.learner.train(batches, self.learning_rate(self.step))
         return finished
+
+    def _add_n_step(
+        self,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        stored_next: np.ndarray,
+        terminated: np.ndarray,
+        done: np.ndarray,
+    ) -> None:
+        """Queue this step per env; store n-step transitions that are complete or cut short."""
+        n, gamma = self.config.n_step, self.config.gamma
+        rows: list[tuple] = []
+        for i, queue in enumerate(self.pending):
+            queue.append((self.obs[i], int(actions[i]), float(rewards[i])))
+            if not done[i] and len(queue) < n:
+                continue
+            # an ended episode flushes its whole queue; otherwise only the oldest entry is due
+            for start in range(len(queue) if done[i] else 1):
+                steps = queue[start:]
+                ret = sum(r * gamma**k for k, (_, _, r) in enumerate(steps))
+                first_obs, action, _ = steps[0]
+                end = float(terminated[i]) if done[i] else 0.0
+                rows.append((first_obs, action, ret, stored_next[i], end, len(steps)))
+            if done[i]:
+                queue.clear()
+            else:
+                queue.pop(0)
+        if rows:
+            obs, acts, rets, nexts, ends, horizons = (np.array(c) for c in zip(*rows, strict=True))
+            self.buffer.add(obs, acts, rets, nexts, ends, horizons)
 
     # ---- checkpoints -------------------------------------------------------------------------
 
@@ -248,6 +290,7 @@ class DQN:
                     "step": self.step,
                     "episodes": self.episodes,
                     "last_loss": self.last_loss,
+                    "pending": self.pending,
                 },
                 f,
                 protocol=pickle.HIGHEST_PROTOCOL,
@@ -267,6 +310,7 @@ class DQN:
         self.step = state["step"]
         self.episodes = state["episodes"]
         self.last_loss = state["last_loss"]
+        self.pending = state["pending"]
 
     def close(self) -> None:
         """Close the envs."""

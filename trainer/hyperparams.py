@@ -55,6 +55,8 @@ class DQNConfig:
     """target network Polyak rate per target update (1.0 = hard copy)"""
     target_update_interval: int = 1
     """gradient steps between target network updates"""
+    n_step: int = 1
+    """rewards summed over n env steps before bootstrapping (1 = one-step DQN)"""
     double_dqn: bool = True
     """pick the next action with the online net, value it with the target net"""
     huber_delta: float = 1.0
@@ -186,6 +188,7 @@ def build_config(
 _RANGES: dict[str, tuple[float | None, float | None]] = {
     "total_steps": (1, None),
     "n_envs": (1, None),
+    "n_step": (1, None),
     "learning_rate": (0, None),
     "learning_rate_final": (0, None),
     "lr_fraction": (0, 1),

@@ -8,11 +8,13 @@ import numpy as np
 
 
 class ReplayBuffer:
-    """Fixed-capacity FIFO of (obs, action, reward, next_obs, terminated) transitions.
+    """Fixed-capacity FIFO of (obs, action, reward, next_obs, terminated, horizon) transitions.
 
     ``terminated`` is 1.0 only when the episode really ended (the TD target must not bootstrap);
     a time-limit truncation is stored as 0.0 with the true last observation as ``next_obs``, so the
-    target does bootstrap from it.
+    target does bootstrap from it. ``horizon`` is the number of env steps between ``obs`` and
+    ``next_obs`` (1, or up to n for n-step returns, whose ``reward`` is the discounted sum); the
+    target discounts the bootstrap by γ**horizon.
     """
 
     def __init__(self, capacity: int, obs_size: int) -> None:
@@ -24,19 +26,21 @@ class ReplayBuffer:
         self.actions = np.zeros(capacity, dtype=np.int32)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.horizons = np.ones(capacity, dtype=np.float32)
         self.position = 0  # next slot to write
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
-    def add(
+    def add(  # noqa: PLR0917 (one array per column)
         self,
         obs: np.ndarray,
         actions: np.ndarray,
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        horizons: np.ndarray | None = None,
     ) -> None:
         """Append a batch of transitions (leading axis = one per env), overwriting the oldest."""
         n = len(actions)
@@ -46,6 +50,7 @@ class ReplayBuffer:
         self.actions[idx] = actions
         self.rewards[idx] = rewards
         self.terminated[idx] = terminated
+        self.horizons[idx] = 1.0 if horizons is None else horizons
         self.position = int((self.position + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
 
@@ -60,6 +65,7 @@ class ReplayBuffer:
             self.rewards[idx],
             self.next_obs[idx],
             self.terminated[idx],
+            self.horizons[idx],
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -74,6 +80,7 @@ class ReplayBuffer:
             "actions": self.actions[:n].copy(),
             "rewards": self.rewards[:n].copy(),
             "terminated": self.terminated[:n].copy(),
+            "horizons": self.horizons[:n].copy(),
         }
 
     @classmethod
@@ -81,7 +88,7 @@ class ReplayBuffer:
         """Rebuild a buffer saved by ``state_dict``."""
         buffer = cls(int(state["capacity"]), state["obs"].shape[1])
         n = int(state["size"])
-        for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated", "horizons"):
             getattr(buffer, name)[:n] = state[name]
         buffer.position = int(state["position"])
         buffer.size = n

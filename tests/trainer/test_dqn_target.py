@@ -47,10 +47,10 @@ def test_pack_unpack_round_trip() -> None:
     actions = rng.integers(0, 3, size=(3, 4)).astype(np.int32)
     rewards = rng.normal(size=(3, 4)).astype(np.float32)
     terminated = (rng.random((3, 4)) < 0.5).astype(np.float32)
-    back = [
-        t.numpy() for t in unpack(tf.constant(pack(obs, actions, rewards, next_obs, terminated)))
-    ]
-    for got, want in zip(back, (obs, actions, rewards, next_obs, terminated), strict=True):
+    horizons = rng.integers(1, 4, size=(3, 4)).astype(np.float32)
+    columns = (obs, actions, rewards, next_obs, terminated, horizons)
+    back = [t.numpy() for t in unpack(tf.constant(pack(*columns)))]
+    for got, want in zip(back, columns, strict=True):
         np.testing.assert_array_equal(got, want)
     assert back[1].dtype == np.int32
 
@@ -69,6 +69,7 @@ def _batches(seed: int) -> tuple:
         rng.normal(size=(3, 8)).astype(np.float32),
         rng.normal(size=(3, 8, 4)).astype(np.float32),
         (rng.random((3, 8)) < 0.2).astype(np.float32),
+        np.ones((3, 8), dtype=np.float32),
     )
 
 
@@ -108,3 +109,15 @@ def test_state_dict_restores_training_exactly() -> None:
     for x, y in zip(a.online.get_weights(), b.online.get_weights(), strict=True):
         np.testing.assert_array_equal(x, y)
     assert isinstance(a.policy, NumpyMLP)
+
+
+def test_horizon_discounts_the_bootstrap_by_gamma_to_the_n() -> None:
+    got = td_targets(
+        np.array([1.0], np.float32),
+        np.array([0.0], np.float32),
+        np.array([[0.0, 1.0]], np.float32),
+        np.array([[0.0, 8.0]], np.float32),
+        gamma=tf.pow(0.5, tf.constant([3.0])),
+        double=True,
+    ).numpy()
+    np.testing.assert_allclose(got, [1.0 + 0.125 * 8.0])

@@ -36,7 +36,10 @@ def test_ring_overwrites_the_oldest() -> None:
 def test_sample_shapes_and_consistency() -> None:
     buffer = ReplayBuffer(capacity=100, obs_size=2)
     _fill(buffer, 0, 50)
-    obs, actions, rewards, next_obs, terminated = buffer.sample(np.random.default_rng(0), 16, 3)
+    obs, actions, rewards, next_obs, terminated, horizons = buffer.sample(
+        np.random.default_rng(0), 16, 3
+    )
+    np.testing.assert_array_equal(horizons, 1.0)
     assert obs.shape == (3, 16, 2) and next_obs.shape == (3, 16, 2)
     assert actions.shape == rewards.shape == terminated.shape == (3, 16)
     # every sampled row is one stored transition, not a mix of two
@@ -58,7 +61,7 @@ def test_state_dict_round_trip_is_exact() -> None:
     buffer = ReplayBuffer(capacity=5, obs_size=2)
     _fill(buffer, 0, 7)
     copy = ReplayBuffer.from_state_dict(buffer.state_dict())
-    for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
+    for name in ("obs", "next_obs", "actions", "rewards", "terminated", "horizons"):
         np.testing.assert_array_equal(getattr(copy, name), getattr(buffer, name))
     assert (copy.position, copy.size) == (buffer.position, buffer.size)
     _fill(copy, 7, 1)
