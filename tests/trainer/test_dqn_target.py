@@ -121,3 +121,28 @@ def test_horizon_discounts_the_bootstrap_by_gamma_to_the_n() -> None:
         double=True,
     ).numpy()
     np.testing.assert_allclose(got, [1.0 + 0.125 * 8.0])
+
+
+def test_n_step_transitions_sum_rewards_and_flush_at_episode_end() -> None:
+    from trainer.dqn import DQN
+    from trainer.gymenv import make_env
+    from trainer.specs import task_spec_for
+
+    spec = task_spec_for("CartPole-v1", make_env("CartPole-v1"))
+    config = DQNConfig(n_envs=1, n_step=3, learning_starts=10**6, gamma=0.5, eps_start=1.0)
+    dqn = DQN("CartPole-v1", spec, config, seed=0)
+    dqn.advance(300)  # several short random episodes, all ending by termination
+    b, n = dqn.buffer, len(dqn.buffer)
+    assert n + len(dqn.pending[0]) == 300  # every step is stored once, or waits in the queue
+    horizons, ends = b.horizons[:n], b.terminated[:n]
+    # mid-episode: 3 steps of reward 1 -> 1 + 0.5 + 0.25, bootstrapped 3 steps later
+    full = (horizons == 3) & (ends == 0)
+    np.testing.assert_allclose(b.rewards[:n][full], 1.75)
+    # each ended episode flushes horizons 3, 2, 1 with terminated set (no bootstrap)
+    last = np.flatnonzero(ends == 1)
+    assert len(last) >= 3 * dqn.episodes - 3
+    np.testing.assert_allclose(b.rewards[:n][(ends == 1) & (horizons == 1)], 1.0)
+    # the next observation of a 3-step transition is the observation 3 steps on
+    i = int(np.flatnonzero(full)[0])
+    np.testing.assert_array_equal(b.next_obs[i], b.obs[i + 3])
+    dqn.close()
