@@ -1,7 +1,8 @@
-"""``python -m robot run|check|bench``: the robot runtime's command line.
+"""``python -m robot run|check|bench|stop``: the robot runtime's command line.
 
-Exit codes: 0 success; 1 the runtime failed while running (or ``check`` found a problem);
-2 the config, the bundle or the arguments are wrong (nothing was moved).
+Exit codes: 0 success; 1 the runtime failed while running (or ``check`` found a problem, or
+``stop`` could not reach the drive); 2 the config, the bundle or the arguments are wrong
+(nothing was moved).
 """
 
 from __future__ import annotations
@@ -23,10 +24,20 @@ import numpy as np
 from robot.clock import MonotonicClock
 from robot.config import load_config
 from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
+from robot.faults import inject_faults
+from robot.logging_setup import configure_logging
 from robot.loop import ControlLoop, LoopFailedError
 from robot.process import process_age_s, rss_mb
-from robot.runtime import open_bundle, open_hardware, open_policy
+from robot.reload import Reloader
+from robot.runtime import (
+    describe_running,
+    open_bundle,
+    open_hardware,
+    open_policy,
+    with_writable_defaults,
+)
 from robot.sdnotify import Notifier
+from robot.stop import stop_motors
 from robot.telemetry import TelemetryWriter, format_summary
 from robot.tflite import select_runtime
 from shared.bundle import read_bundle
@@ -49,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="drive the robot with the configured policy (the service's command)",
-        description="Run the control loop until SIGTERM/SIGINT; the motors stop on every exit.",
+        description="Run the control loop until SIGTERM/SIGINT; the motors stop on every exit. "
+        "SIGHUP reloads the config and the bundle (validated first; on any error the old ones "
+        "keep running).",
     )
     run.add_argument("--config", type=Path, required=True, help="robot.toml")
     run.add_argument("--max-ticks", type=int, default=None, help="stop after N ticks (tests)")
@@ -64,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--wait-s", type=float, default=1.5, help="how long to wait for every sensor to report"
     )
+    stop = sub.add_parser(
+        "stop",
+        help="drive the configured motors to 0 (the unit's ExecStopPost=)",
+        description="Stop the motors the config names, even after the runtime crashed: gpio "
+        "drive pins low, or a stop frame on the serial link. Reads no bundle.",
+    )
+    stop.add_argument("--config", type=Path, required=True, help="robot.toml")
     bench = sub.add_parser(
         "bench",
         help="decision latency per policy, and the loop's tick cost on simulated gpio",
@@ -80,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, pin_factory: Any = None) -> int:
     """Parse ``argv`` and run the subcommand; ``pin_factory`` is injected by tests."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(args.log_level, sys.stderr)
     try:
         if args.command == "run":
             return cmd_run(args, pin_factory)
         if args.command == "check":
             return cmd_check(args, pin_factory)
+        if args.command == "stop":
+            return cmd_stop(args, pin_factory)
         return cmd_bench(args)
     except (ConfigError, Sim2PiError, RobotError) as exc:
         _log.error("%s", exc)
@@ -103,9 +123,44 @@ def install_signal_handlers(loop: ControlLoop) -> dict[int, Any]:
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
+class HangupLatch:
+    """Catches SIGHUP from the start (its default action would kill the process) and passes it
+    on to the reloader once there is one."""
+
+    def __init__(self) -> None:
+        self.reloader: Reloader | None = None
+        self.early = False
+        self.previous = signal.signal(signal.SIGHUP, self._handle)
+
+    def _handle(self, _signum: int, _frame: object) -> None:
+        if self.reloader is None:
+            self.early = True
+        else:
+            self.reloader.request()
+
+    def attach(self, reloader: Reloader) -> None:
+        """From now on SIGHUP reloads; one that came during start-up reloads now."""
+        self.reloader = reloader
+        if self.early:
+            _log.info("SIGHUP arrived during start-up; reloading now")
+            reloader.request()
+
+    def restore(self) -> None:
+        """Put back the handler that was there before."""
+        signal.signal(signal.SIGHUP, self.previous)
+
+
 def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
-    """``run``: the control loop until a signal (or ``--max-ticks``)."""
-    config = load_config(args.config)
+    """``run``: the control loop until a signal (or ``--max-ticks``); SIGHUP reloads."""
+    hangup = HangupLatch()
+    try:
+        return _run(args, hangup, pin_factory)
+    finally:
+        hangup.restore()
+
+
+def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int:
+    config = with_writable_defaults(load_config(args.config))
     if config.learning.enabled:
         raise ConfigError(
             f"{config.source}: [learning.enabled] on-robot learning is not part of this "
@@ -117,8 +172,11 @@ def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
     clock = MonotonicClock()
     notifier = Notifier.from_environment()
     telemetry = TelemetryWriter(config.telemetry) if config.telemetry.enabled else None
+    if telemetry is not None:
+        _log.info("telemetry to %s", telemetry.path)
     try:
-        with open_hardware(config, bundle, clock, pin_factory=pin_factory) as hardware:
+        with open_hardware(config, bundle, clock, pin_factory=pin_factory) as opened:
+            hardware = inject_faults(opened)
             for line in hardware.describe():
                 _log.info("%s", line)
             loop = ControlLoop(
@@ -129,14 +187,19 @@ def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
                 clock=clock,
                 telemetry=telemetry,
                 notifier=notifier,
+                label=describe_running(bundle, policy),
             )
+            reloader = Reloader(loop, config, bundle, notifier).start()
             previous = install_signal_handlers(loop)
+            hangup.attach(reloader)
             age_at_start_s = process_age_s()
             try:
                 summary = loop.run(max_ticks=args.max_ticks)
             finally:
                 for sig, old in previous.items():
                     signal.signal(sig, old)
+                reloader.close()
+                telemetry = loop.telemetry  # a reload may have replaced it
     except LoopFailedError as exc:
         _log.error("%s", exc)
         return EXIT_FAILED
@@ -244,6 +307,19 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         report(f"PROBLEM  {problem}")
     report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
     return EXIT_OK if not problems else EXIT_FAILED
+
+
+def cmd_stop(args: argparse.Namespace, pin_factory: Any = None) -> int:
+    """``stop``: drive the configured motors to 0 (no bundle, no interpreter)."""
+    config = load_config(args.config)
+    try:
+        lines = stop_motors(config, pin_factory=pin_factory)
+    except HardwareError as exc:
+        _log.error("motors NOT stopped: %s", exc)
+        return EXIT_FAILED
+    for line in lines:
+        _log.info("stopped: %s", line)
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -49,6 +50,31 @@ class LoopFailedError(RobotError, RuntimeError):
     """Too many ticks in a row raised: the loop gives up (the service manager restarts it)."""
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """A validated policy, spec, loop config and telemetry to switch to (a SIGHUP reload)."""
+
+    policy: Policy
+    spec: TaskSpec
+    config: LoopConfig
+    #: The telemetry writer to use from the switch on (None: none); the old one is closed
+    #: unless it is the same object.
+    telemetry: TelemetryWriter | None
+    #: What runs now, for logs and ``STATUS=``, e.g. ``obstacle-1f2e (tflite: policy.tflite)``.
+    label: str
+
+
+def motor_commands(spec: TaskSpec) -> list[MotorCommand]:
+    """The motor command of each action of ``spec``; SpecMismatchError if one has none."""
+    commands = [action.motor for action in spec.actions]
+    if any(command is None for command in commands):
+        raise SpecMismatchError(
+            f"bundle spec {spec.env_id!r}: its actions {list(spec.actions.names)} have no "
+            "motor commands, so they cannot drive a robot; export a robot task's bundle"
+        )
+    return commands  # type: ignore[return-value]
+
+
 class ControlLoop:
     """Runs a policy on hardware at a fixed rate, stopping the motors whenever in doubt."""
 
@@ -64,6 +90,7 @@ class ControlLoop:
         notifier: Notifier | None = None,
         learner: Learner | None = None,
         max_consecutive_errors: int = 10,
+        label: str = "",
     ) -> None:
         """Wire the parts; nothing moves until ``run``.
 
@@ -78,13 +105,9 @@ class ControlLoop:
                 STATUS about once a second, STOPPING at exit), or None.
             learner: the on-robot learner's hook, or None.
             max_consecutive_errors: ticks raising in a row before the loop gives up.
+            label: what runs (bundle and policy), shown in ``STATUS=``.
         """
-        commands = [action.motor for action in spec.actions]
-        if any(command is None for command in commands):
-            raise SpecMismatchError(
-                f"bundle spec {spec.env_id!r}: its actions {list(spec.actions.names)} have no "
-                "motor commands, so they cannot drive a robot; export a robot task's bundle"
-            )
+        commands = motor_commands(spec)
         self.hardware = hardware
         self.policy = policy
         self.spec = spec
@@ -95,7 +118,8 @@ class ControlLoop:
         self.learner = learner
         self.max_consecutive_errors = max_consecutive_errors
         self.period_s = 1.0 / config.rate_hz
-        self.commands: list[MotorCommand] = commands  # type: ignore[assignment]
+        self.commands: list[MotorCommand] = commands
+        self.label = label
         self.observer = ObservationBuilder(spec.observation, config.max_sensor_age_s)
         self.stats = RunStats()
         self.wake = threading.Event()
@@ -105,6 +129,11 @@ class ControlLoop:
         self._overrun_streak = 0
         self._error_streak = 0
         self._next_status_s = -math.inf
+        self._pending: Replacement | None = None
+
+    def replace(self, replacement: Replacement) -> None:
+        """Switch to ``replacement`` at the next tick boundary (safe from another thread)."""
+        self._pending = replacement
 
     def request_stop(self, reason: str) -> None:
         """Ask the loop to stop the motors and return (safe to call from a signal handler)."""
@@ -123,6 +152,9 @@ class ControlLoop:
                 self.clock.wait_until(deadline, self.wake)
                 if self.stop_requested is not None:
                     break
+                if self._pending is not None:
+                    # A new rate needs a new grid: start it here, at a tick boundary.
+                    start = deadline = self._switch()
                 on_time = self._tick(deadline)
                 deadline += self.period_s
                 now = self.clock.now()
@@ -141,6 +173,29 @@ class ControlLoop:
             if self.telemetry is not None:
                 self.telemetry.close()
         return stats.summary()
+
+    def _switch(self) -> float:
+        """Apply the pending replacement between two ticks; return the new grid's start."""
+        new, self._pending = self._pending, None
+        assert new is not None
+        old_telemetry = self.telemetry
+        self.policy = new.policy
+        self.spec = new.spec
+        self.commands = motor_commands(new.spec)
+        self.config = new.config
+        self.period_s = 1.0 / new.config.rate_hz
+        self.observer = ObservationBuilder(new.spec.observation, new.config.max_sensor_age_s)
+        self.telemetry = new.telemetry
+        if old_telemetry is not None and old_telemetry is not new.telemetry:
+            old_telemetry.close()
+        self.label = new.label
+        _log.info("reloaded: now running %s at %s Hz", new.label, new.config.rate_hz)
+        if self.notifier is not None:
+            if self.stats.first_decision_s is not None:
+                self.notifier.ready(status=f"reloaded: {new.label}")
+            else:  # READY=1 waits for the first valid decision, as at start
+                self.notifier.status(f"reloaded: {new.label}")
+        return self.clock.now()
 
     def _tick(self, deadline: float) -> bool:
         """One tick; returns whether it ended before the next deadline."""
@@ -259,4 +314,5 @@ class ControlLoop:
         elapsed = self.clock.now() - self.stats.started_s
         rate = self.stats.ticks / elapsed if elapsed > 0 else 0.0
         state = "driving" if self._stopped_for is None else f"stopped ({self._stopped_for})"
-        return f"{state}; {rate:.1f} Hz, {self.stats.overruns} overruns, {self.stats.errors} errors"
+        line = f"{state}; {rate:.1f} Hz, {self.stats.overruns} overruns, {self.stats.errors} errors"
+        return f"{line}; {self.label}" if self.label else line

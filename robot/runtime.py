@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from robot.clock import Clock
-from robot.config import RobotConfig, check_channels
+from robot.config import LearningConfig, RobotConfig, TelemetryConfig, check_channels
 from robot.errors import PolicyLoadError
 from robot.hardware.base import Hardware
 from robot.policy import Policy, load_policy
@@ -53,3 +57,37 @@ def open_hardware(
     from robot.hardware.gym_world import GymHardware
 
     return GymHardware(hardware.gym, bundle.spec, clock=clock.now)
+
+
+def state_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """systemd's ``$STATE_DIRECTORY`` (from ``StateDirectory=``; the first of several), or None."""
+    value = environ.get("STATE_DIRECTORY", "")
+    first = value.split(":")[0]
+    return Path(first) if first else None
+
+
+def with_writable_defaults(
+    config: RobotConfig, environ: Mapping[str, str] = os.environ
+) -> RobotConfig:
+    """``config`` with default telemetry/learning paths moved under ``$STATE_DIRECTORY``.
+
+    Without ``STATE_DIRECTORY`` (not a service) the defaults stay next to the config file. A path
+    the config gives (other than the default's own relative value) is never moved. Under systemd
+    the config lives in ``/etc``, which the service may not write (``ProtectSystem=strict``).
+    """
+    state = state_directory(environ)
+    if state is None:
+        return config
+    base = config.source.parent
+    telemetry, learning = config.telemetry, config.learning
+    if telemetry.path == base / TelemetryConfig.path:
+        telemetry = dataclasses.replace(telemetry, path=state / TelemetryConfig.path)
+    if learning.state_dir == base / LearningConfig.state_dir:
+        learning = dataclasses.replace(learning, state_dir=state / LearningConfig.state_dir)
+    return dataclasses.replace(config, telemetry=telemetry, learning=learning)
+
+
+def describe_running(bundle: Bundle, policy: Policy) -> str:
+    """What runs, for logs and ``STATUS=``: the bundle's directory and the policy's kind."""
+    # Resolved: deploy points a fixed link (/opt/sim2pi/bundle) at bundles/<name>-<sha>.
+    return f"bundle {bundle.path.resolve().name}, policy {policy.name}"

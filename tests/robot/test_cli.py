@@ -48,7 +48,7 @@ def motor_states(factory) -> list[float]:
 
 
 def test_help_on_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("run", "check", "bench"):
+    for command in ("run", "check", "stop", "bench"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0
@@ -65,7 +65,7 @@ def test_module_entry_point_runs() -> None:
         timeout=60,
     )
     assert result.returncode == 0
-    assert "{run,check,bench}" in result.stdout
+    assert "{run,check,stop,bench}" in result.stdout
 
 
 def test_check_reports_every_part_and_never_moves_a_motor(
@@ -214,3 +214,32 @@ def test_check_with_the_qtable_policy_still_reports_the_runtime(
     out = capsys.readouterr().out
     assert "builds interpreters (not needed by qtable)" in out
     assert "policy   qtable: (5, 5, 5) bins" in out
+
+
+@pytest.mark.parametrize("pwm_pins", [True, False])
+def test_the_mock_pin_dry_run_the_example_describes(tmp_path: Path, pwm_pins: bool) -> None:
+    # What reference_gpio.toml's header promises for a laptop: with PWM mock pins every part
+    # opens and one inference runs, then check fails honestly (mock pins never echo); without
+    # them the PWM drive cannot open.
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONPATH": str(ROOT)}
+    env.pop("GPIOZERO_MOCK_PIN_CLASS", None)
+    if pwm_pins:
+        env["GPIOZERO_MOCK_PIN_CLASS"] = "mockpwmpin"
+    config = example(tmp_path, "reference_gpio.toml")
+    result = subprocess.run(
+        [sys.executable, "-m", "robot", "check", "--config", str(config), "--wait-s", "0.3"],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "policy   tflite: policy.tflite" in result.stdout
+    if pwm_pins:
+        assert "hardware gpio: pin factory MockFactory" in result.stdout
+        assert "sensor   front_distance_m: no reading in 0.3 s FAIL" in result.stdout
+        assert "check    3 problem(s)" in result.stdout
+    else:
+        assert "hardware FAIL:" in result.stdout and "PinPWMUnsupported" in result.stdout

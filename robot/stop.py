@@ -1,0 +1,115 @@
+"""``python -m robot stop``: drive the configured motors to 0, whatever state the runtime left.
+
+systemd runs it as ``ExecStopPost=`` after every stop of the service, including a crash, a
+SIGKILL or a watchdog kill, when the runtime could not stop the motors itself. So it needs
+only the config and the device: it never reads the bundle, never builds an interpreter, and
+opens nothing but the drive.
+
+- ``gpio``: each pin of ``[hardware.gpio.drive]`` becomes a gpiozero ``DigitalOutputDevice``
+  driven low (duty 0 on every wiring: IN1/IN2/EN low coasts an L298N or TB6612, ENABLE low
+  stops a phase/enable driver), is read back, and is released. gpiozero releases a pin as an
+  input without pull, as the runtime's own exit does and as the Pi's pins are at boot: the
+  driver's inputs need pull-downs (built into the TB6612FNG and DRV8835; add 10 kΩ on an L298N
+  module) for "released" to mean "stopped".
+- ``serial``: a ``$D,<seq>,0,0`` stop frame, three times (a frame lost to noise is dropped by
+  the microcontroller, which also stops by itself when the Pi goes quiet).
+- other backends (``gym``, a simulator): nothing outside the process can still be moving.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from robot.config import GpioConfig, RobotConfig, SerialConfig
+from robot.errors import HardwareError
+
+_log = logging.getLogger(__name__)
+
+#: Stop frames sent on a serial link (sequence numbers 0, 1, 2).
+SERIAL_STOP_FRAMES = 3
+
+
+def stop_motors(config: RobotConfig, *, pin_factory: Any = None) -> list[str]:
+    """Drive the configured motors to 0; return what was done, one line per part.
+
+    Raises HardwareError when the drive cannot be reached (pins busy or missing, no port).
+    """
+    hardware = config.hardware
+    if hardware.gpio is not None:
+        return _stop_gpio(hardware.gpio, pin_factory)
+    if hardware.serial is not None:
+        return [_stop_serial(hardware.serial)]
+    return [f"{hardware.backend}: no motors outside this process; nothing to stop"]
+
+
+def _drive_pins(gpio: GpioConfig) -> list[tuple[str, Any]]:
+    pins = []
+    for side_name, side in (("left", gpio.drive.left), ("right", gpio.drive.right)):
+        for role in ("forward", "backward", "phase", "enable"):
+            pin = getattr(side, role)
+            if pin is not None:
+                pins.append((f"{side_name}.{role}", pin))
+    return pins
+
+
+def _stop_gpio(gpio: GpioConfig, pin_factory: Any) -> list[str]:
+    from gpiozero import DigitalOutputDevice
+    from gpiozero.exc import GPIOZeroError
+
+    devices: list[Any] = []
+    lines = []
+    try:
+        for role, pin in _drive_pins(gpio):
+            try:
+                device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
+            except (GPIOZeroError, OSError, ValueError) as exc:
+                raise HardwareError(
+                    f"[hardware.gpio.drive.{role}] cannot drive pin {pin!r} low: "
+                    f"{type(exc).__name__}: {exc}; if the runtime still runs, stop it first "
+                    "(systemctl stop sim2pi-robot); check GPIOZERO_PIN_FACTORY and the groups "
+                    "(gpio) of this user"
+                ) from exc
+            devices.append(device)
+            device.off()
+            state = device.pin.state
+            if state:
+                raise HardwareError(
+                    f"[hardware.gpio.drive.{role}] pin {device.pin.info.name} still reads "
+                    f"{state} after being driven low"
+                )
+            lines.append(f"{role} {device.pin.info.name}={float(state):g}")
+    finally:
+        for device in reversed(devices):
+            device.close()
+    return [f"gpio: drive pins low ({', '.join(lines)}), then released"]
+
+
+def _stop_serial(serial_config: SerialConfig) -> str:
+    import serial
+
+    from robot.hardware import frames
+
+    try:
+        port = serial.serial_for_url(
+            serial_config.url,
+            baudrate=serial_config.baudrate,
+            timeout=serial_config.read_timeout_s,
+            write_timeout=serial_config.write_timeout_s,
+        )
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise HardwareError(
+            f"[hardware.serial.url] cannot open {serial_config.url}: {exc}; the "
+            "microcontroller's own timeout stops the motors when the Pi goes quiet"
+        ) from exc
+    try:
+        for seq in range(SERIAL_STOP_FRAMES):
+            port.write(frames.encode_drive(seq, 0.0, 0.0))
+        port.flush()
+    except (serial.SerialException, OSError) as exc:
+        raise HardwareError(
+            f"[hardware.serial.url] writing the stop to {serial_config.url} failed: {exc}"
+        ) from exc
+    finally:
+        port.close()
+    return f"serial: {SERIAL_STOP_FRAMES} stop frames ($D,…,0,0) sent to {serial_config.url}"
