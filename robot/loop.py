@@ -138,7 +138,10 @@ class ControlLoop:
     def request_stop(self, reason: str) -> None:
         """Ask the loop to stop the motors and return (safe to call from a signal handler)."""
         self.stop_requested = reason
-        self.wake.set()
+        # Event.set takes the event's lock, which this very thread holds for a few bytecodes
+        # inside Event.wait; a signal handler that ran there would deadlock on it. Another
+        # thread simply waits for the lock, and the loop wakes at once.
+        threading.Thread(target=self.wake.set, name="sim2pi-wake", daemon=True).start()
 
     def run(self, max_ticks: int | None = None) -> dict[str, Any]:
         """Run until ``request_stop``, ``max_ticks`` or a fatal error; return the summary."""

@@ -498,3 +498,43 @@ def test_run_writes_telemetry_under_state_directory(
     assert f"telemetry to {state / 'telemetry' / 'ticks.jsonl'}" in service.log()
     assert len((state / "telemetry" / "ticks.jsonl").read_text().splitlines()) == 20
     assert not (etc / "telemetry").exists()
+
+
+# --- signals -------------------------------------------------------------------------------
+
+
+def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
+    # A signal handler runs on the loop's own thread, possibly while that thread holds the wake
+    # event's lock inside Event.wait. Here the calling thread holds that lock, as then.
+    from robot.bench import simulated_gpio
+    from robot.clock import SimulatedClock
+    from robot.config import LoopConfig
+    from robot.hardware.gpio import GpioHardware
+    from robot.loop import ControlLoop
+    from robot.policy import load_policy
+
+    factory, gpio, _ = simulated_gpio(bundle.spec.observation.names)
+    clock = SimulatedClock()
+    hardware = GpioHardware(
+        gpio, bundle.spec.observation.names, clock=clock.now, pin_factory=factory
+    )
+    try:
+        loop = ControlLoop(
+            hardware, load_policy(bundle, "qtable"), bundle.spec, LoopConfig(), clock=clock
+        )
+        returned = threading.Event()
+
+        def interrupted_inside_wait() -> None:
+            with loop.wake._cond:  # type: ignore[attr-defined]
+                loop.request_stop("SIGTERM")
+                returned.set()
+
+        thread = threading.Thread(target=interrupted_inside_wait, daemon=True)
+        thread.start()
+        thread.join(timeout=5.0)
+        assert returned.is_set(), "request_stop deadlocked on the wake event's lock"
+        assert loop.wake.wait(timeout=5.0)
+        assert loop.stop_requested == "SIGTERM"
+    finally:
+        hardware.close()
+        factory.reset()
