@@ -127,7 +127,7 @@ class Reloader:
         """Stop the worker (a reload in progress is abandoned: the process is ending)."""
         self._closing = True
         self._requested.set()
-        self._thread.join(timeout=0.5)
+        self._thread.join(timeout=0.1)  # a daemon: a reload still validating dies with us
 
     def _work(self) -> None:
         while True:

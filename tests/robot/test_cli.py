@@ -243,3 +243,27 @@ def test_the_mock_pin_dry_run_the_example_describes(tmp_path: Path, pwm_pins: bo
         assert "check    3 problem(s)" in result.stdout
     else:
         assert "hardware FAIL:" in result.stdout and "PinPWMUnsupported" in result.stdout
+
+
+def test_a_sighup_during_start_up_is_kept_for_the_reloader() -> None:
+    # SIGHUP's default action ends the process: it is caught from the start of `run` and
+    # handed to the reloader once the loop exists.
+    from robot.cli import HangupLatch
+
+    requests: list[str] = []
+
+    class Reloader:
+        def request(self) -> None:
+            requests.append("reload")
+
+    latch = HangupLatch()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert latch.early and requests == []
+        latch.attach(Reloader())  # type: ignore[arg-type]
+        assert requests == ["reload"]
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert requests == ["reload", "reload"]
+    finally:
+        latch.restore()
+    assert signal.getsignal(signal.SIGHUP) == latch.previous
