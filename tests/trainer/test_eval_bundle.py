@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.bundle import Bundle, read_bundle, write_bundle
+from shared.reference_robot import obstacle_avoid_spec
 from trainer.cli.main import main
 from trainer.errors import UsageError
 from trainer.export.evaluate import evaluate_bundle
@@ -20,6 +21,14 @@ FIXTURE_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bu
 @pytest.fixture(scope="module")
 def fixture_bundle() -> Bundle:
     return read_bundle(FIXTURE_BUNDLE)
+
+
+def test_the_fixture_has_the_reference_robots_spec(fixture_bundle: Bundle) -> None:
+    assert fixture_bundle.spec == obstacle_avoid_spec(), (
+        "shared/reference_robot.py changed: regenerate the fixture with "
+        "`.venv/bin/python tests/fixtures/make_fixture_bundle.py`"
+    )
+    assert fixture_bundle.manifest["parity"]["float32"]["agreement"] == 1.0
 
 
 def test_every_policy_runs_on_the_same_seeds(fixture_bundle: Bundle) -> None:
