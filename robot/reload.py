@@ -147,10 +147,14 @@ class Reloader:
             replacement, config, bundle = prepare_replacement(
                 self.config, self.bundle, path, self.loop.telemetry, load=self._load
             )
-        except (RobotError, Sim2PiError, OSError) as exc:
+        except Exception as exc:  # any failure, expected or not, leaves the old ones running
             self.refused += 1
+            expected = isinstance(exc, RobotError | Sim2PiError | OSError)
             _log.error(
-                "reload refused, still running %s with the old config: %s", self.loop.label, exc
+                "reload refused, still running %s with the old config: %s",
+                self.loop.label,
+                exc if expected else f"{type(exc).__name__}: {exc}",
+                exc_info=not expected,
             )
             if ready:
                 self.notifier.ready(status=f"reload refused; still running {self.loop.label}")

@@ -538,3 +538,55 @@ def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
     finally:
         hardware.close()
         factory.reset()
+
+
+def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works(
+    tmp_path: Path, bundle, caplog: pytest.LogCaptureFixture
+) -> None:
+    from robot.bench import simulated_gpio
+    from robot.clock import SimulatedClock
+    from robot.hardware.gpio import GpioHardware
+    from robot.loop import ControlLoop
+    from robot.policy import load_policy
+    from robot.reload import Reloader
+    from robot.sdnotify import Notifier
+
+    path = serial_config(tmp_path, "loop://")
+    config = load_config(path)
+    factory, gpio, _ = simulated_gpio(bundle.spec.observation.names)
+    clock = SimulatedClock()
+    hardware = GpioHardware(
+        gpio, bundle.spec.observation.names, clock=clock.now, pin_factory=factory
+    )
+    calls: list[Path] = []
+
+    def load(config_path: Path):
+        calls.append(config_path)
+        if len(calls) == 1:
+            raise RuntimeError("interpreter exploded")
+        return load_config(config_path)
+
+    try:
+        loop = ControlLoop(
+            hardware, load_policy(bundle, "qtable"), bundle.spec, config.loop, clock=clock
+        )
+        reloader = Reloader(loop, config, open_bundle(config), Notifier(None), load=load).start()
+        try:
+            reloader.request()
+            deadline = time.monotonic() + 10.0
+            while reloader.refused < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert loop._pending is None  # type: ignore[attr-defined]
+            reloader.request()
+            while reloader.switched < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        finally:
+            reloader.close()
+        assert loop._pending.label == "bundle obstacle_bundle, policy qtable"  # type: ignore[attr-defined]
+    finally:
+        hardware.close()
+        factory.reset()
+    assert "reload refused" in caplog.text and "RuntimeError: interpreter exploded" in caplog.text
+    assert calls == [path, path]
