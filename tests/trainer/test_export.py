@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from trainer.cli.main import main
 from trainer.export.bundle import ExportOptions, export_run
 from trainer.export.parity import ParityError
 from trainer.export.tflite import convert_float32, tensor_infos
-from trainer.hyperparams import preset_for
+from trainer.hyperparams import DQNConfig, preset_for
 from trainer.rundir import RunDir
 from trainer.training import TrainingRun
 
@@ -42,10 +43,14 @@ def train(out: Path, env_id: str, algo: str, steps: int, overrides: list[str]) -
 def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
     """A CartPole-v1 DQN run of 3,000 env steps."""
     out = tmp_path_factory.mktemp("runs") / "cartpole_dqn"
-    # Pinned hyperparameters: the test must not move when CartPole's tuned preset does.
-    pinned = ["learning_starts=500", "learning_rate=1e-3", "learning_rate_final=1e-3"]
-    pinned += ["hidden_sizes=64,64", "n_envs=8", "batch_size=64", "train_freq=16"]
-    return train(out, "CartPole-v1", "dqn", CARTPOLE_STEPS, [*QUIET_EVAL, *pinned])
+    # DQNConfig's defaults, not CartPole's tuned preset: the test must not move when it does.
+    pinned = [
+        f"{key}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
+        for key, value in dataclasses.asdict(DQNConfig()).items()
+        if key != "total_steps"
+    ]
+    overrides = [*pinned, *QUIET_EVAL, "learning_starts=500"]
+    return train(out, "CartPole-v1", "dqn", CARTPOLE_STEPS, overrides)
 
 
 @pytest.fixture(scope="module")
