@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import logging
 import os
@@ -590,3 +591,44 @@ def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works
         factory.reset()
     assert "reload refused" in caplog.text and "RuntimeError: interpreter exploded" in caplog.text
     assert calls == [path, path]
+
+
+def test_the_loop_switches_policy_rate_and_telemetry_at_a_tick_boundary(
+    tmp_path: Path, bundle
+) -> None:
+    from robot.bench import simulated_gpio
+    from robot.clock import SimulatedClock
+    from robot.config import LoopConfig, TelemetryConfig
+    from robot.hardware.gpio import GpioHardware
+    from robot.loop import ControlLoop, Replacement
+    from robot.policy import load_policy
+    from robot.telemetry import TelemetryWriter
+
+    factory, gpio, _ = simulated_gpio(bundle.spec.observation.names)
+    clock = SimulatedClock()
+    hardware = GpioHardware(
+        gpio, bundle.spec.observation.names, clock=clock.now, pin_factory=factory
+    )
+    old = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "old.jsonl"))
+    new = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "new.jsonl"))
+    try:
+        loop = ControlLoop(
+            hardware,
+            load_policy(bundle, "qtable"),
+            bundle.spec,
+            LoopConfig(rate_hz=20.0),
+            clock=clock,
+            telemetry=old,
+            label="old",
+        )
+        int8 = load_policy(bundle, "tflite-int8")
+        loop.replace(Replacement(int8, bundle.spec, LoopConfig(rate_hz=10.0), new, "new"))
+        summary = loop.run(max_ticks=5)
+    finally:
+        hardware.close()
+        factory.reset()
+    assert loop.policy is int8 and loop.label == "new" and loop.period_s == 0.1
+    assert summary["duration_s"] == pytest.approx(0.4)  # 5 ticks on the 10 Hz grid, not 20 Hz
+    assert old.path.read_text() == ""  # switched before the first tick
+    ticks = [json.loads(line)["t_s"] for line in new.path.read_text().splitlines()]
+    assert [round(b - a, 6) for a, b in itertools.pairwise(ticks)] == [0.1] * 4
