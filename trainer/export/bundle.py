@@ -213,16 +213,15 @@ def export_run(
     results: dict[str, Agreement] = {
         kind: agreement(reference_q, q, options.tie_epsilon) for kind, q in exported_q.items()
     }
+    thresholds = {k: float(options.min_agreement.get(k, MIN_AGREEMENT[k])) for k in models}
     parity: dict[str, Any] = {
         "reference": reference_name,
         "states": len(raw_states),
         "episodes": episodes,
         "rollout_seeds": [ROLLOUT_SEED_BASE, ROLLOUT_SEED_BASE + episodes - 1],
         "tie_epsilon": options.tie_epsilon,
-        "thresholds": {k: v for k, v in options.min_agreement.items() if k in models},
-        "thresholds_lowered": any(
-            options.min_agreement.get(k, MIN_AGREEMENT[k]) < MIN_AGREEMENT[k] for k in models
-        ),
+        "thresholds": thresholds,
+        "thresholds_lowered": any(thresholds[k] < MIN_AGREEMENT[k] for k in thresholds),
         **{kind: result.to_dict() for kind, result in results.items()},
     }
     if distillation is not None:
@@ -235,10 +234,7 @@ def export_run(
         ).to_dict()
     for line in parity_lines(parity):
         log(line)
-    check_thresholds(
-        {k: v for k, v in results.items() if k in models},
-        {k: options.min_agreement.get(k, MIN_AGREEMENT[k]) for k in models},
-    )
+    check_thresholds({k: v for k, v in results.items() if k in models}, thresholds)
 
     picks = _reference_indices(len(raw_states))
     for kind, entry in list(models.items()):
