@@ -127,3 +127,24 @@ def test_eval_prints_statistics(tmp_path: Path) -> None:
     assert "over 5 episodes" in result.stdout
     for word in ("mean", "std", "min", "max"):
         assert word in result.stdout
+
+
+@pytest.mark.slow
+def test_eval_renders_a_gif(tmp_path: Path) -> None:
+    gymnasium = pytest.importorskip("gymnasium")
+    pytest.importorskip("trainer.envs")  # the robot simulator renders without pygame
+    if "sim2pi/ObstacleAvoid-v0" not in gymnasium.registry:
+        pytest.skip("sim2pi/ObstacleAvoid-v0 is not registered")
+    from PIL import Image
+
+    run = tmp_path / "run"
+    trained = _trainer(
+        "train", "--env", "sim2pi/ObstacleAvoid-v0", "--algo", "dqn", "--steps", "300",
+        "--set", "learning_starts=100", "--set", "jit_compile=false", "--set", "hidden_sizes=8",
+        "--set", "eval_episodes=1", "--set", "final_eval_episodes=1", "--quiet", "--out", str(run),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    result = _trainer("eval", str(run), "--episodes", "1", "--render", "gif")
+    assert result.returncode == 0, result.stderr
+    with Image.open(run / "eval_best.gif") as gif:
+        assert gif.n_frames > 1
