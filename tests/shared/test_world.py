@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -351,8 +350,8 @@ def test_random_arena_is_reproducible_and_bad_arenas_are_rejected() -> None:
         World(EMPTY, rng(), Pose(1.0, 1.0, 0.0)).step(0)
 
 
-def test_a_control_tick_is_fast() -> None:
-    """World step + three 3-ray casts: well under 100 µs when quiet; the bound is loose for CI."""
+def test_a_reactive_robot_roams_without_getting_stuck() -> None:
+    """A reactive controller roams >10 m in 2,000 ticks (speed: scripts/bench_world)."""
     arena = Arena.random(rng(1))
     start = next(
         Pose(x, y, 0.0)
@@ -361,15 +360,11 @@ def test_a_control_tick_is_fast() -> None:
         if arena.clearance_m(x, y, 0.1) > 0.2
     )
     world = World(arena, rng(1), start)
-    ticks = 2000
-    begin = time.perf_counter()
-    for _ in range(ticks):
+    for _ in range(2000):
         front = world.distance_m(1)
         if world.collided or (front is not None and front < 0.3):
             world.set_duties(-0.6, 0.6)  # roam like a simple reactive robot
         else:
             world.set_duties(0.8, 0.8)
         world.step(0.05)
-    per_tick_s = (time.perf_counter() - begin) / ticks
-    assert world.odometer_m > 10.0  # it did roam
-    assert per_tick_s < 1e-3, f"{per_tick_s * 1e6:.0f} µs per tick"
+    assert world.odometer_m > 10.0
