@@ -11,11 +11,12 @@ import argparse
 import json
 import logging
 import math
+import os
 import platform
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ from robot.runtime import (
     open_bundle,
     open_hardware,
     open_policy,
+    probe_state_dir,
     with_writable_defaults,
 )
 from robot.sdnotify import Notifier
 from robot.stop import stop_motors
 from robot.telemetry import TelemetryWriter, format_summary
-from robot.tflite import select_runtime
+from robot.tflite import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
+from robot.tflite_probe import installed_version
 from shared.bundle import read_bundle
 from shared.errors import Sim2PiError
 
@@ -245,18 +248,20 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
         f"{list(bundle.spec.observation.names)} all mapped"
     )
-    policy = open_policy(config, bundle)
+    try:
+        policy = open_policy(config, bundle)
+    except TFLiteRuntimeError as exc:
+        report(f"tflite   FAIL: {exc}")
+        return EXIT_FAILED
     runtime = getattr(policy, "runtime", None)
     if runtime is not None:
-        report(f"tflite   {runtime.describe()} builds interpreters")
-        for skipped in runtime.skipped:
-            report(f"         skipped {skipped}")
+        report_runtime(report, runtime)
     elif bundle.models:
         # The Q-table needs no TFLite runtime; say whether the bundle's models could run here.
-        model = bundle.file(next(iter(bundle.models.values())).file)
+        kind = "float32" if "float32" in bundle.models else next(iter(bundle.models))
         try:
-            found = select_runtime(model)
-            report(f"tflite   {found.describe()} builds interpreters (not needed by {policy.name})")
+            found = choose_runtime(bundle.path, kind, state_dir=probe_state_dir())
+            report_runtime(report, found, f" (not needed by {policy.name})")
         except TFLiteRuntimeError as exc:
             report(f"tflite   none works here (not needed by {policy.name}): {exc}")
     probe = (bundle.spec.observation.lows + bundle.spec.observation.highs) / 2.0
@@ -307,6 +312,26 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         report(f"PROBLEM  {problem}")
     report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
     return EXIT_OK if not problems else EXIT_FAILED
+
+
+def report_runtime(report: Callable[[str], None], runtime: TFLiteRuntime, note: str = "") -> None:
+    """The chosen runtime and, when it was probed, every candidate's row of the probe table."""
+    if runtime.probe is None:
+        report(f"tflite   {runtime.describe()} builds interpreters{note}")
+        how = "forced by " + FORCE_ENV if os.environ.get(FORCE_ENV) else "checked in-process"
+        report(f"         ({how}; no child-process probe)")
+        for skipped in runtime.skipped:
+            report(f"         skipped {skipped}")
+        return
+    report(f"tflite   {runtime.describe()} chosen by a child-process probe{note}:")
+    report(f"           {'runtime':<16} {'version':<10} {'status':<8} detail, time or cached")
+    tried = {r.candidate for r in runtime.probe.results}
+    for line in runtime.probe.table():
+        report("         " + line)
+    for candidate in PROBE_CANDIDATES:
+        if candidate not in tried:  # the probe stops at the first runtime that passes
+            version = installed_version(candidate) or "-"
+            report(f"           {candidate:<16} {version:<10} untried  an earlier runtime passed")
 
 
 def cmd_stop(args: argparse.Namespace, pin_factory: Any = None) -> int:

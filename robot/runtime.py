@@ -12,8 +12,9 @@ from robot.clock import Clock
 from robot.config import LearningConfig, RobotConfig, TelemetryConfig, check_channels
 from robot.errors import PolicyLoadError
 from robot.hardware.base import Hardware
-from robot.policy import Policy, load_policy
-from robot.tflite import TFLiteRuntime
+from robot.policy import POLICY_KINDS, Policy, load_policy
+from robot.tflite import TFLiteRuntime, choose_runtime
+from robot.tflite_probe import STATE_DIR_ENV
 from shared.bundle import Bundle, read_bundle
 from shared.errors import BundleError
 
@@ -31,8 +32,24 @@ def open_bundle(config: RobotConfig) -> Bundle:
 def open_policy(
     config: RobotConfig, bundle: Bundle, runtime: TFLiteRuntime | None = None
 ) -> Policy:
-    """The configured policy from ``bundle``."""
+    """The configured policy from ``bundle``; a TFLite one on the runtime ``choose_runtime`` picks.
+
+    Without ``runtime``, a TFLite policy's runtime is the first that passes the child-process
+    probe of the configured model (cached in ``probe_state_dir()``), or the forced one.
+    """
+    kind = POLICY_KINDS.get(config.bundle.policy)
+    if runtime is None and kind is not None and kind in bundle.models:
+        runtime = choose_runtime(bundle.path, kind, state_dir=probe_state_dir())
     return load_policy(bundle, config.bundle.policy, runtime)
+
+
+def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The TFLite probe's cache: $STATE_DIRECTORY, else $SIM2PI_STATE_DIR, else ~/.cache/sim2pi."""
+    state = state_directory(environ)
+    if state is not None:
+        return state
+    configured = environ.get(STATE_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"
 
 
 def open_hardware(

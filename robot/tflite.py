@@ -2,14 +2,19 @@
 
 An import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails
 inside ``Interpreter()``), so a runtime is only chosen once it has built an interpreter for a
-model. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``, ``tflite_runtime`` or
-``tensorflow``); the CI venv with ``tflite-runtime`` 2.14 and numpy<2 uses it to prove the
-fallback. TensorFlow is only imported here, lazily, and only when the other two are missing.
+model. The robot's start-up (``choose_runtime``) goes further: it probes each candidate in a
+child process against the bundle's reference outputs (``robot.tflite_probe``), so that a build
+that segfaults inside ``Interpreter()`` is skipped instead of killing the runtime, and builds its
+interpreter with the first that passes. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``,
+``tflite_runtime`` or ``tensorflow``) and skips the probe; the CI venv with ``tflite-runtime``
+2.14 and numpy<2 uses it to prove the fallback. TensorFlow is only imported here, lazily, and
+only when the other two are missing or fail.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -18,7 +23,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from robot import tflite_probe
 from robot.errors import TFLiteRuntimeError
+from robot.tflite_probe import ProbeReport
 
 _log = logging.getLogger(__name__)
 
@@ -29,6 +38,18 @@ RUNTIMES = (
     ("tensorflow", "tensorflow.lite", ("tensorflow-cpu", "tensorflow")),
 )
 FORCE_ENV = "SIM2PI_TFLITE_RUNTIME"
+#: This module's runtime name → the probe's candidate name (the probe names the module it uses).
+PROBE_NAMES = {
+    "ai_edge_litert": "ai_edge_litert",
+    "tflite_runtime": "tflite_runtime",
+    "tensorflow": "tensorflow.lite",
+}
+#: The candidates ``choose_runtime`` probes, in order of preference (tests narrow it).
+PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
+_INSTALL_HINT = (
+    "Install one: `pip install ai-edge-litert` (64-bit), or `pip install "
+    "'tflite-runtime==2.14.*' 'numpy<2'` (32-bit Pi OS, Python <= 3.11)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,8 @@ class TFLiteRuntime:
     interpreter_class: Callable[..., Any] = field(repr=False)
     #: Why each earlier candidate was passed over, in order.
     skipped: tuple[str, ...] = ()
+    #: The child-process probe that chose it (None: forced, or checked in-process).
+    probe: ProbeReport | None = field(default=None, compare=False)
 
     def interpreter(self, model_path: str | Path) -> Any:
         """An interpreter for ``model_path`` with its tensors allocated (one thread)."""
@@ -94,8 +117,7 @@ def select_runtime(probe_model: str | Path, force: str | None = None) -> TFLiteR
             skipped.append(f"{name}: not importable ({exc})")
             continue
         try:
-            probe = interpreter_class(model_path=str(probe_model), num_threads=1)
-            probe.allocate_tensors()
+            _build_and_invoke(interpreter_class, probe_model)
         except Exception as exc:  # any failure here means "this runtime does not work here"
             skipped.append(f"{name}: imports but cannot build an interpreter ({exc!r})")
             _log.warning("TFLite runtime %s cannot build an interpreter: %r", name, exc)
@@ -110,6 +132,89 @@ def select_runtime(probe_model: str | Path, force: str | None = None) -> TFLiteR
     wanted = f"the forced runtime {force!r}" if force else "any of " + ", ".join(names)
     raise TFLiteRuntimeError(
         f"no TFLite runtime works here: tried {wanted} with {probe_model}: {'; '.join(skipped)}. "
-        "Install one: `pip install ai-edge-litert` (64-bit), or `pip install "
-        "'tflite-runtime==2.14.*' 'numpy<2'` (32-bit Pi OS, Python <= 3.11)"
+        + _INSTALL_HINT
     )
+
+
+def choose_runtime(
+    bundle_dir: str | Path,
+    model: str,
+    *,
+    state_dir: str | Path,
+    force: str | None = None,
+    timeout_s: float = tflite_probe.DEFAULT_TIMEOUT_S,
+) -> TFLiteRuntime:
+    """The runtime for one model of a bundle: forced, else the first that passes the probe.
+
+    Args:
+        bundle_dir: the bundle directory (its manifest holds the model's reference data).
+        model: the bundle's model kind, ``float32`` or ``int8``.
+        state_dir: where the probe's verdicts are cached (the service's state directory).
+        force: a runtime name from ``RUNTIMES``; default: the ``SIM2PI_TFLITE_RUNTIME`` variable.
+        timeout_s: seconds one probe child may take before it counts as hung.
+    """
+    manifest = Path(bundle_dir) / "manifest.json"
+    entry = _manifest_model(manifest, model)
+    model_path = Path(bundle_dir) / str(entry.get("file", ""))
+    if force is None:
+        force = os.environ.get(FORCE_ENV) or None
+    if force is not None:
+        _log.info("TFLite runtime forced by %s=%s: not probing", FORCE_ENV, force)
+        return select_runtime(model_path, force)
+    reference = entry.get("reference")
+    if not isinstance(reference, dict) or not {"inputs", "outputs"} <= reference.keys():
+        # An older bundle: nothing to compare with, so a child cannot judge the outputs.
+        _log.warning(
+            "%s: models.%s has no reference inputs/outputs (exported by an older trainer); "
+            "choosing the TFLite runtime in-process by building and invoking an interpreter "
+            "(a runtime that segfaults would take the robot down: re-export the bundle)",
+            manifest,
+            model,
+        )
+        return select_runtime(model_path)
+    report = tflite_probe.probe_bundle(
+        bundle_dir, model, candidates=PROBE_CANDIDATES, timeout_s=timeout_s, state_dir=state_dir
+    )
+    if report.chosen is None:
+        table = "\n".join(report.table())
+        raise TFLiteRuntimeError(
+            f"no TFLite runtime reproduces {model_path}'s reference outputs (probed in child "
+            f"processes; verdicts cached in {Path(state_dir) / tflite_probe.CACHE_FILE}):\n"
+            f"{table}\n{_INSTALL_HINT}; or, after changing what is installed, probe again with "
+            f"`python -m robot.tflite_probe {bundle_dir} --state-dir {state_dir} --no-cache`"
+        )
+    name = next(n for n, c in PROBE_NAMES.items() if c == report.chosen.candidate)
+    module_name, distributions = next((m, d) for n, m, d in RUNTIMES if n == name)
+    skipped = tuple(
+        f"{r.candidate}: {r.status}: {r.detail}" for r in report.results if r is not report.chosen
+    )
+    runtime = TFLiteRuntime(
+        name, _version(distributions), _import_interpreter(module_name), skipped, report
+    )
+    _log.info(
+        "TFLite runtime: %s (probe%s)",
+        runtime.describe(),
+        ", cached" if report.chosen.cached else f" {report.chosen.elapsed_s:.2f} s",
+    )
+    return runtime
+
+
+def _manifest_model(manifest: Path, model: str) -> dict[str, Any]:
+    """The manifest's entry for ``model`` (the bundle was verified before: only shape matters)."""
+    models = json.loads(manifest.read_text(encoding="utf-8")).get("models", {})
+    entry = models.get(model)
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise TFLiteRuntimeError(
+            f"{manifest}: no {model!r} model with a file (models: {sorted(models)}); choose "
+            "another policy in [bundle] or re-export the bundle"
+        )
+    return entry
+
+
+def _build_and_invoke(interpreter_class: Callable[..., Any], model_path: str | Path) -> None:
+    """Build an interpreter for ``model_path`` and run one inference on zeros; raise if it fails."""
+    interpreter = interpreter_class(model_path=str(model_path), num_threads=1)
+    interpreter.allocate_tensors()
+    for details in interpreter.get_input_details():
+        interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
+    interpreter.invoke()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from robot import tflite
 from robot.bench import DRIVE_PINS, simulated_gpio
 from robot.cli import main
+from robot.tflite import FORCE_ENV, PROBE_CANDIDATES
 from tests.robot.mcu import Microcontroller, wait_for
+from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "robot" / "examples"
@@ -34,6 +38,28 @@ def example(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
     path = tmp_path / "robot.toml"
     path.write_text(text)
     return path
+
+
+@pytest.fixture(autouse=True)
+def probe_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The TFLite probe's verdicts go to a fresh directory, never to ~/.cache/sim2pi."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("SIM2PI_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def crashing_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe a fake runtime that dies by SIGSEGV inside ``Interpreter()`` before the real one.
+
+    It stands in for a crashing TFLite build (ai-edge-litert 2.2/2.3 under arm64 emulation): a
+    tiny distribution on the probe children's PYTHONPATH, under the name of the absent runtime.
+    """
+    env = fake_runtime(tmp_path / "fake", "segfault")
+    monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    monkeypatch.delenv(FORCE_ENV, raising=False)
+    monkeypatch.setattr(tflite, "PROBE_CANDIDATES", (FAKE, REAL))
 
 
 @pytest.fixture
@@ -212,7 +238,7 @@ def test_check_with_the_qtable_policy_still_reports_the_runtime(
     config = example(tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable"'))
     assert main(["check", "--config", str(config)], pin_factory=factory) == 0
     out = capsys.readouterr().out
-    assert "builds interpreters (not needed by qtable)" in out
+    assert "(not needed by qtable)" in out
     assert "policy   qtable: (5, 5, 5) bins" in out
 
 
@@ -267,3 +293,60 @@ def test_a_sighup_during_start_up_is_kept_for_the_reloader() -> None:
     finally:
         latch.restore()
     assert signal.getsignal(signal.SIGHUP) == latch.previous
+
+
+@needs_runtime
+def test_check_shows_the_probe_table_then_its_cached_verdicts(
+    tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory, _ = rig
+    monkeypatch.delenv(FORCE_ENV, raising=False)
+    config = str(example(tmp_path, "reference_gpio.toml"))
+    assert main(["check", "--config", config], pin_factory=factory) == 0
+    first = capsys.readouterr().out
+    assert "chosen by a child-process probe:" in first
+    assert "runtime          version    status   detail, time or cached" in first
+    rows = [line for line in first.splitlines() if line.startswith("         ")]
+    for candidate in PROBE_CANDIDATES:  # every candidate has a row, tried or not
+        assert any(row[11:].startswith(candidate) for row in rows), first
+    chosen = next(row for row in rows if row.startswith("         * "))
+    assert " ok " in chosen and "8 reference outputs" in chosen and chosen.endswith(" s")
+    assert main(["check", "--config", config], pin_factory=factory) == 0
+    second = capsys.readouterr().out
+    chosen_again = next(row for row in second.splitlines() if row.startswith("         * "))
+    assert chosen_again.endswith(", cached") and chosen_again.split()[:3] == chosen.split()[:3]
+
+
+@needs_runtime
+def test_a_crashing_runtime_is_skipped_and_run_starts_on_the_next(
+    tmp_path: Path, rig: tuple, crashing_first: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory, _ = rig
+    config = str(example(tmp_path, "reference_gpio.toml"))
+    with caplog.at_level(logging.INFO):
+        assert main(["run", "--config", config, "--max-ticks", "10"], pin_factory=factory) == 0
+    assert f"TFLite runtime {FAKE} skipped: crashed: killed by SIGSEGV" in caplog.text
+    assert f"TFLite runtime: {REAL} " in caplog.text and "(probe " in caplog.text
+    assert {float(s.state) for s in factory.pin(12).states} > {0.0}  # it drove
+    # The second start takes both verdicts from the cache: no child, so no crash to log.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["run", "--config", config, "--max-ticks", "10"], pin_factory=factory) == 0
+    assert f"TFLite runtime: {REAL} " in caplog.text and "(probe, cached)" in caplog.text
+
+
+def test_run_refuses_to_start_when_no_runtime_passes_and_never_moves_a_motor(
+    tmp_path: Path,
+    rig: tuple,
+    crashing_first: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    factory, _ = rig
+    monkeypatch.setattr(tflite, "PROBE_CANDIDATES", (FAKE,))
+    config = str(example(tmp_path, "reference_gpio.toml"))
+    assert main(["run", "--config", config, "--max-ticks", "10"], pin_factory=factory) == 2
+    assert "no TFLite runtime reproduces" in caplog.text
+    assert "crashed  killed by SIGSEGV" in caplog.text and "pip install" in caplog.text
+    for pin in MOTOR_PINS:
+        assert {float(s.state) for s in factory.pin(pin).states} == {0.0}

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from robot import tflite
 from robot.errors import TFLiteRuntimeError
-from robot.tflite import FORCE_ENV, select_runtime
+from robot.policy import TFLitePolicy
+from robot.tflite import FORCE_ENV, choose_runtime, select_runtime
+from robot.tflite_probe import CACHE_FILE
 from shared.bundle import Bundle
+from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
+from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
 
 def test_the_chosen_runtime_builds_an_interpreter_and_is_logged(
@@ -54,3 +61,91 @@ def test_a_missing_runtime_falls_through_to_the_next(
     runtime = select_runtime(bundle.file("policy.tflite"))
     assert runtime.skipped[0].startswith("absent: not importable")
     assert runtime.name != "absent"
+
+
+# --- choose_runtime: the child-process probe at start-up -----------------------------------------
+
+
+@pytest.fixture
+def unforced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No forced runtime: choose_runtime probes (scripts/test-tflite-runtime forces one)."""
+    monkeypatch.delenv(FORCE_ENV, raising=False)
+
+
+@pytest.fixture
+def crashing_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake runtime that dies by SIGSEGV inside ``Interpreter()``, probed before the real one.
+
+    It stands in for a crashing TFLite build (ai-edge-litert 2.2/2.3 under arm64 emulation): a
+    tiny distribution on the children's PYTHONPATH, under the name of the runtime not installed.
+    """
+    env = fake_runtime(tmp_path / "fake", "segfault")
+    monkeypatch.syspath_prepend(str(tmp_path / "fake"))  # its version, seen from this process
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])  # the children import it
+    monkeypatch.setattr(tflite, "PROBE_CANDIDATES", (FAKE, REAL))
+
+
+@needs_runtime
+@pytest.mark.parametrize("model", ["float32", "int8"])
+def test_choose_runtime_probes_then_reuses_the_cached_verdict(
+    tmp_path: Path, unforced: None, model: str
+) -> None:
+    state = tmp_path / "state"
+    runtime = choose_runtime(FIXTURE, model, state_dir=state)
+    assert runtime.probe is not None and runtime.probe.chosen is not None
+    assert runtime.probe.chosen.candidate == tflite.PROBE_NAMES[runtime.name]
+    assert not runtime.probe.chosen.cached and (state / CACHE_FILE).is_file()
+    entry = json.loads((FIXTURE / "manifest.json").read_text())["models"][model]
+    assert runtime.interpreter(FIXTURE / entry["file"]).get_output_details()
+    again = choose_runtime(FIXTURE, model, state_dir=state)
+    assert again.name == runtime.name and again.probe is not None
+    assert all(r.cached for r in again.probe.results if r.status != "missing")
+
+
+@needs_runtime
+def test_a_crashing_runtime_is_skipped_and_the_next_one_builds_the_policy(
+    bundle: Bundle, tmp_path: Path, unforced: None, crashing_first: None
+) -> None:
+    runtime = choose_runtime(FIXTURE, "float32", state_dir=tmp_path)
+    assert runtime.name == REAL
+    assert runtime.skipped[0].startswith(f"{FAKE}: crashed: killed by SIGSEGV")
+    policy = TFLitePolicy(bundle, "float32", runtime)
+    reference = bundle.models["float32"].extra["reference"]
+    for observation, expected in zip(reference["observations"], reference["outputs"], strict=True):
+        q_values = policy.decide(np.array(observation, dtype=np.float32)).q_values
+        np.testing.assert_allclose(q_values, expected, atol=1e-5)
+
+
+def test_no_runtime_passing_the_probe_is_refused_with_the_table_and_the_fix(
+    tmp_path: Path, unforced: None, crashing_first: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tflite, "PROBE_CANDIDATES", (FAKE,))
+    with pytest.raises(TFLiteRuntimeError) as info:
+        choose_runtime(FIXTURE, "float32", state_dir=tmp_path)
+    message = str(info.value)
+    assert f"  {FAKE}" in message and "crashed  killed by SIGSEGV" in message
+    assert "pip install ai-edge-litert" in message and "--no-cache" in message
+
+
+@needs_runtime
+def test_a_forced_runtime_is_not_probed(tmp_path: Path) -> None:
+    runtime = choose_runtime(FIXTURE, "float32", state_dir=tmp_path, force=REAL)
+    assert runtime.name == REAL and runtime.probe is None
+    assert not (tmp_path / CACHE_FILE).exists()
+
+
+@needs_runtime
+def test_a_bundle_without_reference_outputs_falls_back_in_process(
+    tmp_path: Path, unforced: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    older = tmp_path / "older_bundle"
+    shutil.copytree(FIXTURE, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    for entry in manifest["models"].values():
+        del entry["reference"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.INFO, logger="robot.tflite"):
+        runtime = choose_runtime(older, "float32", state_dir=tmp_path / "state")
+    assert runtime.probe is None and not (tmp_path / "state").exists()
+    assert "no reference inputs/outputs" in caplog.text and "in-process" in caplog.text
+    assert f"TFLite runtime: {runtime.name}" in caplog.text
