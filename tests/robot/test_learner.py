@@ -1,0 +1,183 @@
+"""Unit tests of the learner: update, schedules, shield, episodes, rollback, persistence."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.learner import LEARN, RECOVER, Learner, LearnerSettings, recovery_from
+from shared.discretize import Discretizer
+from shared.qtable import list_snapshots, load_latest
+from shared.reference_robot import obstacle_avoid_spec
+from shared.reward import RewardFunction
+
+SPEC = obstacle_avoid_spec()
+GRID = Discretizer.uniform(SPEC.observation.lows, SPEC.observation.highs, 4)
+FAR = np.array([1.5, 1.5, 1.5])
+
+
+def make(tmp_path: Path, values: np.ndarray | None = None, sha: str = "a" * 64, **kw) -> Learner:
+    """A learner on the reference spec with a 4-bin grid, state in ``tmp_path/state``."""
+    settings = LearnerSettings(state_dir=tmp_path / "state", **kw)
+    if values is None:
+        values = np.zeros((GRID.n_states, len(SPEC.actions)))
+    return Learner(SPEC, GRID, values, sha, settings, seed=0)
+
+
+def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
+    values = np.random.default_rng(1).normal(size=(GRID.n_states, 5))
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, alpha_omega=0.5)
+    first = learner.step(FAR, False, 0.0)
+    s0, a0 = GRID.index(FAR), first.action_index
+    assert a0 == int(values[s0].argmax()) and first.phase == LEARN
+    obs = np.array([1.0, 0.7, 1.2])
+    learner.step(obs, False, 0.05)
+    r = RewardFunction(SPEC)(obs, SPEC.actions[a0].motor, False).total
+    target = r + 0.95 * values[GRID.index(obs)].max()
+    expected = values[s0, a0] + 0.1 * (target - values[s0, a0])  # alpha / (1 + 0) ** 0.5
+    assert learner.table.values[s0, a0] == pytest.approx(expected)
+    assert learner.table.visits[s0, a0] == 1
+    assert learner.alpha_for(3) == pytest.approx(0.05)
+    assert learner.alpha_for(10**9) == pytest.approx(0.01)  # the floor
+    fields = learner.telemetry_fields()
+    assert fields["td_error"] == pytest.approx(target - values[s0, a0], abs=1e-5)
+    assert "reward_forward_progress" in fields and "epsilon" in fields
+
+
+def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> None:
+    steps = recovery_from([(0.0, 0.0, 0.2), (-0.5, -0.5, 0.4), (-0.6, 0.6, 0.3)])
+    values = np.full((GRID.n_states, 5), 3.0)
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, recovery=steps)
+    first = learner.step(FAR, False, 0.0)
+    s0, a0 = GRID.index(FAR), first.action_index
+    hit = learner.step(FAR, True, 0.05)  # bumper
+    r = RewardFunction(SPEC)(FAR, SPEC.actions[a0].motor, True).total
+    assert learner.table.values[s0, a0] == pytest.approx(3.0 + 0.1 * (r - 3.0))  # no bootstrap
+    assert hit.phase == RECOVER and hit.action_index is None
+    assert (hit.command.left, hit.command.right) == (0.0, 0.0)
+    updates = learner.stats.updates
+    seen = [learner.step(FAR, False, t) for t in (0.3, 0.5, 0.7)]
+    assert [(c.command.left, c.command.right) for c in seen] == [(-0.5, -0.5)] * 2 + [(-0.6, 0.6)]
+    assert learner.stats.updates == updates  # no learning during recovery
+    after = learner.step(FAR, False, 1.0)
+    assert after.phase == LEARN and after.action_index is not None
+    assert learner.stats.episodes == 1 and learner.stats.collisions == 1
+    near = np.array([1.0, 0.03, 1.0])  # a range below collision_distance_m is a collision too
+    assert learner.collided(near, None) and not learner.collided(FAR, False)
+
+
+def test_epsilon_decays_to_its_floor(tmp_path: Path) -> None:
+    learner = make(tmp_path, epsilon_start=0.5, epsilon_floor=0.1, epsilon_decay=0.9)
+    learner.step(FAR, False, 0.0)
+    for i in range(1, 4):
+        learner.step(FAR, False, 0.05 * i)
+    assert learner.epsilon == pytest.approx(0.5 * 0.9**3)
+    for i in range(4, 100):
+        learner.step(FAR, False, 0.05 * i)
+    assert learner.epsilon == pytest.approx(0.1)
+
+
+def test_shield_never_explores_forward_near_an_obstacle(tmp_path: Path) -> None:
+    values = np.zeros((GRID.n_states, 5))
+    values[:, 3] = 1.0  # greedy: spin_left
+    learner = make(tmp_path, values, epsilon_start=1.0, epsilon_floor=1.0, save_every=10**6)
+    near = np.array([1.0, 0.2, 1.0])  # front below shield_distance_m, above collision
+    chosen = [learner.step(near, False, 0.05 * i).action_index for i in range(400)]
+    forward = {i for i, a in enumerate(SPEC.actions) if a.motor.left + a.motor.right > 0}
+    assert not forward & set(chosen)
+    assert set(chosen) == {3, 4}
+    assert 400 * 0.5 < learner.stats.shielded < 400 * 0.8  # 3 of 5 draws are forbidden
+    far = {learner.step(FAR, False, 0.05 * i).action_index for i in range(400, 600)}
+    assert far == set(range(5))  # far from obstacles every action can be explored
+
+
+def run_episode(learner: Learner, t: float, length: int, forward: bool) -> float:
+    """Drive ``length`` ticks then collide; forward ticks earn reward, the others do not."""
+    obs = FAR if forward else np.array([0.2, 0.2, 0.2])
+    for _ in range(length):
+        learner.step(obs, False, t)
+        t += 0.05
+    learner.step(obs, True, t)
+    return t + 5.0  # past the recovery
+
+
+def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, caplog) -> None:
+    learner = make(
+        tmp_path,
+        epsilon_start=0.0,
+        epsilon_floor=0.0,
+        epsilon_decay=1.0,
+        rollback_window=3,
+        rollback_drop=2.0,
+    )
+    learner.epsilon = 0.4
+    t = 0.0
+    for _ in range(3):
+        t = run_episode(learner, t, 20, forward=True)
+    best = learner.stats.best_window_return
+    assert best is not None and best > 0.0
+    best_values = learner.table.values.copy()
+    assert load_latest(tmp_path / "state" / "best").qtable.values == pytest.approx(best_values)
+    with caplog.at_level(logging.WARNING, logger="robot.learner"):
+        t = run_episode(learner, t, 1, forward=False)  # return about -10: the mean drops ~4
+    assert learner.stats.rollbacks == 1
+    assert learner.epsilon == pytest.approx(0.2)
+    assert learner.table.values == pytest.approx(best_values)
+    assert "rollback" in caplog.text
+    assert learner.summary()["rollbacks"] == 1
+
+
+def test_resume_from_snapshot_and_keep(tmp_path: Path) -> None:
+    learner = make(tmp_path, save_every=5, keep=2)
+    for i in range(23):
+        learner.step(FAR, False, 0.05 * i)
+    assert len(list_snapshots(tmp_path / "state")) == 2
+    learner.close()
+    again = make(tmp_path, save_every=5, keep=2)
+    assert again.stats.updates == 22 and again.digest() == learner.digest()
+    assert again.epsilon == pytest.approx(learner.epsilon)
+    assert again.source.endswith(".snap")
+
+
+def test_corrupt_newest_snapshot_falls_back_and_says_why(tmp_path: Path, caplog) -> None:
+    learner = make(tmp_path, save_every=3)
+    for i in range(7):
+        learner.step(FAR, False, 0.05 * i)
+    snaps = list_snapshots(tmp_path / "state")
+    older = load_latest(tmp_path / "state").qtable  # before corruption: the newest
+    assert older.meta["updates"] == 6
+    first = snaps[0]
+    data = bytearray(snaps[-1].read_bytes())
+    data[-10] ^= 0xFF
+    snaps[-1].write_bytes(bytes(data))
+    with caplog.at_level(logging.INFO):
+        again = make(tmp_path, save_every=3)
+    assert again.stats.updates == 3
+    assert again.source == str(first)
+    assert "checksum mismatch" in caplog.text and snaps[-1].name in caplog.text
+
+
+def test_snapshot_of_another_bundle_is_moved_aside(tmp_path: Path, caplog) -> None:
+    learner = make(tmp_path, save_every=2, sha="a" * 64)
+    for i in range(5):
+        learner.step(FAR, False, 0.05 * i)
+    bundle_values = np.ones((GRID.n_states, 5))
+    with caplog.at_level(logging.WARNING):
+        other = make(tmp_path, bundle_values, sha="b" * 64)
+    assert other.source == "bundle" and other.stats.updates == 0
+    assert other.table.values == pytest.approx(bundle_values)
+    assert "another bundle" in caplog.text
+    assert not list_snapshots(tmp_path / "state")
+    assert list((tmp_path / "state").glob("stale-*/qtable-*.snap"))
+
+
+def test_settings_from_config_and_validation(tmp_path: Path) -> None:
+    from robot.config import LearningConfig
+
+    settings = LearnerSettings.from_config(LearningConfig(state_dir=tmp_path), rollback_window=4)
+    assert settings.save_every == 500 and settings.rollback_window == 4
+    with pytest.raises(ValueError, match="epsilon_floor"):
+        LearnerSettings(state_dir=tmp_path, epsilon_start=0.1, epsilon_floor=0.2)
