@@ -1,0 +1,157 @@
+"""The ``sim`` backend: the simulated world behind gpiozero mock pins (HIL without hardware).
+
+The runtime's own gpio code path runs unchanged (``DistanceSensor``, bumper ``Button``, a
+``Robot`` of PWM ``Motor``s) on a ``SimPinFactory``: the drive's PWM pin states are read as
+the motor duties, each sensor's echo pin pulses for the world's echo time, and the bumper's pin
+follows the world's contacts. Time is explicit: ``WorldClock`` is the loop's clock, and waiting
+for the next tick steps the world to it, so runs are deterministic and faster than real time.
+Sensors are pinged by ``snapshot`` (once a tick) instead of gpiozero's background thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from robot.config import GpioConfig
+from robot.hardware.base import Snapshot
+from robot.hardware.gpio import GpioHardware
+from robot.hardware.sim_pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
+from shared.world import SPEED_OF_SOUND_M_S, World
+
+
+class WorldClock:
+    """The loop's clock on the world's time: waiting steps the world (seconds)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._lock = threading.Lock()
+        #: Called before each step, to apply the motor duties the pins hold.
+        self.before_step: list[Any] = []
+        #: Called after each step, to update pins that follow the world.
+        self.after_step: list[Any] = []
+
+    def now(self) -> float:
+        """The world's simulated time in seconds."""
+        return self.world.time_s
+
+    def advance(self, seconds: float) -> None:
+        """Step the world by ``seconds`` of simulated time (computation time, a stall)."""
+        if seconds < 0:
+            raise ValueError(f"advance: expected seconds >= 0, found {seconds!r}")
+        if seconds == 0:
+            return
+        with self._lock:
+            for hook in self.before_step:
+                hook()
+            self.world.step(seconds)
+            for hook in self.after_step:
+                hook()
+
+    def wait_until(self, deadline_s: float, wake: threading.Event) -> None:
+        """Step the world to ``deadline_s`` (unless woken, when no time passes)."""
+        if not wake.is_set():
+            self.advance(max(0.0, deadline_s - self.now()))
+
+
+class SimHardware(GpioHardware):
+    """The gpio backend's devices on pins wired to a ``World``."""
+
+    name = "sim"
+
+    def __init__(self, config: GpioConfig, channels: tuple[str, ...], clock: WorldClock) -> None:
+        """Wire the pins of ``config`` to ``clock.world``, then open the gpio devices on them.
+
+        Args:
+            config: pins as in ``[hardware.gpio]``; distance sensor ``i`` is the world's sensor
+                ``i`` (the reference robot: left, front, right).
+            channels: the spec's observation channels, in order.
+            clock: the world's clock, which the loop must use too.
+        """
+        world = clock.world
+        self.clock = clock
+        if len(config.distance_sensors) > len(world.sensors):
+            raise ValueError(
+                f"sim: {len(config.distance_sensors)} distance sensors configured but the world "
+                f"has {len(world.sensors)} ({[s.name for s in world.sensors]}); configure at most "
+                "that many"
+            )
+        self.world = world
+        self.factory = SimPinFactory(clock.now)
+        for index, sensor in enumerate(config.distance_sensors):
+            echo = self.factory.pin(sensor.echo, pin_class=SimPin)
+            self.factory.pin(
+                sensor.trigger,
+                pin_class=SimTriggerPin,
+                echo_pin=echo,
+                echo_s=lambda i=index: _echo_or_timeout_s(world, i),
+            )
+        self._bumper_pin = None
+        if config.bumper is not None:
+            self._bumper_pin = self.factory.pin(config.bumper.pin, pin_class=SimPin)
+            self._pull_up = config.bumper.pull_up
+        super().__init__(config, channels, clock=clock.now, pin_factory=self.factory)
+        for sensor in self.sensors.values():
+            # The loop pings each sensor once a tick on simulated time, not gpiozero's thread.
+            sensor._queue.stop()
+            # The world times echoes at 343.0 m/s, gpiozero converts at 343.26 m/s: the same
+            # constant on both sides removes a 0.08 % scale error that is not the sensor's.
+            sensor.speed_of_sound = SPEED_OF_SOUND_M_S
+        self._follow_bumper()
+        clock.before_step.append(self._apply_duties)
+        clock.after_step.append(self._follow_bumper)
+
+    def snapshot(self) -> Snapshot:
+        """Ping every sensor once (on simulated time), then the gpio backend's snapshot."""
+        if not self._closed:
+            for sensor in self.sensors.values():
+                value = sensor._read()
+                if value is not None:
+                    sensor._queue.queue.append(value)
+        return super().snapshot()
+
+    def _apply_duties(self) -> None:
+        if self._closed:
+            self.world.set_duties(0.0, 0.0)
+            return
+        left, right = self.robot.left_motor, self.robot.right_motor
+        self.world.set_duties(_pin_duty(left), _pin_duty(right))
+
+    def _follow_bumper(self) -> None:
+        pin = self._bumper_pin
+        if pin is None or self._closed:
+            return
+        pressed = self.world.bumper_pressed
+        # A switch to ground reads low when pressed (pull-up); to 3.3 V reads high.
+        if pressed == self._pull_up:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+    def describe(self) -> list[str]:
+        """The gpio lines, plus the world."""
+        arena = self.world.arena
+        return [
+            *super().describe(),
+            f"  world: arena {arena.width_m} x {arena.height_m} m, "
+            f"{len(self.world.sensors)} rangers, t = {self.world.time_s:.2f} s",
+        ]
+
+
+def _echo_or_timeout_s(world: World, index: int) -> float:
+    echo_s = world.echo_time_s(index)
+    return NO_ECHO_PULSE_S if echo_s is None else echo_s
+
+
+def _pin_duty(motor: Any) -> float:
+    """A motor's signed duty in [-1, 1] as its pins hold it now (not its device's value)."""
+    forward = getattr(motor, "forward_device", None)
+    if forward is not None:
+        duty = float(forward.pin.state) - float(motor.backward_device.pin.state)
+        enable = getattr(motor, "enable_device", None)
+        return duty * (1.0 if enable is None else float(enable.pin.state))
+    sign = -1.0 if motor.phase_device.pin.state else 1.0
+    return sign * float(motor.enable_device.pin.state)
+
+
+__all__ = ["SimHardware", "WorldClock"]
