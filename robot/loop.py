@@ -39,10 +39,22 @@ STATUS_EVERY_S = 1.0
 
 
 class Learner(Protocol):
-    """The on-robot learner's hook (the learning issue): called after each driven tick."""
+    """The on-robot learner (``robot.learner.Learner``): it chooses what driving ticks drive."""
 
-    def update(self, observation: np.ndarray, decision: Decision, snapshot: Snapshot) -> None:
-        """Learn from the tick that was just driven."""
+    def step(self, raw_observation: np.ndarray, bumper: bool | None, now_s: float) -> Any:
+        """Learn from the last tick; return a Choice (``action_index`` or None, ``command``)."""
+        ...
+
+    def telemetry_fields(self) -> dict[str, Any]:
+        """Fields merged into this tick's telemetry record."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """Totals merged into the exit summary under ``learning``."""
+        ...
+
+    def close(self) -> Any:
+        """Save the learner's state (called at every exit of ``run``)."""
         ...
 
 
@@ -175,7 +187,12 @@ class ControlLoop:
                 self.notifier.stopping()
             if self.telemetry is not None:
                 self.telemetry.close()
-        return stats.summary()
+            if self.learner is not None:
+                self.learner.close()
+        summary = stats.summary()
+        if self.learner is not None:
+            summary["learning"] = self.learner.summary()
+        return summary
 
     def _switch(self) -> float:
         """Apply the pending replacement between two ticks; return the new grid's start."""
@@ -225,11 +242,15 @@ class ControlLoop:
                 if self._overrun_streak >= self.config.max_consecutive_overruns:
                     # Held until a tick ends on time again.
                     self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
-                else:
+                elif self.learner is None:
                     self.hardware.drive(self.commands[decision.action_index])
                     self._driving()
-                    if self.learner is not None:
-                        self.learner.update(observation, decision, snapshot)
+                else:
+                    choice = self.learner.step(observation, snapshot.bumper, started)
+                    if choice.action_index is not None:  # None: a recovery manoeuvre step
+                        decision = Decision(choice.action_index, decision.q_values)
+                    self.hardware.drive(choice.command)
+                    self._driving()
             self._error_streak = 0
         except Exception as exc:  # any failure in a tick stops the motors; the loop goes on
             fresh = False
@@ -278,6 +299,8 @@ class ControlLoop:
                 "overrun": not on_time,
                 "bumper": None if snapshot is None else snapshot.bumper,
             }
+            if self.learner is not None:
+                record.update(self.learner.telemetry_fields())
             try:
                 self.telemetry.write(record)
             except OSError as exc:

@@ -1,0 +1,60 @@
+"""The learner in the control loop (gpio backend on gpiozero's MockFactory, simulated clock)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from robot.bench import simulated_gpio
+from robot.clock import SimulatedClock
+from robot.config import LoopConfig, TelemetryConfig
+from robot.hardware.gpio import GpioHardware
+from robot.learner import Learner, LearnerSettings
+from robot.loop import ControlLoop
+from robot.policy import QTablePolicy
+from robot.telemetry import TelemetryWriter
+from shared.bundle import Bundle
+from shared.qtable import load_latest
+
+FAST = LoopConfig(rate_hz=100.0, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
+
+
+def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_path: Path) -> None:
+    clock = SimulatedClock(1000.0)
+    channels = bundle.spec.observation.names
+    factory, config, _ = simulated_gpio(channels, (1.5, 1.5, 1.5))
+    hardware = GpioHardware(config, channels, clock=clock.now, pin_factory=factory)
+    try:
+        deadline = time.monotonic() + 3.0
+        while not all(np.isfinite(hardware.snapshot().values)):
+            assert time.monotonic() < deadline, "the mock rangers never echoed"
+            time.sleep(0.01)
+        settings = LearnerSettings(
+            state_dir=tmp_path / "learning", save_every=20, epsilon_start=1.0
+        )
+        learner = Learner.from_bundle(bundle, settings, seed=3)
+        telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "ticks.jsonl"))
+        loop = ControlLoop(
+            hardware,
+            QTablePolicy(bundle),
+            bundle.spec,
+            FAST,
+            clock=clock,
+            telemetry=telemetry,
+            learner=learner,
+        )
+        summary = loop.run(max_ticks=50)
+    finally:
+        hardware.close()
+        factory.reset()
+    learning = summary["learning"]
+    assert learning["updates"] == 49 and learning["explored"] >= 40
+    saved = load_latest(tmp_path / "learning").qtable
+    assert saved.meta["updates"] == 49  # the exit save, after the one at 20 and 40
+    records = [json.loads(line) for line in (tmp_path / "ticks.jsonl").read_text().splitlines()]
+    assert len(records) == 50 and all("epsilon" in r for r in records)
+    assert "td_error" in records[-1] and "reward_forward_progress" in records[-1]
+    assert len({r["action"] for r in records}) > 1  # exploration, not the greedy policy alone
