@@ -26,6 +26,7 @@ from robot.clock import MonotonicClock
 from robot.config import load_config
 from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
 from robot.faults import inject_faults
+from robot.learner import Learner, LearnerSettings
 from robot.logging_setup import configure_logging
 from robot.loop import ControlLoop, LoopFailedError
 from robot.process import process_age_s, rss_mb
@@ -44,7 +45,7 @@ from robot.telemetry import TelemetryWriter, format_summary
 from robot.tflite import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
 from robot.tflite_probe import installed_version
 from shared.bundle import read_bundle
-from shared.errors import Sim2PiError
+from shared.errors import BundleError, Sim2PiError
 
 _log = logging.getLogger("robot")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -70,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, help="robot.toml")
     run.add_argument("--max-ticks", type=int, default=None, help="stop after N ticks (tests)")
     run.add_argument("--summary-json", type=Path, default=None, help="write the summary here")
+    run.add_argument(
+        "--learn",
+        action="store_true",
+        help="learn on the robot for this run (as [learning] enabled = true; robot/learner.py)",
+    )
     check = sub.add_parser(
         "check",
         help="validate config, bundle, runtime and hardware without moving a motor",
@@ -153,6 +159,21 @@ class HangupLatch:
         signal.signal(signal.SIGHUP, self.previous)
 
 
+def open_learner(config: Any, bundle: Any) -> Learner:
+    """The on-robot learner on the bundle's Q-table, state in ``[learning] state_dir``."""
+    try:
+        learner = Learner.from_bundle(bundle, LearnerSettings.from_config(config.learning))
+    except BundleError as exc:
+        raise ConfigError(
+            f"{config.source}: [learning] learns on the bundle's Q-table, but {exc}; "
+            "use a bundle exported with a Q-table or turn learning off"
+        ) from None
+    _log.info(
+        "learning on: state in %s, starting from %s", config.learning.state_dir, learner.source
+    )
+    return learner
+
+
 def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
     """``run``: the control loop until a signal (or ``--max-ticks``); SIGHUP reloads."""
     hangup = HangupLatch()
@@ -164,13 +185,11 @@ def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
 
 def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int:
     config = with_writable_defaults(load_config(args.config))
-    if config.learning.enabled:
-        raise ConfigError(
-            f"{config.source}: [learning.enabled] on-robot learning is not part of this "
-            "version of the runtime yet; set enabled = false"
-        )
     bundle = open_bundle(config)
     policy = open_policy(config, bundle)
+    learner = None
+    if config.learning.enabled or getattr(args, "learn", False):
+        learner = open_learner(config, bundle)
     _log.info("policy %s from %s", policy.describe(), bundle.path)
     clock = MonotonicClock()
     notifier = Notifier.from_environment()
@@ -191,6 +210,7 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int
                 telemetry=telemetry,
                 notifier=notifier,
                 label=describe_running(bundle, policy),
+                learner=learner,
             )
             reloader = Reloader(loop, config, bundle, notifier).start()
             previous = install_signal_handlers(loop)

@@ -149,16 +149,16 @@ def test_a_missing_bundle_exits_2(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     assert "no such bundle directory" in caplog.text
 
 
-def test_learning_is_refused_until_it_exists(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    config = example(
-        tmp_path,
-        "reference_gpio.toml",
-        ("[learning]\nenabled = false", "[learning]\nenabled = true"),
-    )
-    assert main(["run", "--config", str(config)]) == 2
-    assert "[learning.enabled] on-robot learning is not part of this version" in caplog.text
+def test_run_learn_learns_and_saves_its_state(tmp_path: Path, rig: tuple) -> None:
+    factory, _ = rig
+    config = example(tmp_path, "reference_gpio.toml")
+    summary_path = tmp_path / "summary.json"
+    args = ["run", "--config", str(config), "--max-ticks", "30", "--summary-json"]
+    code = main([*args, str(summary_path), "--learn"], pin_factory=factory)
+    assert code == 0
+    learning = json.loads(summary_path.read_text())["learning"]
+    assert learning["source"] == "bundle" and learning["updates"] > 0
+    assert list((tmp_path / "learning").glob("qtable-*.snap"))
 
 
 def test_run_drives_then_stops_and_writes_a_summary(tmp_path: Path, rig: tuple) -> None:
