@@ -18,7 +18,7 @@ from robot.tomltable import Table
 from shared.spec import TaskSpec
 
 POLICIES = ("tflite", "tflite-int8", "qtable")
-BACKENDS = ("gpio", "serial", "gym")
+BACKENDS = ("gpio", "serial", "gym", "sim")
 DRIVE_KINDS = ("motor", "phase_enable")
 #: A sane control rate: below 1 Hz a robot cannot react, above 200 Hz HC-SR04s cannot keep up.
 RATE_HZ_RANGE = (1.0, 200.0)
@@ -139,21 +139,43 @@ class GymConfig:
 
 
 @dataclass(frozen=True)
+class SimConfig:
+    """The simulated world behind gpiozero mock pins (hardware in the loop without hardware)."""
+
+    #: The pins, as in ``[hardware.gpio]``; distance sensor i is the world's ranger i.
+    gpio: GpioConfig
+    #: Seeds the arena, the start pose and the sensor noise: same seed, same run.
+    seed: int = 0
+    #: Side of the square arena (metres).
+    arena_m: float = 4.0
+    #: Discs and boxes placed at random in the arena.
+    obstacles: int = 6
+    #: Standard deviation of each range reading's noise (metres).
+    noise_std_m: float = 0.01
+    #: Chance that a ping gets no echo (the sensor then reads its maximum range).
+    dropout_prob: float = 0.0
+    #: Wheel speed at full duty relative to the reference motor (both sides).
+    motor_gain: float = 1.0
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
-    """The backend and its parts; exactly one of gpio, serial, gym is set."""
+    """The backend and its parts; exactly one of gpio, serial, gym, sim is set."""
 
     backend: str
     gpio: GpioConfig | None = None
     serial: SerialConfig | None = None
     gym: GymConfig | None = None
+    sim: SimConfig | None = None
 
     def channels(self) -> tuple[str, ...]:
         """The observation channels this hardware feeds."""
-        if self.gpio is not None:
-            names = [s.channel for s in self.gpio.distance_sensors]
-            names += [s.channel for s in self.gpio.line_sensors]
-            if self.gpio.bumper is not None and self.gpio.bumper.channel is not None:
-                names.append(self.gpio.bumper.channel)
+        gpio = self.gpio if self.sim is None else self.sim.gpio
+        if gpio is not None:
+            names = [s.channel for s in gpio.distance_sensors]
+            names += [s.channel for s in gpio.line_sensors]
+            if gpio.bumper is not None and gpio.bumper.channel is not None:
+                names.append(gpio.bumper.channel)
             return tuple(names)
         mapping = self.serial.channels if self.serial is not None else self.gym.channels  # type: ignore[union-attr]
         return tuple(name for name, _ in mapping)
@@ -308,6 +330,7 @@ def _hardware(table: Table) -> HardwareConfig:
         "gpio": _gpio,
         "serial": _serial,
         "gym": _gym,
+        "sim": _sim,
     }
     sections = {}
     for name, parse in parts.items():
@@ -364,6 +387,22 @@ def _gpio(table: Table) -> GpioConfig:
     drive = _drive(drive_table, pins)
     table.done()
     return GpioConfig(tuple(distance), tuple(lines), bumper, drive)
+
+
+def _sim(table: Table) -> SimConfig:
+    pins = table.table("gpio")
+    assert pins is not None
+    config = SimConfig(
+        gpio=_gpio(pins),
+        seed=table.integer("seed", 0, 0, 2**32 - 1),
+        arena_m=table.number("arena_m", 4.0, 1.0, 20.0, "m"),
+        obstacles=table.integer("obstacles", 6, 0, 50),
+        noise_std_m=table.number("noise_std_m", 0.01, 0.0, 0.5, "m"),
+        dropout_prob=table.number("dropout_prob", 0.0, 0.0, 1.0),
+        motor_gain=table.number("motor_gain", 1.0, 0.1, 2.0),
+    )
+    table.done()
+    return config
 
 
 def _drive(table: Table, pins: dict[str, str]) -> DriveConfig:

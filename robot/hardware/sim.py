@@ -13,11 +13,24 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from robot.config import GpioConfig
+import numpy as np
+
+from robot.config import GpioConfig, SimConfig
 from robot.hardware.base import Snapshot
 from robot.hardware.gpio import GpioHardware
 from robot.hardware.sim_pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
-from shared.world import SPEED_OF_SOUND_M_S, World
+from shared.world import (
+    ROBOT_RADIUS_M,
+    SPEED_OF_SOUND_M_S,
+    Arena,
+    DriveParams,
+    Pose,
+    World,
+    reference_sensors,
+)
+
+#: The start pose keeps at least this gap (metres) to every wall and obstacle.
+START_CLEARANCE_M = 0.3
 
 
 class WorldClock:
@@ -138,6 +151,37 @@ class SimHardware(GpioHardware):
         ]
 
 
+def build_world(config: SimConfig) -> World:
+    """The reference robot in a random arena, all drawn from ``config.seed``."""
+    rng = np.random.default_rng(config.seed)
+    side_m = config.arena_m
+    arena = Arena.random(rng, width_m=side_m, height_m=side_m, obstacles=config.obstacles)
+    margin_m = ROBOT_RADIUS_M + START_CLEARANCE_M
+    for _ in range(10_000):
+        x_m, y_m, heading_rad = rng.uniform(
+            (margin_m, margin_m, -np.pi), (side_m - margin_m,) * 2 + (np.pi,)
+        )
+        if arena.clearance_m(x_m, y_m, ROBOT_RADIUS_M) > START_CLEARANCE_M:
+            break
+    else:
+        raise ValueError(
+            f"[hardware.sim] no free start pose in a {side_m} m arena with {config.obstacles} "
+            "obstacles; use fewer obstacles or a larger arena_m"
+        )
+    return World(
+        arena,
+        rng,
+        Pose(float(x_m), float(y_m), float(heading_rad)),
+        drive=DriveParams(left_gain=config.motor_gain, right_gain=config.motor_gain),
+        sensors=reference_sensors(config.noise_std_m, config.dropout_prob),
+    )
+
+
+def open_sim(config: SimConfig, channels: tuple[str, ...]) -> SimHardware:
+    """The sim backend on a fresh world; the loop must run on the returned ``.clock``."""
+    return SimHardware(config.gpio, channels, WorldClock(build_world(config)))
+
+
 def _echo_or_timeout_s(world: World, index: int) -> float:
     echo_s = world.echo_time_s(index)
     return NO_ECHO_PULSE_S if echo_s is None else echo_s
@@ -154,4 +198,4 @@ def _pin_duty(motor: Any) -> float:
     return sign * float(motor.enable_device.pin.state)
 
 
-__all__ = ["SimHardware", "WorldClock"]
+__all__ = ["SimHardware", "WorldClock", "build_world", "open_sim"]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from robot.config import load_config
-from robot.hardware.sim import SimHardware, WorldClock
+from robot.errors import ConfigError
+from robot.hardware.sim import SimHardware, WorldClock, open_sim
 from shared.spec import MotorCommand
 from shared.world import Arena, Pose, World, reference_sensors
 
@@ -113,3 +114,28 @@ def test_same_seed_same_run() -> None:
 
 def _step(sim: SimHardware, seconds: float) -> None:
     sim.clock.advance(seconds)
+
+
+SIM_EXAMPLE = EXAMPLE.with_name("reference_sim.toml")
+
+
+def test_sim_example_config_opens_a_seeded_world() -> None:
+    config = load_config(SIM_EXAMPLE)
+    assert config.hardware.backend == "sim"
+    assert config.hardware.channels() == CHANNELS
+    sim_config = config.hardware.sim
+    first = open_sim(sim_config, CHANNELS)
+    second = open_sim(sim_config, CHANNELS)
+    with first, second:
+        assert first.world.pose == second.world.pose
+        assert first.world.arena.width_m == sim_config.arena_m
+        assert first.world.clearance_m > 0.3
+        assert first.snapshot().values == second.snapshot().values
+
+
+def test_sim_config_rejects_bad_values(tmp_path: Path) -> None:
+    text = SIM_EXAMPLE.read_text().replace("noise_std_m = 0.01", "noise_std_m = -1.0")
+    bad = tmp_path / "robot.toml"
+    bad.write_text(text.replace('"../../tests', f'"{EXAMPLE.parents[2]}/tests'))
+    with pytest.raises(ConfigError, match="noise_std_m"):
+        load_config(bad)

@@ -142,8 +142,9 @@ def test_missing_channel_mapping_names_the_channel_and_the_fix(tmp_path: Path) -
 
 
 def test_unknown_backend_lists_the_available_ones(tmp_path: Path) -> None:
-    message = error_for(tmp_path, MINIMAL_GPIO.replace('backend = "gpio"', 'backend = "sim"'))
-    assert "[hardware.backend] expected one of ['gpio', 'serial', 'gym'], found 'sim'" in message
+    message = error_for(tmp_path, MINIMAL_GPIO.replace('backend = "gpio"', 'backend = "pigpio"'))
+    expected = "[hardware.backend] expected one of ['gpio', 'serial', 'gym', 'sim'], found 'pigpio'"
+    assert expected in message
 
 
 def test_unknown_policy(tmp_path: Path) -> None:
