@@ -198,6 +198,8 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int
         _log.info("telemetry to %s", telemetry.path)
     try:
         with open_hardware(config, bundle, clock, pin_factory=pin_factory) as opened:
+            # The sim backend's world has its own clock: the loop steps it (faster than real).
+            clock = getattr(opened, "clock", clock)
             hardware = inject_faults(opened)
             for line in hardware.describe():
                 _log.info("%s", line)
@@ -299,6 +301,7 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
     except (HardwareError, OSError) as exc:
         report(f"hardware FAIL: {exc}")
         return EXIT_FAILED
+    clock = getattr(hardware, "clock", clock)  # the sim backend's simulated time
     with hardware:
         hardware.stop()
         for line in hardware.describe():

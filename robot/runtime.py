@@ -70,6 +70,11 @@ def open_hardware(
         # begin with a "link down" stop; a missing port is left to the loop's fail-safe.
         link.wait_connected(timeout_s=1.0)
         return link
+    if hardware.sim is not None:
+        from robot.hardware.sim import open_sim
+
+        # The world keeps its own simulated clock: run the loop on ``.clock`` (see cli).
+        return open_sim(hardware.sim, channels)
     assert hardware.gym is not None
     from robot.hardware.gym_world import GymHardware
 
