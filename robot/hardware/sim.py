@@ -10,6 +10,7 @@ Sensors are pinged by ``snapshot`` (once a tick) instead of gpiozero's backgroun
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -28,6 +29,8 @@ from shared.world import (
     World,
     reference_sensors,
 )
+
+_log = logging.getLogger(__name__)
 
 #: The start pose keeps at least this gap (metres) to every wall and obstacle.
 START_CLEARANCE_M = 0.3
@@ -110,9 +113,16 @@ class SimHardware(GpioHardware):
             # The world times echoes at 343.0 m/s, gpiozero converts at 343.26 m/s: the same
             # constant on both sides removes a 0.08 % scale error that is not the sensor's.
             sensor.speed_of_sound = SPEED_OF_SOUND_M_S
+        #: World steps taken, and those that ended in a collision (the motion was cut short).
+        self.steps = 0
+        self.collision_steps = 0
+        #: Collisions counted once each: a step that collides after one that did not.
+        self.collisions = 0
+        self._was_colliding = False
         self._follow_bumper()
         clock.before_step.append(self._apply_duties)
         clock.after_step.append(self._follow_bumper)
+        clock.after_step.append(self._count)
 
     def snapshot(self) -> Snapshot:
         """Ping every sensor once (on simulated time), then the gpio backend's snapshot."""
@@ -122,6 +132,28 @@ class SimHardware(GpioHardware):
                 if value is not None:
                     sensor._queue.queue.append(value)
         return super().snapshot()
+
+    def close(self) -> None:
+        """Stop the motors, close the devices and log what the simulated robot did."""
+        if not self._closed and self.steps:
+            _log.info("sim: %s", self.summary())
+        super().close()
+
+    def summary(self) -> str:
+        """Simulated time, distance and collisions so far, in one line."""
+        world = self.world
+        return (
+            f"{world.time_s:.1f} s simulated, distance {world.distance_travelled_m:.2f} m, "
+            f"{self.collisions} collisions ({self.collision_steps} of {self.steps} steps in "
+            "collision)"
+        )
+
+    def _count(self) -> None:
+        colliding = self.world.collided
+        self.steps += 1
+        self.collision_steps += int(colliding)
+        self.collisions += int(colliding and not self._was_colliding)
+        self._was_colliding = colliding
 
     def _apply_duties(self) -> None:
         if self._closed:
