@@ -1,0 +1,189 @@
+"""A microcontroller emulator: the simulated robot at the far end of a pseudo-terminal.
+
+It plays the device side of sim2pi's serial protocol (``robot/hardware/frames.py``) the way
+``firmware/sim2pi_mcu/sim2pi_mcu.ino`` does on a real board: every ``period_s`` it steps the
+world, sends one ``$S`` frame (ranges in mm, empty on no echo, bumper and fail-safe flags), and
+applies each valid ``$D`` drive frame; when no valid ``$D`` or ``$H`` has arrived for
+``heartbeat_timeout_s`` it stops the motors and keeps them stopped until the next ``$D``.
+The world runs in real time here (the runtime's serial backend and pyserial do real I/O).
+
+Run it beside ``python -m robot run`` with ``url`` set to the pty path it prints::
+
+    python -m robot.mcu_emulator --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import threading
+import time
+import tty
+
+from robot.errors import FrameError
+from robot.hardware import frames
+from shared.world import World
+
+_log = logging.getLogger(__name__)
+
+#: The sketch's heartbeat timeout: no valid D/H for this long stops the motors (seconds).
+HEARTBEAT_TIMEOUT_S = 0.25
+#: One measurement cycle, as the sketch pings its three HC-SR04s (seconds).
+PERIOD_S = 0.05
+
+
+class McuEmulator:
+    """The world behind a pty, speaking the device side of the serial protocol."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        period_s: float = PERIOD_S,
+        heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+    ) -> None:
+        """Open the pty and start the emulator's thread; ``path`` is the port to open."""
+        if not period_s > 0 or not heartbeat_timeout_s > period_s:
+            raise ValueError(
+                f"mcu emulator: expected 0 < period_s < heartbeat_timeout_s, found {period_s!r} "
+                f"and {heartbeat_timeout_s!r}"
+            )
+        self.world = world
+        self.period_s = period_s
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.path: str | None = os.ttyname(self._slave)
+        #: Counters a test can read: valid frames in, corrupt lines dropped, heartbeat stops.
+        self.drives = 0
+        self.heartbeats = 0
+        self.corrupt = 0
+        self.failsafe_stops = 0
+        self.failsafe = False
+        self._seq = 0
+        self._last_valid_s = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="sim2pi-mcu", daemon=True)
+        self._thread.start()
+
+    def send_raw(self, data: bytes) -> None:
+        """Write ``data`` on the line as is (fault injection: garbage, torn frames)."""
+        with self._lock:
+            if self._master is not None:
+                os.write(self._master, data)
+
+    def unplug(self) -> None:
+        """The port vanishes (a USB cable pulled): the pty closes, the motors stop."""
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    os.close(fd)
+            self._master = self._slave = None
+            self.path = None
+            self.world.set_duties(0.0, 0.0)
+
+    close = unplug
+
+    def _run(self) -> None:
+        splitter = frames.LineSplitter()
+        next_s = time.monotonic()
+        while not self._stop.is_set():
+            now_s = time.monotonic()
+            timeout_s = max(0.0, next_s - now_s)
+            ready, _, _ = select.select([self._master], [], [], timeout_s)
+            if ready:
+                try:
+                    data = os.read(self._master, 1024)
+                except OSError:
+                    return
+                for line in splitter.feed(data):
+                    self._handle(line)
+            now_s = time.monotonic()
+            if now_s - self._last_valid_s > self.heartbeat_timeout_s and not self.failsafe:
+                self.failsafe = True
+                self.failsafe_stops += 1
+                self.world.set_duties(0.0, 0.0)
+                _log.warning(
+                    "mcu: no D/H frame for %.3f s: motors stopped", self.heartbeat_timeout_s
+                )
+            if now_s >= next_s:
+                self.world.step(self.period_s)
+                self._send_sensors()
+                next_s += self.period_s
+                if next_s < now_s:  # fell behind (a loaded host): do not burst to catch up
+                    next_s = now_s + self.period_s
+
+    def _handle(self, line: bytes) -> None:
+        try:
+            frame = frames.decode(line)
+        except FrameError as exc:
+            self.corrupt += 1
+            _log.info("mcu: dropped a corrupt line: %s", exc)
+            return
+        if isinstance(frame, frames.DriveFrame):
+            self.drives += 1
+            self.failsafe = False
+            self.world.set_duties(frame.left, frame.right)
+        elif isinstance(frame, frames.HeartbeatFrame):
+            self.heartbeats += 1
+        else:
+            self.corrupt += 1
+            return
+        self._last_valid_s = time.monotonic()
+
+    def _send_sensors(self) -> None:
+        ranges_m = [float("nan") if r is None else r for r in self.world.ranges_m()]
+        line = frames.encode_sensor(
+            self._seq,
+            round(self.world.time_s * 1000.0),
+            ranges_m,
+            bumper=self.world.bumper_pressed,
+            mcu_failsafe=self.failsafe,
+        )
+        self._seq = (self._seq + 1) % frames.SEQ_MODULUS
+        try:
+            self.send_raw(line)
+        except OSError as exc:
+            _log.info("mcu: nobody reads the line (%s)", exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robot.mcu_emulator``: print the pty path and emulate until Ctrl-C."""
+    from robot.config import SimConfig
+    from robot.hardware.sim import build_world
+
+    parser = argparse.ArgumentParser(
+        prog="python -m robot.mcu_emulator",
+        description="Emulate the sim2pi microcontroller on a pty, with the simulated robot.",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="world seed (arena, pose, noise)")
+    parser.add_argument("--noise-std-m", type=float, default=0.01, help="range noise (m)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = SimConfig(gpio=None, seed=args.seed, noise_std_m=args.noise_std_m)  # type: ignore[arg-type]
+    emulator = McuEmulator(build_world(config))
+    print(f"sim2pi mcu emulator on {emulator.path}; set [hardware.serial] url to it", flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+            world = emulator.world
+            _log.info(
+                "t %.0f s, distance %.2f m, duties %s",
+                world.time_s,
+                world.distance_travelled_m,
+                world.duties,
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
