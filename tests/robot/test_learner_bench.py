@@ -1,0 +1,100 @@
+"""The learning benchmark's harness (robot/bench_learning.py) on the sim backend, tiny budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.bench_learning import (
+    NOMINAL,
+    RunResult,
+    Shift,
+    delay_duties,
+    learning_curve,
+    report,
+    run,
+    shifted_world,
+)
+from robot.config import load_config
+from robot.hardware.sim import SimHardware, WorldClock
+from robot.learner import LearnerSettings
+from shared.bundle import Bundle, read_bundle
+from shared.spec import MotorCommand
+
+ROOT = Path(__file__).resolve().parents[2]
+GPIO = load_config(ROOT / "robot" / "examples" / "reference_gpio.toml").hardware.gpio
+
+
+@pytest.fixture(scope="module")
+def obstacle_bundle() -> Bundle:
+    return read_bundle(ROOT / "tests" / "fixtures" / "obstacle_bundle")
+
+
+def test_shifted_world_has_the_shift() -> None:
+    world = shifted_world(GPIO, 3, Shift())
+    assert world.drive.left_gain == world.drive.right_gain == 0.6
+    assert world.drive.dead_band == pytest.approx(0.3)
+    assert all(sensor.noise_std_m == pytest.approx(0.03) for sensor in world.sensors)
+    nominal = shifted_world(GPIO, 3, NOMINAL)
+    assert nominal.drive.left_gain == 1.0 and nominal.drive.dead_band == pytest.approx(0.15)
+    assert repr(nominal.arena) == repr(world.arena)  # same seed, same arena: only the robot differs
+
+
+def test_emulated_latency_delays_the_pins_duties_by_one_step(obstacle_bundle: Bundle) -> None:
+    clock = WorldClock(shifted_world(GPIO, 1, NOMINAL))
+    hardware = SimHardware(GPIO, obstacle_bundle.spec.observation.names, clock)
+    try:
+        delay_duties(clock, hardware, 1)
+        hardware.drive(MotorCommand(0.8, 0.4))
+        clock.advance(0.05)
+        assert clock.world._duty == (0.0, 0.0)  # the command has not reached the motors yet
+        hardware.drive(MotorCommand(-0.5, 0.5))
+        clock.advance(0.05)
+        assert clock.world._duty == pytest.approx((0.8, 0.4))
+        clock.advance(0.05)
+        assert clock.world._duty == pytest.approx((-0.5, 0.5))
+    finally:
+        hardware.close()
+
+
+def test_frozen_run_keeps_the_table_and_learning_changes_it(
+    obstacle_bundle: Bundle, tmp_path: Path
+) -> None:
+    table = obstacle_bundle.load_qtable().astype(np.float64)
+    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
+    common = {"shift": Shift(), "values": table, "ticks": 300, "settings": settings, "seed": 2}
+    frozen = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, Shift()), learn=False, **common)
+    learned = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, Shift()), learn=True, **common)
+    assert np.array_equal(frozen.values, table)
+    assert frozen.learning["explored"] == 0 and frozen.rewards.shape == (300,)
+    assert learned.learning["updates"] > 250 and learned.learning["explored"] > 50
+    assert not np.array_equal(learned.values, table)
+    assert frozen.simulated_s == pytest.approx(15.0, abs=0.1) and frozen.distance_m > 0.5
+
+
+def _result(reward_per_tick: float, collisions: int) -> RunResult:
+    return RunResult(np.full(100, reward_per_tick), collisions, 60.0, 10.0, {}, np.zeros((1, 1)))
+
+
+def test_report_measures_the_recovered_fraction_and_the_collision_bar() -> None:
+    seed = {
+        "eval_nominal": _result(1.0, 0),
+        "eval_shifted": _result(0.5, 2),
+        "eval_learned": _result(0.8, 1),
+        "unlearned": _result(0.5, 3),
+        "learning": _result(0.6, 3),
+    }
+    figures = report([seed], episode_ticks=10)
+    assert figures["return_nominal"] == pytest.approx(10.0)
+    assert figures["recovered_fraction"] == pytest.approx(0.6)
+    assert figures["collisions_per_min_during_learning"] == pytest.approx(3.0)
+    assert figures["bar_met"] is True
+    seed["learning"] = _result(0.6, 4)  # more collisions while learning than without: fails
+    assert report([seed], episode_ticks=10)["bar_met"] is False
+
+
+def test_learning_curve_averages_windows_over_runs() -> None:
+    curve = learning_curve([np.arange(10.0), np.arange(10.0) + 2], window_ticks=5, episode_ticks=2)
+    assert curve == pytest.approx([2 * 3.0, 2 * 8.0])
