@@ -11,16 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
-import trainer.envs  # noqa: F401  (registers sim2pi/ObstacleAvoid-v0)
-from robot.config import LoopConfig, SimConfig, load_config
-from robot.hardware.sim import SimHardware, WorldClock, build_world
-from robot.loop import ControlLoop
-from robot.policy import load_policy
-from shared.bundle import read_bundle
+gym = pytest.importorskip("gymnasium")  # the Pi venv has no trainer: skip, not fail
+
+import trainer.envs  # noqa: E402, F401  (registers sim2pi/ObstacleAvoid-v0)
+from robot.config import LoopConfig, SimConfig, load_config  # noqa: E402
+from robot.hardware.sim import SimHardware, WorldClock, build_world  # noqa: E402
+from robot.loop import ControlLoop  # noqa: E402
+from robot.policy import load_policy  # noqa: E402
+from shared.bundle import read_bundle  # noqa: E402
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
