@@ -63,7 +63,8 @@ class McuEmulator:
         self.heartbeats = 0
         self.corrupt = 0
         self.failsafe_stops = 0
-        self.failsafe = False
+        #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
+        self.failsafe = True
         self._seq = 0
         self._last_valid_s = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="sim2pi-mcu", daemon=True)
