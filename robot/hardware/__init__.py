@@ -1,1 +1,1 @@
-"""Hardware backends behind one small interface (``base.Hardware``): gpio, serial, gym."""
+"""Hardware backends behind one small interface (``base.Hardware``): gpio, serial, sim, gym."""

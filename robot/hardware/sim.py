@@ -174,10 +174,12 @@ class SimHardware(GpioHardware):
             pin.drive_high()
 
     def describe(self) -> list[str]:
-        """The gpio lines, plus the world."""
+        """The backend (sim, on simulated pins), the gpio devices, and the world."""
         arena = self.world.arena
+        gpio_lines = super().describe()[1:]  # the first is the gpio backend's "pin factory" line
         return [
-            *super().describe(),
+            "sim: simulated world behind gpiozero mock pins (SimPinFactory, simulated time)",
+            *gpio_lines,
             f"  world: arena {arena.width_m} x {arena.height_m} m, "
             f"{len(self.world.sensors)} rangers, t = {self.world.time_s:.2f} s",
         ]

@@ -29,7 +29,8 @@ def _robot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_check_passes_on_the_simulated_robot(tmp_path: Path) -> None:
     done = _robot(tmp_path, "check")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SimPinFactory" in done.stdout
+    assert "sim: simulated world behind gpiozero mock pins" in done.stdout
+    assert "gpio: pin factory" not in done.stdout, done.stdout
     assert "check    all well" in done.stdout
 
 
