@@ -7,6 +7,7 @@ paths (the bundle, telemetry, learning state) are relative to the config file's 
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -206,9 +207,25 @@ class LearningConfig:
     gamma: float = 0.95
     save_every: int = 500
     keep: int = 3
-    #: Exploration is overridden by the greedy action when any range is below this (metres).
+    #: Exploration never drives forward while any range is below this (metres).
     shield_distance_m: float = 0.25
     state_dir: Path = Path("learning")
+    #: alpha = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) per (state, action).
+    alpha_omega: float = 0.5
+    alpha_floor: float = 0.01
+    #: A range below this (metres) ends an episode as a collision, like the bumper.
+    collision_distance_m: float = 0.05
+    #: Episodes per rollback window; a window this far (return) below the best rolls back,
+    #: and epsilon is multiplied by rollback_epsilon_factor.
+    rollback_window: int = 10
+    rollback_drop: float = 5.0
+    rollback_epsilon_factor: float = 0.5
+    #: The recovery manoeuvre after a collision: (left duty, right duty, duration_s) steps.
+    recovery: tuple[tuple[float, float, float], ...] = (
+        (0.0, 0.0, 0.3),
+        (-0.5, -0.5, 0.6),
+        (-0.6, 0.6, 0.5),
+    )
 
 
 @dataclass(frozen=True)
@@ -511,7 +528,20 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         keep=table.integer("keep", 3, 1, 1000),
         shield_distance_m=table.number("shield_distance_m", 0.25, 0.0, 4.0, "m"),
         state_dir=_path(table.get("state_dir", str, str(LearningConfig.state_dir)), source.parent),
+        alpha_omega=table.number("alpha_omega", 0.5, 0.0, 10.0),
+        alpha_floor=table.number("alpha_floor", 0.01, 0.0, 1.0),
+        collision_distance_m=table.number("collision_distance_m", 0.05, 0.0, 1.0, "m"),
+        rollback_window=table.integer("rollback_window", 10, 1, 10_000),
+        rollback_drop=table.number("rollback_drop", 5.0, 0.0, 1e9),
+        rollback_epsilon_factor=table.number("rollback_epsilon_factor", 0.5, 0.0, 1.0),
+        recovery=_recovery(table),
     )
+    if config.alpha_floor > config.alpha:
+        raise table.error(
+            "alpha_floor",
+            f"expected <= alpha ({config.alpha}), found {config.alpha_floor}",
+            "lower alpha_floor or raise alpha",
+        )
     if config.epsilon_floor > config.epsilon_start:
         raise table.error(
             "epsilon_floor",
@@ -520,3 +550,30 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         )
     table.done()
     return config
+
+
+def _recovery(table: Table) -> tuple[tuple[float, float, float], ...]:
+    """``recovery = [[left, right, duration_s], ...]``: duties in [-1, 1], durations 0..10 s."""
+    steps = table.get("recovery", list, [list(step) for step in LearningConfig.recovery])
+    parsed = []
+    for index, step in enumerate(steps):
+        numbers = (
+            isinstance(step, list)
+            and len(step) == 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in step)
+        )
+        if not numbers or not all(math.isfinite(v) for v in step):
+            raise table.error(
+                "recovery",
+                f"step {index}: expected [left duty, right duty, duration_s], found {step!r}",
+                "write each step as three numbers, e.g. [-0.5, -0.5, 0.6]",
+            )
+        left, right, duration_s = (float(v) for v in step)
+        if not (-1.0 <= left <= 1.0 and -1.0 <= right <= 1.0 and 0.0 <= duration_s <= 10.0):
+            raise table.error(
+                "recovery",
+                f"step {index}: expected duties in -1..1 and a duration in 0..10 s, found {step!r}",
+                "choose duties between -1 and 1 and a duration between 0 and 10 s",
+            )
+        parsed.append((left, right, duration_s))
+    return tuple(parsed)

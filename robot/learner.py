@@ -115,9 +115,12 @@ class LearnerSettings:
     def from_config(cls, config: Any, **overrides: Any) -> LearnerSettings:
         """Settings from ``robot.config.LearningConfig`` (plus keyword overrides)."""
         names = ("state_dir", "epsilon_start", "epsilon_floor", "epsilon_decay", "alpha")
-        names += ("gamma", "save_every", "keep", "shield_distance_m")
+        names += ("alpha_omega", "alpha_floor", "gamma", "save_every", "keep")
+        names += ("shield_distance_m", "collision_distance_m", "rollback_window", "rollback_drop")
+        names += ("rollback_epsilon_factor",)
         values = {name: getattr(config, name) for name in names}
         values["state_dir"] = Path(values["state_dir"])
+        values["recovery"] = recovery_from(config.recovery)
         values.update(overrides)
         return cls(**values)
 

@@ -193,3 +193,39 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL_GPIO))
     with pytest.raises(AttributeError):
         config.loop.rate_hz = 10.0  # type: ignore[misc]
+
+
+def test_learning_tuning_keys(tmp_path: Path) -> None:
+    text = MINIMAL_GPIO + (
+        "\n[learning]\nalpha_omega = 0.7\nalpha_floor = 0.02\ncollision_distance_m = 0.08\n"
+        "rollback_window = 5\nrollback_drop = 2.5\nrollback_epsilon_factor = 0.25\n"
+        "recovery = [[0, 0, 0.2], [-0.4, -0.4, 1]]\n"
+    )
+    learning = load_config(write(tmp_path, text)).learning
+    assert (learning.alpha_omega, learning.alpha_floor) == (0.7, 0.02)
+    assert learning.collision_distance_m == 0.08 and learning.rollback_window == 5
+    assert (learning.rollback_drop, learning.rollback_epsilon_factor) == (2.5, 0.25)
+    assert learning.recovery == ((0.0, 0.0, 0.2), (-0.4, -0.4, 1.0))
+    defaults = load_config(write(tmp_path, MINIMAL_GPIO + "\n[learning]\n")).learning
+    assert defaults.recovery == ((0.0, 0.0, 0.3), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("alpha_floor = 0.5", "[learning.alpha_floor] expected <= alpha (0.1), found 0.5"),
+        ("collision_distance_m = -0.1", "[learning.collision_distance_m] expected 0.0..1.0 m"),
+        ("rollback_window = 0", "[learning.rollback_window] expected 1..10000"),
+        ("rollback_drop = -1", "[learning.rollback_drop] expected 0.0..1000000000.0"),
+        ("rollback_epsilon_factor = 2", "[learning.rollback_epsilon_factor] expected 0.0..1.0"),
+        ("alpha_omega = -1", "[learning.alpha_omega] expected 0.0..10.0"),
+        ("recovery = [[0, 0]]", "[learning.recovery] step 0: expected [left duty, right duty"),
+        ('recovery = [[0, "a", 1]]', "[learning.recovery] step 0: expected [left duty"),
+        ("recovery = [[0, 0, 1], [2, 0, 1]]", "[learning.recovery] step 1: expected duties in"),
+        ("recovery = [[0, 0, -1]]", "a duration in 0..10 s, found [0, 0, -1]"),
+        ('recovery = "back off"', "[learning.recovery] expected"),
+    ],
+)
+def test_learning_tuning_key_errors(tmp_path: Path, line: str, expected: str) -> None:
+    message = error_for(tmp_path, MINIMAL_GPIO + f"\n[learning]\n{line}\n")
+    assert expected in message

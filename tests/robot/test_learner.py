@@ -116,13 +116,14 @@ def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, ca
     learner.epsilon = 0.4
     t = 0.0
     for _ in range(3):
-        t = run_episode(learner, t, 20, forward=True)
+        # Long enough that forward progress outweighs the collision penalty at the episode's end.
+        t = run_episode(learner, t, 100, forward=True)
     best = learner.stats.best_window_return
     assert best is not None and best > 0.0
     best_values = learner.table.values.copy()
     assert load_latest(tmp_path / "state" / "best").qtable.values == pytest.approx(best_values)
     with caplog.at_level(logging.WARNING, logger="robot.learner"):
-        t = run_episode(learner, t, 1, forward=False)  # return about -10: the mean drops ~4
+        t = run_episode(learner, t, 1, forward=False)  # about the collision penalty: mean drops
     assert learner.stats.rollbacks == 1
     assert learner.epsilon == pytest.approx(0.2)
     assert learner.table.values == pytest.approx(best_values)
@@ -179,5 +180,19 @@ def test_settings_from_config_and_validation(tmp_path: Path) -> None:
 
     settings = LearnerSettings.from_config(LearningConfig(state_dir=tmp_path), rollback_window=4)
     assert settings.save_every == 500 and settings.rollback_window == 4
+    config = LearningConfig(
+        state_dir=tmp_path,
+        collision_distance_m=0.1,
+        rollback_drop=2.0,
+        alpha_floor=0.05,
+        recovery=((0.0, 0.0, 0.5), (-0.3, 0.3, 1.0)),
+    )
+    tuned = LearnerSettings.from_config(config)
+    assert tuned.collision_distance_m == 0.1 and tuned.rollback_drop == 2.0
+    assert tuned.alpha_floor == 0.05 and tuned.alpha_omega == 0.5
+    assert [(s.command.left, s.command.right, s.duration_s) for s in tuned.recovery] == [
+        (0.0, 0.0, 0.5),
+        (-0.3, 0.3, 1.0),
+    ]
     with pytest.raises(ValueError, match="epsilon_floor"):
         LearnerSettings(state_dir=tmp_path, epsilon_start=0.1, epsilon_floor=0.2)
