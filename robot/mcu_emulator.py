@@ -63,6 +63,13 @@ class McuEmulator:
         self.heartbeats = 0
         self.corrupt = 0
         self.failsafe_stops = 0
+        #: World steps, steps that ended in contact, and contacts begun (as the sim backend).
+        self.steps = 0
+        self.collision_steps = 0
+        self.collisions = 0
+        self._was_colliding = False
+        #: Every applied drive frame's duties, in order (tests: what reached the motors).
+        self.applied: list[tuple[float, float]] = []
         #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
         self.failsafe = True
         self._seq = 0
@@ -114,6 +121,7 @@ class McuEmulator:
                 )
             if now_s >= next_s:
                 self.world.step(self.period_s)
+                self._count()
                 self._send_sensors()
                 next_s += self.period_s
                 if next_s < now_s:  # fell behind (a loaded host): do not burst to catch up
@@ -130,12 +138,20 @@ class McuEmulator:
             self.drives += 1
             self.failsafe = False
             self.world.set_duties(frame.left, frame.right)
+            self.applied.append((frame.left, frame.right))
         elif isinstance(frame, frames.HeartbeatFrame):
             self.heartbeats += 1
         else:
             self.corrupt += 1
             return
         self._last_valid_s = time.monotonic()
+
+    def _count(self) -> None:
+        colliding = self.world.collided
+        self.steps += 1
+        self.collision_steps += int(colliding)
+        self.collisions += int(colliding and not self._was_colliding)
+        self._was_colliding = colliding
 
     def _send_sensors(self) -> None:
         ranges_m = [float("nan") if r is None else r for r in self.world.ranges_m()]
