@@ -54,10 +54,9 @@ class McuEmulator:
         self.period_s = period_s
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.path: str | None = os.ttyname(self._slave)
+        self._master: int | None = None
+        self._slave: int | None = None
+        self.path: str | None = None
         #: Counters a test can read: valid frames in, corrupt lines dropped, heartbeat stops.
         self.drives = 0
         self.heartbeats = 0
@@ -68,12 +67,28 @@ class McuEmulator:
         self.collision_steps = 0
         self.collisions = 0
         self._was_colliding = False
-        #: Every applied drive frame's duties, in order (tests: what reached the motors).
-        self.applied: list[tuple[float, float]] = []
+        #: Every applied drive frame: (monotonic s, left duty, right duty), in order.
+        self.applied: list[tuple[float, float, float]] = []
         #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
         self.failsafe = True
         self._seq = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.plug()
+
+    def plug(self) -> None:
+        """Open a fresh pty (a new ``path``) and run; after ``unplug``, the board restarted."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("mcu emulator: plug() while plugged in; call unplug() first")
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        with self._lock:
+            self._master, self._slave = master, slave
+            self.path = os.ttyname(slave)
+        # As the sketch after a reset: motors held stopped until the first D.
+        self.failsafe = True
         self._last_valid_s = time.monotonic()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim2pi-mcu", daemon=True)
         self._thread.start()
 
@@ -86,7 +101,8 @@ class McuEmulator:
     def unplug(self) -> None:
         """The port vanishes (a USB cable pulled): the pty closes, the motors stop."""
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         with self._lock:
             for fd in (self._master, self._slave):
                 if fd is not None:
@@ -98,15 +114,17 @@ class McuEmulator:
     close = unplug
 
     def _run(self) -> None:
+        master = self._master
+        assert master is not None, "plug() opens the pty before the thread starts"
         splitter = frames.LineSplitter()
         next_s = time.monotonic()
         while not self._stop.is_set():
             now_s = time.monotonic()
             timeout_s = max(0.0, next_s - now_s)
-            ready, _, _ = select.select([self._master], [], [], timeout_s)
+            ready, _, _ = select.select([master], [], [], timeout_s)
             if ready:
                 try:
-                    data = os.read(self._master, 1024)
+                    data = os.read(master, 1024)
                 except OSError:
                     return
                 for line in splitter.feed(data):
@@ -138,7 +156,7 @@ class McuEmulator:
             self.drives += 1
             self.failsafe = False
             self.world.set_duties(frame.left, frame.right)
-            self.applied.append((frame.left, frame.right))
+            self.applied.append((time.monotonic(), frame.left, frame.right))
         elif isinstance(frame, frames.HeartbeatFrame):
             self.heartbeats += 1
         else:

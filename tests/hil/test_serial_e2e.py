@@ -99,7 +99,7 @@ def test_robot_run_over_serial_matches_the_sim_backend(tmp_path: Path) -> None:
         steps, collision_steps = emulator.steps, emulator.collision_steps
         distance_m = emulator.world.distance_travelled_m
         final_duties = emulator.world.duties
-        last_applied = emulator.applied[-1] if emulator.applied else None
+        last_applied = emulator.applied[-1][1:] if emulator.applied else None
     finally:
         emulator.close()
     output = done.stdout + done.stderr
