@@ -31,8 +31,8 @@ RANGE_CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
 #: Actions as (name, left duty, right duty); duty in [-1, 1], 1 = full speed ahead.
 ACTIONS = (
     ("forward", 0.8, 0.8),
-    ("veer_left", 0.4, 0.8),
-    ("veer_right", 0.8, 0.4),
+    ("veer_left", 0.55, 0.8),
+    ("veer_right", 0.8, 0.55),
     ("spin_left", -0.6, 0.6),
     ("spin_right", 0.6, -0.6),
 )
@@ -40,9 +40,9 @@ ACTIONS = (
 #: Reward terms (name, weight, params); ``shared.reward`` defines what each term measures.
 REWARD_TERMS: tuple[tuple[str, float, dict[str, float]], ...] = (
     ("forward_progress", 1.0, {}),
-    ("collision", -10.0, {}),
-    ("turning", -0.1, {}),
-    ("proximity", -0.5, {"threshold_m": 0.25}),
+    ("collision", -50.0, {}),
+    ("turning", -0.2, {}),
+    ("proximity", -1.0, {"threshold_m": 0.4}),
 )
 
 
