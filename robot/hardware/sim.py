@@ -106,6 +106,13 @@ class SimHardware(GpioHardware):
         if config.bumper is not None:
             self._bumper_pin = self.factory.pin(config.bumper.pin, pin_class=SimPin)
             self._pull_up = config.bumper.pull_up
+        # Before the gpio devices open: a failure there calls close(), which reads these.
+        #: World steps taken, and those that ended in a collision (the motion was cut short).
+        self.steps = 0
+        self.collision_steps = 0
+        #: Collisions counted once each: a step that collides after one that did not.
+        self.collisions = 0
+        self._was_colliding = False
         super().__init__(config, channels, clock=clock.now, pin_factory=self.factory)
         for sensor in self.sensors.values():
             # The loop pings each sensor once a tick on simulated time, not gpiozero's thread.
@@ -113,12 +120,6 @@ class SimHardware(GpioHardware):
             # The world times echoes at 343.0 m/s, gpiozero converts at 343.26 m/s: the same
             # constant on both sides removes a 0.08 % scale error that is not the sensor's.
             sensor.speed_of_sound = SPEED_OF_SOUND_M_S
-        #: World steps taken, and those that ended in a collision (the motion was cut short).
-        self.steps = 0
-        self.collision_steps = 0
-        #: Collisions counted once each: a step that collides after one that did not.
-        self.collisions = 0
-        self._was_colliding = False
         self._follow_bumper()
         clock.before_step.append(self._apply_duties)
         clock.after_step.append(self._follow_bumper)

@@ -139,3 +139,13 @@ def test_sim_config_rejects_bad_values(tmp_path: Path) -> None:
     bad.write_text(text.replace('"../../tests', f'"{EXAMPLE.parents[2]}/tests'))
     with pytest.raises(ConfigError, match="noise_std_m"):
         load_config(bad)
+
+
+def test_a_failing_setup_raises_its_own_error_not_one_from_close() -> None:
+    # A channel list the config does not feed fails inside the gpio setup, which closes the
+    # half-opened hardware; the caller must see that error, not an AttributeError from close().
+    config = load_config(EXAMPLE).hardware.gpio
+    assert config is not None
+    with pytest.raises(Exception) as caught:
+        SimHardware(config, ("no_such_channel",), WorldClock(_world()))
+    assert not isinstance(caught.value, AttributeError), caught.value
