@@ -1,4 +1,4 @@
-"""Choosing a TFLite runtime: ai_edge_litert, then tflite_runtime, then tensorflow.lite.
+"""Choosing a TFLite runtime: ai_edge_litert, then tflite_runtime (never TensorFlow: see DESIGN).
 
 An import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails
 inside ``Interpreter()``), so a runtime is only chosen once it has built an interpreter for a
@@ -6,9 +6,9 @@ model. The robot's start-up (``choose_runtime``) goes further: it probes each ca
 child process against the bundle's reference outputs (``robot.tflite_probe``), so that a build
 that segfaults inside ``Interpreter()`` is skipped instead of killing the runtime, and builds its
 interpreter with the first that passes. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``,
-``tflite_runtime`` or ``tensorflow``) and skips the probe; the CI venv with ``tflite-runtime``
-2.14 and numpy<2 uses it to prove the fallback. TensorFlow is only imported here, lazily, and
-only when the other two are missing or fail.
+``tflite_runtime``) and skips the probe; the CI venv with ``tflite-runtime``
+2.14 and numpy<2 uses it to prove the fallback. TensorFlow is never a candidate: the robot side
+does not import it (requirements-pi.txt gives every platform one of the two runtimes).
 """
 
 from __future__ import annotations
@@ -35,14 +35,12 @@ _log = logging.getLogger(__name__)
 RUNTIMES = (
     ("ai_edge_litert", "ai_edge_litert.interpreter", ("ai-edge-litert",)),
     ("tflite_runtime", "tflite_runtime.interpreter", ("tflite-runtime",)),
-    ("tensorflow", "tensorflow.lite", ("tensorflow-cpu", "tensorflow")),
 )
 FORCE_ENV = "SIM2PI_TFLITE_RUNTIME"
 #: This module's runtime name → the probe's candidate name (the probe names the module it uses).
 PROBE_NAMES = {
     "ai_edge_litert": "ai_edge_litert",
     "tflite_runtime": "tflite_runtime",
-    "tensorflow": "tensorflow.lite",
 }
 #: The candidates ``choose_runtime`` probes, in order of preference (tests narrow it).
 PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
@@ -85,11 +83,6 @@ def _version(distributions: tuple[str, ...]) -> str:
 
 
 def _import_interpreter(module_name: str) -> Callable[..., Any]:
-    if module_name == "tensorflow.lite":
-        # The last resort, for a laptop that has TensorFlow but neither lightweight runtime.
-        import tensorflow as tf
-
-        return tf.lite.Interpreter
     return importlib.import_module(module_name).Interpreter
 
 

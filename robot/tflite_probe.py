@@ -36,12 +36,11 @@ import numpy as np
 _log = logging.getLogger(__name__)
 
 #: Candidates in the order they are preferred.
-CANDIDATES = ("ai_edge_litert", "tflite_runtime", "tensorflow.lite")
+CANDIDATES = ("ai_edge_litert", "tflite_runtime")
 #: Candidate → (top-level module, distributions that may provide it).
 _DISTRIBUTIONS = {
     "ai_edge_litert": ("ai_edge_litert", ("ai-edge-litert",)),
     "tflite_runtime": ("tflite_runtime", ("tflite-runtime",)),
-    "tensorflow.lite": ("tensorflow", ("tensorflow", "tensorflow-cpu", "tf-nightly")),
 }
 #: Seconds one child may take to import its runtime, build an interpreter and run the inputs;
 #: generous because importing a runtime on a Pi Zero 2 (or under qemu) takes seconds.
@@ -70,11 +69,7 @@ def say(kind, value):
 request = json.load(sys.stdin)
 candidate = request["candidate"]
 say("stage", "import " + candidate)
-if candidate == "tensorflow.lite":
-    import tensorflow as tf
-    Interpreter = tf.lite.Interpreter
-else:
-    Interpreter = importlib.import_module(candidate + ".interpreter").Interpreter
+Interpreter = importlib.import_module(candidate + ".interpreter").Interpreter
 say("stage", "Interpreter()")
 interpreter = Interpreter(model_path=request["model"], num_threads=1)
 say("stage", "allocate_tensors()")
