@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from robot.clock import Clock
 from robot.config import LearningConfig, RobotConfig, TelemetryConfig, check_channels
-from robot.errors import PolicyLoadError
+from robot.errors import HardwareError, PolicyLoadError
 from robot.hardware.base import Hardware
 from robot.policy import POLICY_KINDS, Policy, load_policy
 from robot.tflite import TFLiteRuntime, choose_runtime
@@ -52,6 +52,19 @@ def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"
 
 
+#: Opens a backend that lives outside ``robot/``: (its config section, the bundle's spec, clock).
+HardwareFactory = Callable[[Any, Any, Callable[[], float]], Hardware]
+
+#: Backends that another package provides, by name. ``robot/`` itself never imports them: the
+#: laptop's ``trainer.sil`` registers ``gym`` (Gymnasium is a laptop-only dependency).
+_EXTERNAL_BACKENDS: dict[str, HardwareFactory] = {}
+
+
+def register_backend(name: str, factory: HardwareFactory) -> None:
+    """Let ``open_hardware`` open ``[hardware] backend = name`` with ``factory`` (laptop side)."""
+    _EXTERNAL_BACKENDS[name] = factory
+
+
 def open_hardware(
     config: RobotConfig, bundle: Bundle, clock: Clock, *, pin_factory: Any = None
 ) -> Hardware:
@@ -76,9 +89,14 @@ def open_hardware(
         # The world keeps its own simulated clock: run the loop on ``.clock`` (see cli).
         return open_sim(hardware.sim, channels)
     assert hardware.gym is not None
-    from robot.hardware.gym_world import GymHardware
-
-    return GymHardware(hardware.gym, bundle.spec, clock=clock.now)
+    factory = _EXTERNAL_BACKENDS.get("gym")
+    if factory is None:
+        raise HardwareError(
+            f"{config.source}: [hardware] backend = 'gym' (a Gymnasium env as the world) runs on "
+            "the laptop, where Gymnasium is installed: `python -m trainer sil run --config "
+            f"{config.source}`; on the robot choose backend = 'gpio', 'serial' or 'sim'"
+        )
+    return factory(hardware.gym, bundle.spec, clock.now)
 
 
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path | None:

@@ -350,3 +350,15 @@ def test_run_refuses_to_start_when_no_runtime_passes_and_never_moves_a_motor(
     assert "crashed  killed by SIGSEGV" in caplog.text and "pip install" in caplog.text
     for pin in MOTOR_PINS:
         assert {float(s.state) for s in factory.pin(pin).states} == {0.0}
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_the_gym_backend_is_refused_on_the_robot_with_the_way_to_run_it(
+    tmp_path: Path, command: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    # Gymnasium is a laptop-only dependency: robot/ never imports it, and says where it runs.
+    config = example(tmp_path, "reference_gym.toml")
+    assert main([command, "--config", str(config)]) == 1
+    said = caplog.text + capsys.readouterr().out
+    assert f"python -m trainer sil run --config {config}" in said
+    assert "on the robot choose backend = 'gpio', 'serial' or 'sim'" in said

@@ -7,9 +7,9 @@ What stands in for what, and so what these tests do not prove:
   exercised.
 - the robot: a temporary directory (``--remote-dir``, ``--remote-config``) and this test's
   Python (``--remote-python``) in place of the robot's venv. ``robot check`` really runs on the
-  deployed code, bundle and config; the config's hardware is the ``gym`` backend (sim2pi's robot
-  simulator), because on GPIO mock pins the HC-SR04s never echo and the check rightly fails.
-  So these tests need the laptop's Gymnasium (marker ``trainer``).
+  deployed code, bundle and config; the config's hardware is the ``sim`` backend (the robot
+  simulator behind gpiozero mock pins), because on bare GPIO mock pins the HC-SR04s never echo
+  and the check rightly fails.
 - systemd: ``--no-systemd`` skips the restart. The one test of the roll-back path uses a
   stand-in ``systemctl`` (``SIM2PI_SYSTEMCTL``) that refuses to start one release; whether a
   real systemd reports readiness as the script expects is for a test on a Pi.
@@ -31,29 +31,14 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_BUNDLE = REPO / "tests" / "fixtures" / "obstacle_bundle"
 OWN_FILES = ("scripts/deploy", "scripts/install-service", "scripts/sim2pi-robot.service")
 #: Committed code the robot needs (taken from HEAD, not from other people's edits in progress).
-CODE = ("robot", "shared", "trainer", "requirements-pi.txt")
+CODE = ("robot", "shared", "requirements-pi.txt")
 #: A config ``robot check`` can pass on a machine without the robot: the simulator as its world.
 #: The bundle path is the laptop's; deploy points it at the deployed bundle.
-SIM_CONFIG = """\
-[bundle]
-path = "bundles/obstacle"
-policy = "tflite"
-
-[loop]
-rate_hz = 20.0
-
-[hardware]
-backend = "gym"
-
-[hardware.gym]
-env_id = "trainer.envs:sim2pi/ObstacleAvoid-v0"
-channels = { left_distance_m = 0, front_distance_m = 1, right_distance_m = 2 }
-seed = 0
-
-[telemetry]
-enabled = false
-path = "telemetry/ticks.jsonl"
-"""
+SIM_CONFIG = (
+    (REPO / "robot" / "examples" / "reference_sim.toml")
+    .read_text()
+    .replace('"../../tests/fixtures/obstacle_bundle"', '"bundles/obstacle"')
+)
 
 FAKE_SSH = """#!/bin/sh
 # Stand-in for ssh: drop the host, run the command here with sh -c (as sshd does remotely).
@@ -280,7 +265,6 @@ def test_bad_arguments_are_refused_with_the_reason(checkout, args, message):
 
 
 @pytest.mark.slow
-@pytest.mark.trainer
 @needs_robot_check
 @pytest.mark.parametrize("transfer", ["rsync", "tar"])
 def test_deploy_to_localhost_end_to_end(tmp_path, checkout, robot, transfer):
@@ -325,7 +309,6 @@ def test_deploy_to_localhost_end_to_end(tmp_path, checkout, robot, transfer):
 
 
 @pytest.mark.slow
-@pytest.mark.trainer
 @needs_robot_check
 def test_a_failing_check_switches_nothing(tmp_path, checkout, robot):
     good = deploy(
@@ -371,7 +354,6 @@ esac
 
 
 @pytest.mark.slow
-@pytest.mark.trainer
 @needs_robot_check
 def test_a_release_that_does_not_become_ready_is_rolled_back(tmp_path, checkout, robot):
     stand_in = tmp_path / "systemctl"
@@ -433,7 +415,6 @@ def test_a_release_that_does_not_become_ready_is_rolled_back(tmp_path, checkout,
 
 
 @pytest.mark.slow
-@pytest.mark.trainer
 @needs_robot_check
 def test_old_releases_and_bundles_are_pruned(tmp_path, checkout, robot):
     for i in range(3):
@@ -453,7 +434,6 @@ def test_old_releases_and_bundles_are_pruned(tmp_path, checkout, robot):
 
 
 @pytest.mark.slow
-@pytest.mark.trainer
 @needs_robot_check
 def test_a_failure_while_switching_switches_back(tmp_path, checkout, robot):
     args = ["--bundle", str(FIXTURE_BUNDLE), "--config", str(robot["laptop_config"])]

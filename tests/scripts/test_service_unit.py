@@ -162,29 +162,21 @@ if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
 os.execv(sys.argv[1], sys.argv[1:])
 """
 
-SIM_CONFIG = """\
-[bundle]
-path = "{bundle}"
-policy = "{policy}"
 
-[hardware]
-backend = "gym"
-
-[hardware.gym]
-env_id = "trainer.envs:sim2pi/ObstacleAvoid-v0"
-channels = {{ left_distance_m = 0, front_distance_m = 1, right_distance_m = 2 }}
-seed = 0
-"""
+def sim_config(bundle: Path, policy: str) -> str:
+    """reference_sim.toml (the simulator on gpiozero mock pins) with ``bundle`` and ``policy``."""
+    text = (ROOT / "robot" / "examples" / "reference_sim.toml").read_text()
+    text = text.replace('"../../tests/fixtures/obstacle_bundle"', f'"{bundle}"')
+    return text.replace('policy = "tflite"', f'policy = "{policy}"')
 
 
-@pytest.mark.trainer
 @pytest.mark.parametrize("policy", ["tflite", "tflite-int8"])
 def test_the_runtime_works_without_writable_executable_memory(tmp_path, policy):
     # MemoryDenyWriteExecute=yes would break a JIT (none of CPython, numpy or LiteRT's XNNPACK
     # should need one): check and a short run, under the same rule, on the simulator.
     config = tmp_path / "robot.toml"
     bundle = ROOT / "tests" / "fixtures" / "obstacle_bundle"
-    config.write_text(SIM_CONFIG.format(bundle=bundle, policy=policy))
+    config.write_text(sim_config(bundle, policy))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     under_mdwe = [sys.executable, "-c", MDWE_EXEC, sys.executable]
     for command in ("check", "run --max-ticks 20"):

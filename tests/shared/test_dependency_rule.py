@@ -1,11 +1,14 @@
 """The dependency rule: robot/ and shared/ never import the trainer's heavy packages.
 
-Every module of ``robot/`` and ``shared/`` is imported in a fresh interpreter in which
-tensorflow, keras, gymnasium, gym and torch cannot be imported; any attempt fails the test.
+Two checks. At run time, every module of ``robot/`` and ``shared/`` is imported in a fresh
+interpreter in which tensorflow, keras, gymnasium, gym and torch cannot be imported; any attempt
+fails the test. Statically, every import statement in their source, also those inside functions
+(a lazy import runs only on some path), must name none of those packages nor ``trainer``.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -78,3 +81,41 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "FORBIDDEN: shared.sneaky imports tensorflow" in result.stdout
     assert "innocent" not in result.stdout
+
+
+def static_violations(root: Path, packages: tuple[str, ...]) -> list[str]:
+    """``file:line imports name`` for each import statement of a forbidden package, anywhere."""
+    banned = {*FORBIDDEN, "trainer"}
+    found: list[tuple[str, int, str]] = []
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    if name.split(".")[0] in banned:
+                        found.append((str(path.relative_to(root)), node.lineno, name))
+    return [f"{file}:{line} imports {name}" for file, line, name in sorted(found)]
+
+
+def test_no_import_statement_names_a_forbidden_package_even_lazily() -> None:
+    assert static_violations(ROOT, ("shared", "robot")) == []
+
+
+def test_the_static_check_catches_a_lazy_import(tmp_path: Path) -> None:
+    package = tmp_path / "robot"
+    package.mkdir()
+    (package / "ok.py").write_text("import numpy\nfrom shared import spec\n")
+    (package / "lazy.py").write_text(
+        "def world():\n    try:\n        import gymnasium as gym\n    except ImportError:\n"
+        "        gym = None\n    from trainer.envs import x\n    return gym, x\n"
+    )
+    assert static_violations(tmp_path, ("robot",)) == [
+        "robot/lazy.py:3 imports gymnasium",
+        "robot/lazy.py:6 imports trainer.envs",
+    ]

@@ -12,4 +12,5 @@ SUBCOMMANDS = (
     "trainer.cli.evaluate",
     "trainer.cli.export",
     "trainer.cli.eval_bundle",
+    "trainer.cli.sil",
 )

@@ -1,19 +1,27 @@
-"""The ``gym`` backend: any Gymnasium env as the world, for software-in-the-loop on a laptop.
+"""Software in the loop: the robot's runtime with any Gymnasium env as its world, on the laptop.
 
-Gymnasium is imported inside the constructor only, so the Pi (which never chooses this backend)
-never needs it. The env moves only when it is stepped: ``drive`` steps it with the action whose
-motor command was asked for (a ``Discrete`` action space indexed like the bundle's action table)
-or with the two duties (a ``Box`` of shape (2,)); ``stop`` does not step it, so a stopped robot
-is a paused world, and its newest observation is always current. An episode that ends is reset.
+``python -m trainer sil run --config robot.toml`` (or ``check``) is ``python -m robot run`` (or
+``check``) with one more backend, ``[hardware] backend = "gym"``, which this module registers with
+``robot.runtime.register_backend`` before handing over to the robot's own CLI. It lives here, on
+the laptop's side, because Gymnasium is a laptop-only dependency: nothing under ``robot/`` ever
+imports it, and ``python -m robot run`` on a gym config says to come here.
+
+The loop, the policy, the fail-safe and the telemetry are the robot's own; only the hardware is
+a Gymnasium env behind the robot's ``Hardware`` interface (``GymHardware``). The env moves
+only when it is stepped: ``drive`` steps it with the action whose motor command was asked for
+(a ``Discrete`` action space indexed like the bundle's action table) or with the two duties (a
+``Box`` of shape (2,)); ``stop`` does not step it, so a stopped robot is a paused world, and its
+newest observation is always current. An episode that ends is reset.
 Env ids from sim2pi's trainer register on import: ``trainer.envs:sim2pi/ObstacleAvoid-v0``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from robot.config import GymConfig
@@ -32,13 +40,6 @@ class GymHardware(Hardware):
 
     def __init__(self, config: GymConfig, spec: TaskSpec, *, clock: Clock) -> None:
         """Make and reset the env; check its spaces against the bundle's spec."""
-        try:
-            import gymnasium as gym
-        except ImportError as exc:
-            raise HardwareError(
-                "the gym backend needs Gymnasium, which the Pi does not install; run it on the "
-                "laptop (.venv from requirements-dev.txt) or choose backend = 'gpio' or 'serial'"
-            ) from exc
         self.config = config
         self._clock = clock
         mapping = dict(config.channels)
@@ -127,3 +128,17 @@ class GymHardware(Hardware):
     def describe(self) -> list[str]:
         """The env id and the channel indices."""
         return [f"gym: {self.config.env_id}, observation indices {self._indices}"]
+
+
+def open_gym(config: GymConfig, spec: TaskSpec, clock: Clock) -> GymHardware:
+    """The ``gym`` backend's factory for ``robot.runtime.register_backend``."""
+    return GymHardware(config, spec, clock=clock)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the robot's CLI (``run``, ``check``, ...) with the ``gym`` backend registered."""
+    from robot.cli import main as robot_main
+    from robot.runtime import register_backend
+
+    register_backend("gym", open_gym)
+    return robot_main(list(argv))

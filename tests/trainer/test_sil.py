@@ -1,25 +1,28 @@
-"""The gym backend: a Gymnasium env as the world behind the hardware interface (laptop only)."""
+"""Software in the loop: a Gymnasium env as the world behind the robot's hardware interface."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
-gym = pytest.importorskip("gymnasium")
-
-from robot.clock import SimulatedClock  # noqa: E402
-from robot.config import GymConfig, LoopConfig  # noqa: E402
-from robot.errors import HardwareError  # noqa: E402
-from robot.hardware.gym_world import GymHardware  # noqa: E402
-from robot.loop import ControlLoop  # noqa: E402
-from robot.policy import load_policy  # noqa: E402
-from shared.bundle import Bundle  # noqa: E402
-from shared.spec import MotorCommand  # noqa: E402
+from robot.clock import SimulatedClock
+from robot.config import GymConfig, LoopConfig
+from robot.errors import HardwareError
+from robot.loop import ControlLoop
+from robot.policy import load_policy
+from shared.bundle import Bundle, read_bundle
+from shared.spec import MotorCommand
+from trainer.cli.main import main as trainer_main
+from trainer.sil import GymHardware
 
 pytestmark = pytest.mark.trainer
 
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bundle"
 MAPPING = (("left_distance_m", 0), ("front_distance_m", 1), ("right_distance_m", 2))
 
 
@@ -55,6 +58,19 @@ class Corridor(gym.Env):
 
 
 gym.register("sim2pi-test/Corridor-v0", entry_point=Corridor)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    """The committed fixture bundle (reference robot spec, float32 + int8 models, Q-table)."""
+    return read_bundle(FIXTURE)
+
+
+@pytest.fixture(autouse=True)
+def _probe_cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TFLite probe's verdicts go to a fresh directory, never to ~/.cache/sim2pi."""
+    monkeypatch.setenv("SIM2PI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
 
 
 def make(bundle: Bundle, **kwargs: Any) -> tuple[GymHardware, SimulatedClock]:
@@ -109,3 +125,41 @@ def test_mismatched_action_space_is_refused(bundle: Bundle) -> None:
 def test_unknown_env_id_says_how_to_name_one(bundle: Bundle) -> None:
     with pytest.raises(HardwareError, match="cannot make 'nope/Nothing-v0'"):
         GymHardware(GymConfig("nope/Nothing-v0", MAPPING), bundle.spec, clock=lambda: 0.0)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "robot" / "examples" / "reference_gym.toml"
+
+
+def test_the_example_runs_through_the_trainer_cli(tmp_path: Path) -> None:
+    # The robot's own CLI, handed over to by `python -m trainer sil`, on the simulator as a
+    # Gymnasium env: the fixture's policy drives it for 40 ticks, then the summary is written.
+    config = tmp_path / "robot.toml"
+    config.write_text(
+        EXAMPLE.read_text().replace(
+            '"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE))
+        )
+    )
+    summary = tmp_path / "summary.json"
+    args = ["sil", "run", "--config", str(config), "--max-ticks", "40"]
+    assert trainer_main([*args, "--summary-json", str(summary)]) == 0
+    assert json.loads(summary.read_text())["decisions"] == 40
+
+
+def test_check_through_the_trainer_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "robot.toml"
+    config.write_text(
+        EXAMPLE.read_text().replace(
+            '"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE))
+        )
+    )
+    assert trainer_main(["sil", "check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "hardware gym: trainer.envs:sim2pi/ObstacleAvoid-v0" in out
+    assert "check    all well" in out
+
+
+def test_sil_without_arguments_prints_the_robot_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        trainer_main(["sil"])
+    assert exit_info.value.code == 0
+    assert "run" in capsys.readouterr().out

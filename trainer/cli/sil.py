@@ -1,0 +1,34 @@
+"""``python -m trainer sil run|check --config FILE``: the robot's runtime on a Gymnasium world."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``sil``: every argument after it goes to the robot's CLI."""
+    parser = subparsers.add_parser(
+        "sil",
+        help="software in the loop: `python -m robot run|check` with a Gymnasium env as the world",
+        description="Run the robot's own CLI (`python -m robot run --config FILE`, `check`, ...) "
+        'with one more hardware backend, `[hardware] backend = "gym"`: any Gymnasium env as '
+        "the world (its [hardware.gym] table: env_id, channels, seed). Gymnasium is a laptop-only "
+        "dependency, so this backend lives in the trainer, never on the robot. Example: "
+        "python -m trainer sil run --config robot/examples/reference_gym.toml --max-ticks 200",
+    )
+    parser.add_argument(
+        "robot_args",
+        nargs=argparse.REMAINDER,
+        metavar="ROBOT_ARGS",
+        help="the robot CLI's command and options, e.g. run --config robot.toml",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Hand over to ``trainer.sil.main``; its exit code is the robot CLI's."""
+    from trainer.sil import main
+
+    return main(args.robot_args or ["--help"])
