@@ -26,11 +26,11 @@ from robot.clock import MonotonicClock
 from robot.config import load_config
 from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
 from robot.faults import inject_faults
-from robot.learner import Learner, LearnerSettings
+from robot.learner import Learner
 from robot.logging_setup import configure_logging
 from robot.loop import ControlLoop, LoopFailedError
 from robot.process import process_age_s, rss_mb
-from robot.reload import Reloader
+from robot.reload import Reloader, learner_recipe
 from robot.runtime import (
     describe_running,
     open_bundle,
@@ -45,7 +45,7 @@ from robot.telemetry import TelemetryWriter, format_summary
 from robot.tflite import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
 from robot.tflite_probe import installed_version
 from shared.bundle import read_bundle
-from shared.errors import BundleError, Sim2PiError
+from shared.errors import Sim2PiError
 
 _log = logging.getLogger("robot")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -161,17 +161,7 @@ class HangupLatch:
 
 def open_learner(config: Any, bundle: Any) -> Learner:
     """The on-robot learner on the bundle's Q-table, state in ``[learning] state_dir``."""
-    try:
-        learner = Learner.from_bundle(bundle, LearnerSettings.from_config(config.learning))
-    except BundleError as exc:
-        raise ConfigError(
-            f"{config.source}: [learning] learns on the bundle's Q-table, but {exc}; "
-            "use a bundle exported with a Q-table or turn learning off"
-        ) from None
-    _log.info(
-        "learning on: state in %s, starting from %s", config.learning.state_dir, learner.source
-    )
-    return learner
+    return learner_recipe(config, bundle)()
 
 
 def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
@@ -214,7 +204,8 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int
                 label=describe_running(bundle, policy),
                 learner=learner,
             )
-            reloader = Reloader(loop, config, bundle, notifier).start()
+            learn = bool(getattr(args, "learn", False))
+            reloader = Reloader(loop, config, bundle, notifier, learn=learn).start()
             previous = install_signal_handlers(loop)
             hangup.attach(reloader)
             age_at_start_s = process_age_s()

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,6 +75,13 @@ class Replacement:
     telemetry: TelemetryWriter | None
     #: What runs now, for logs and ``STATUS=``, e.g. ``obstacle-1f2e (tflite: policy.tflite)``.
     label: str
+    #: Learning after the switch. None keeps the running learner (or none) with its state;
+    #: otherwise, at the switch, the running learner is closed (its state saved) and this opens
+    #: the next one (None: learning off). It runs on the loop's thread, so no two learners ever
+    #: touch one state directory at once; if it raises, the whole reload is refused.
+    open_learner: Callable[[], Learner | None] | None = None
+    #: Called (on the loop's thread) when the switch is refused after all: the learner failed.
+    on_refused: Callable[[], None] | None = None
 
 
 def motor_commands(spec: TaskSpec) -> list[MotorCommand]:
@@ -198,6 +206,8 @@ class ControlLoop:
         """Apply the pending replacement between two ticks; return the new grid's start."""
         new, self._pending = self._pending, None
         assert new is not None
+        if new.open_learner is not None and not self._switch_learner(new):
+            return self.clock.now()
         old_telemetry = self.telemetry
         self.policy = new.policy
         self.spec = new.spec
@@ -216,6 +226,32 @@ class ControlLoop:
             else:  # READY=1 waits for the first valid decision, as at start
                 self.notifier.status(f"reloaded: {new.label}")
         return self.clock.now()
+
+    def _switch_learner(self, new: Replacement) -> bool:
+        """Close the running learner and open the replacement's; False (and all kept) on error."""
+        assert new.open_learner is not None
+        try:
+            if self.learner is not None:
+                self.learner.close()  # saved: the next learner resumes from it if it may
+            learner = new.open_learner()
+        except Exception as exc:  # a state directory we cannot use: keep everything as it was
+            _log.error(
+                "reload refused, still running %s with the old config: cannot start learning "
+                "for %s: %s",
+                self.label,
+                new.label,
+                exc,
+                exc_info=not isinstance(exc, RobotError | OSError | ValueError),
+            )
+            if new.telemetry is not None and new.telemetry is not self.telemetry:
+                new.telemetry.close()
+            if new.on_refused is not None:
+                new.on_refused()
+            if self.notifier is not None and self.stats.first_decision_s is not None:
+                self.notifier.ready(status=f"reload refused; still running {self.label}")
+            return False
+        self.learner = learner
+        return True
 
     def _tick(self, deadline: float) -> bool:
         """One tick; returns whether it ended before the next deadline."""

@@ -13,7 +13,7 @@ from robot.clock import SimulatedClock
 from robot.config import LoopConfig, TelemetryConfig
 from robot.hardware.gpio import GpioHardware
 from robot.learner import Learner, LearnerSettings
-from robot.loop import ControlLoop
+from robot.loop import ControlLoop, Replacement
 from robot.policy import QTablePolicy
 from robot.telemetry import TelemetryWriter
 from shared.bundle import Bundle
@@ -58,3 +58,79 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
     assert len(records) == 50 and all("epsilon" in r for r in records)
     assert "td_error" in records[-1] and "reward_forward_progress" in records[-1]
     assert len({r["action"] for r in records}) > 1  # exploration, not the greedy policy alone
+
+
+def _sim_hardware(bundle: Bundle, clock: SimulatedClock):
+    channels = bundle.spec.observation.names
+    factory, config, _ = simulated_gpio(channels, (1.5, 1.5, 1.5))
+    hardware = GpioHardware(config, channels, clock=clock.now, pin_factory=factory)
+    deadline = time.monotonic() + 3.0
+    while not all(np.isfinite(hardware.snapshot().values)):
+        assert time.monotonic() < deadline, "the mock rangers never echoed"
+        time.sleep(0.01)
+    return factory, hardware
+
+
+def test_a_reload_closes_the_running_learner_and_opens_the_next_at_a_tick_boundary(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    clock = SimulatedClock(1000.0)
+    factory, hardware = _sim_hardware(bundle, clock)
+    first = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "a"), seed=1)
+    second = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "b"), seed=2)
+    try:
+        loop = ControlLoop(
+            hardware, QTablePolicy(bundle), bundle.spec, FAST, clock=clock, learner=first
+        )
+        loop.run(max_ticks=10)
+        loop.stop_requested = None
+        loop.replace(
+            Replacement(QTablePolicy(bundle), bundle.spec, FAST, None, "b", lambda: second)
+        )
+        summary = loop.run(max_ticks=25)
+    finally:
+        hardware.close()
+        factory.reset()
+    assert loop.learner is second and loop.label == "b"
+    assert load_latest(tmp_path / "a").qtable.meta["updates"] == first.stats.updates == 9
+    assert summary["learning"]["updates"] == second.stats.updates == 14  # ticks 10..24
+    assert load_latest(tmp_path / "b").qtable.meta["updates"] == 14  # saved at exit
+
+
+def test_a_learner_that_cannot_open_refuses_the_whole_reload(
+    bundle: Bundle, tmp_path: Path, caplog
+) -> None:
+    clock = SimulatedClock(1000.0)
+    factory, hardware = _sim_hardware(bundle, clock)
+    running = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "a"), seed=1)
+    refused: list[bool] = []
+
+    def broken() -> Learner:
+        raise PermissionError("state directory not writable")
+
+    policy = QTablePolicy(bundle)
+    try:
+        loop = ControlLoop(
+            hardware, policy, bundle.spec, FAST, clock=clock, learner=running, label="old"
+        )
+        loop.replace(
+            Replacement(
+                QTablePolicy(bundle),
+                bundle.spec,
+                LoopConfig(rate_hz=10.0),
+                None,
+                "new",
+                broken,
+                lambda: refused.append(True),
+            )
+        )
+        summary = loop.run(max_ticks=20)
+    finally:
+        hardware.close()
+        factory.reset()
+    assert refused == [True]
+    assert loop.learner is running and loop.policy is policy and loop.label == "old"
+    assert loop.period_s == 0.01  # the old rate: nothing of the reload was applied
+    assert summary["learning"]["updates"] == 19  # the running learner went on learning
+    assert "reload refused, still running old" in caplog.text
+    assert "state directory not writable" in caplog.text

@@ -39,6 +39,7 @@ from tests.robot.mcu import Microcontroller
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "robot" / "examples"
 FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
+REFERENCE_BUNDLE = ROOT / "reference_bundles" / "obstacle_avoid"
 WATCHDOG_USEC = 400_000  # WatchdogSec=0.4s: a ping at most every 0.2 s
 PING_INTERVAL_S = WATCHDOG_USEC / 2 / 1e6
 
@@ -345,6 +346,69 @@ def test_sighup_refuses_every_broken_reload_and_switches_to_a_valid_bundle(
     assert last_drive(mcu) == (0.0, 0.0)
 
 
+@pytest.mark.slow
+def test_sighup_with_learning_keeps_the_learner_on_the_same_qtable_and_restarts_on_a_new_one(
+    tmp_path: Path, world: tuple[Microcontroller, NotifySocket]
+) -> None:
+    from shared.bundle import read_bundle, sha256_file
+    from shared.qtable import list_snapshots, load_latest
+
+    mcu, notify = world
+    assert mcu.path is not None
+    state = tmp_path / "learning"
+    config = serial_config(tmp_path, mcu.path)
+    # [learning] enabled = false: the --learn flag turns it on, for the reloads too.
+    learning = f'\n[learning]\nenabled = false\nsave_every = 20\nstate_dir = "{state}"\n'
+    config.write_text(config.read_text() + learning)
+    good = config.read_text()
+    service = Service(
+        [sys.executable, "-m", "robot", "run", "--config", str(config), "--learn"],
+        service_env(notify),
+        tmp_path / "service.log",
+    )
+    try:
+        notify.wait_for(lambda m: m.startswith("READY=1"), timeout_s=30.0)
+        service.wait_for_log("learning on: state in", count=1)
+        # The same bundle with another policy: the learner and its state carry on.
+        config.write_text(good.replace('policy = "qtable"', 'policy = "tflite"'))
+        service.process.send_signal(signal.SIGHUP)
+        service.wait_for_log("reloaded: now running bundle obstacle_bundle, policy tflite")
+        notify.wait_for(lambda m: m.startswith("READY=1\nSTATUS=reloaded:"), 10.0)
+        assert "learning state saved" not in service.log()
+        deadline = time.monotonic() + 20.0
+        while not list_snapshots(state):  # saves go on (every 20 updates)
+            assert time.monotonic() < deadline, service.log()
+            time.sleep(0.05)
+        assert service.log().count("learning on: state in") == 1  # the same learner
+        # Another bundle (another Q-table): the learner saves and closes, a new one starts on
+        # the new table, and the old bundle's snapshots are moved aside.
+        config.write_text(good.replace(str(FIXTURE_BUNDLE), str(REFERENCE_BUNDLE)))
+        service.process.send_signal(signal.SIGHUP)
+        service.wait_for_log("reloaded: now running bundle obstacle_avoid, policy qtable")
+        service.wait_for_log("learning on: state in", count=2)
+        deadline = time.monotonic() + 20.0
+        while not list_snapshots(state):  # the new learner's first save (20 updates)
+            assert time.monotonic() < deadline, service.log()
+            time.sleep(0.05)
+        code, _ = service.signal_and_wait(signal.SIGTERM)
+    finally:
+        service.close()
+    log = service.log()
+    assert code == 0, log
+    assert log.count("learning state saved") == 2, log  # at the switch and at exit
+    assert "belongs to another bundle" in log, log
+    assert last_drive(mcu) == (0.0, 0.0)
+    reference_sha = sha256_file(read_bundle(REFERENCE_BUNDLE).file("qtable.npy"))
+    final = load_latest(state).qtable
+    assert final.meta["bundle_qtable_sha256"] == reference_sha
+    assert final.meta["updates"] >= 20
+    (stale,) = state.glob("stale-*")
+    moved = [load_latest(stale).qtable]
+    assert moved[0].meta["bundle_qtable_sha256"] != reference_sha
+    assert moved[0].meta["updates"] >= 20  # the first learner's state, kept across the 1st reload
+    assert list_snapshots(state)
+
+
 # --- reload validation, in process ---------------------------------------------------------
 
 
@@ -368,12 +432,61 @@ def test_prepare_replacement_checks_the_channels_against_the_running_hardware(
         prepare_replacement(config, running, config.source, None)
 
 
-def test_prepare_replacement_refuses_learning(tmp_path: Path) -> None:
+def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_otherwise(
+    tmp_path: Path,
+) -> None:
+    from robot.learner import Learner, LearnerSettings
+
+    path = serial_config(tmp_path, "loop://")
+    learning = f'\n[learning]\nenabled = true\nstate_dir = "{tmp_path / "learning"}"\n'
+    path.write_text(path.read_text() + learning)
+    config = load_config(path)
+    bundle = open_bundle(config)
+    running = Learner.from_bundle(bundle, LearnerSettings.from_config(config.learning))
+    same, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
+    assert same.open_learner is None  # the running learner carries on, state and all
+    # Other [learning] settings: a new learner (it resumes from the state the old one saves).
+    path.write_text(path.read_text().replace("enabled = true\n", "enabled = true\ngamma = 0.9\n"))
+    retuned, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
+    assert retuned.open_learner is not None
+    opened = retuned.open_learner()
+    assert isinstance(opened, Learner) and opened.settings.gamma == 0.9
+    # Another bundle's Q-table: a new learner on it.
+    path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(REFERENCE_BUNDLE)))
+    other, _, new_bundle = prepare_replacement(config, bundle, path, None, running_learner=running)
+    assert other.open_learner is not None and new_bundle.path == REFERENCE_BUNDLE
+    assert other.open_learner().bundle_sha256 != running.bundle_sha256  # type: ignore[union-attr]
+    # Learning turned off: the running learner is closed, none follows.
+    path.write_text(path.read_text().replace("enabled = true\n", "enabled = false\n"))
+    off, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
+    assert off.open_learner is not None and off.open_learner() is None
+    # ... unless the run was started with --learn.
+    kept, _, _ = prepare_replacement(
+        config, new_bundle, path, None, running_learner=opened, learn=True
+    )
+    assert kept.open_learner is not None  # the bundle changed back: a learner on it
+
+
+def test_prepare_replacement_refuses_learning_on_a_bundle_without_a_qtable(
+    tmp_path: Path,
+) -> None:
+    no_table = tmp_path / "no-qtable"
+    shutil.copytree(FIXTURE_BUNDLE, no_table)
+    manifest = json.loads((no_table / "manifest.json").read_text())
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "qtable.npy"}
+    manifest.pop("qtable", None)
+    (no_table / "manifest.json").write_text(json.dumps(manifest))
+    (no_table / "qtable.npy").unlink()
     path = serial_config(tmp_path, "loop://")
     config = load_config(path)
     bundle = open_bundle(config)
-    path.write_text(path.read_text() + "\n[learning]\nenabled = true\n")
-    with pytest.raises(ConfigError, match=r"\[learning\.enabled\]"):
+    path.write_text(
+        path.read_text()
+        .replace(str(FIXTURE_BUNDLE), str(no_table))
+        .replace('policy = "qtable"', 'policy = "tflite"')
+        + "\n[learning]\nenabled = true\n"
+    )
+    with pytest.raises(ConfigError, match=r"\[learning\] learns on the bundle's Q-table"):
         prepare_replacement(config, bundle, path, None)
 
 
