@@ -232,6 +232,8 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int
     )
     summary["rss_mb"] = rss_mb()
     _log.info("summary: %s", format_summary(summary))
+    if "learning" in summary:
+        _log.info("learning: %s", format_learning(summary["learning"]))
     _log.info(
         "first decision %s s after process start; RSS %.1f MiB",
         summary["first_decision_after_process_start_s"],
@@ -240,6 +242,19 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int
     if args.summary_json is not None:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     return EXIT_OK
+
+
+def format_learning(learning: dict[str, Any]) -> str:
+    """The learner's part of the exit summary as one log line."""
+    td = learning["run_mean_abs_td_error"]
+    terms = ", ".join(f"{k} {v:.2f}" for k, v in learning["run_reward_terms"].items())
+    return (
+        f"{learning['run_updates']} updates this run ({learning['updates']} in all, from "
+        f"{learning['source']}), mean |TD error| {'-' if td is None else f'{td:.3f}'}, reward "
+        f"{learning['run_reward']:.2f} ({terms or 'none'}); {learning['episodes']} episodes, "
+        f"explored {learning['explored']}, shielded {learning['shielded']}, rollbacks "
+        f"{learning['rollbacks']}, epsilon {learning['epsilon']:.4f}"
+    )
 
 
 def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:

@@ -217,6 +217,10 @@ class Learner:
         self._recovery_steps: list[RecoveryStep] = []
         self._last: dict[str, Any] = {}
         self._events: list[str] = []
+        # This run's totals for the summary (the snapshot's counters span every run).
+        self._run_updates = 0
+        self._run_abs_td_error = 0.0
+        self._run_reward_terms: dict[str, float] = {}
 
     @classmethod
     def from_bundle(cls, bundle: Any, settings: LearnerSettings, **kwargs: Any) -> Learner:
@@ -388,6 +392,10 @@ class Learner:
         s = self.stats
         s.updates += 1
         s.episode_return += reward.total
+        self._run_updates += 1
+        self._run_abs_td_error += abs(td_error)
+        for term, value in reward.terms.items():
+            self._run_reward_terms[term] = self._run_reward_terms.get(term, 0.0) + value
         s.episode_length += 1
         self.epsilon = max(self.settings.epsilon_floor, self.epsilon * self.settings.epsilon_decay)
         self._last = {
@@ -494,9 +502,18 @@ class Learner:
         return fields
 
     def summary(self) -> dict[str, Any]:
-        """Run totals for the exit summary."""
+        """Totals for the exit summary: the learner's (all runs) and this run's TD error and reward.
+
+        ``run_reward_terms`` sums each reward term's weighted contribution over this run's
+        updates (their sum is ``run_reward``), so a run on the robot compares with the simulator.
+        """
         s = self.stats
+        run_updates = self._run_updates
         return {
+            "run_updates": run_updates,
+            "run_mean_abs_td_error": self._run_abs_td_error / run_updates if run_updates else None,
+            "run_reward": sum(self._run_reward_terms.values()),
+            "run_reward_terms": dict(self._run_reward_terms),
             "source": self.source,
             "updates": s.updates,
             "episodes": s.episodes,

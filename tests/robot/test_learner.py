@@ -90,6 +90,12 @@ def test_shield_never_explores_forward_near_an_obstacle(tmp_path: Path) -> None:
     assert not forward & set(chosen)
     assert set(chosen) == {3, 4}
     assert 400 * 0.5 < learner.stats.shielded < 400 * 0.8  # 3 of 5 draws are forbidden
+    events = []
+    for i in range(20):  # the tick record says which ticks were shielded
+        learner.step(near, False, 20.0 + 0.05 * i)
+        events.append(learner.telemetry_fields().get("learn_events", []))
+    assert ["shielded"] in events and [] in events
+    assert learner.summary()["shielded"] == learner.stats.shielded
     far = {learner.step(FAR, False, 0.05 * i).action_index for i in range(400, 600)}
     assert far == set(range(5))  # far from obstacles every action can be explored
 
@@ -129,6 +135,7 @@ def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, ca
     assert learner.table.values == pytest.approx(best_values)
     assert "rollback" in caplog.text
     assert learner.summary()["rollbacks"] == 1
+    assert learner.telemetry_fields()["learn_events"] == ["episode_end", "rollback"]
 
 
 def test_resume_from_snapshot_and_keep(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from robot.bench import simulated_gpio
 from robot.clock import SimulatedClock
@@ -58,6 +59,17 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
     assert len(records) == 50 and all("epsilon" in r for r in records)
     assert "td_error" in records[-1] and "reward_forward_progress" in records[-1]
     assert len({r["action"] for r in records}) > 1  # exploration, not the greedy policy alone
+    # The summary's run totals agree with the tick records (rounded to 6 decimals there).
+    updated = [r for r in records if "td_error" in r]
+    assert learning["run_updates"] == len(updated) == 49
+    assert learning["run_reward"] == pytest.approx(sum(r["reward"] for r in updated), abs=1e-4)
+    assert learning["run_mean_abs_td_error"] == pytest.approx(
+        np.mean([abs(r["td_error"]) for r in updated]), abs=1e-5
+    )
+    terms = learning["run_reward_terms"]
+    assert set(terms) == {t.name for t in bundle.spec.reward.terms}
+    for name, total in terms.items():
+        assert total == pytest.approx(sum(r[f"reward_{name}"] for r in updated), abs=1e-4)
 
 
 def _sim_hardware(bundle: Bundle, clock: SimulatedClock):
