@@ -204,7 +204,12 @@ class LearningConfig:
     #: Multiplied into epsilon after every update.
     epsilon_decay: float = 0.999
     alpha: float = 0.1
-    gamma: float = 0.95
+    #: The trainer's discount (its DQN and Q-learning default): the bundle's Q-values are on
+    #: that scale, and another gamma would first have to rescale every value.
+    gamma: float = 0.99
+    #: The share of each TD correction applied to every action of the state, not only the one
+    #: taken (0: plain Q-learning). Keeps the bundle's preferences until experience changes them.
+    state_share: float = 0.9
     save_every: int = 500
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
@@ -213,12 +218,16 @@ class LearningConfig:
     #: alpha = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) per (state, action).
     alpha_omega: float = 0.5
     alpha_floor: float = 0.01
-    #: A range below this (metres) ends an episode as a collision, like the bumper.
-    collision_distance_m: float = 0.05
+    #: A range below this (metres) ends an episode as a collision, like the bumper. An HC-SR04
+    #: reads >= 0.02 m and the front one reads ~0.02 m at contact; at 0.05 m noisy readings
+    #: ended episodes without a contact (benchmark: range noise 0.03 m).
+    collision_distance_m: float = 0.03
     #: Episodes per rollback window; a window this far (return) below the best rolls back,
     #: and epsilon is multiplied by rollback_epsilon_factor.
     rollback_window: int = 10
-    rollback_drop: float = 5.0
+    #: An episode (collision to collision) returns hundreds on the reference reward; a drop of
+    #: 5 rolled back on noise every few episodes.
+    rollback_drop: float = 100.0
     rollback_epsilon_factor: float = 0.5
     #: The recovery manoeuvre after a collision: (left duty, right duty, duration_s) steps.
     recovery: tuple[tuple[float, float, float], ...] = (
@@ -523,16 +532,17 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         epsilon_floor=table.number("epsilon_floor", 0.02, 0.0, 1.0),
         epsilon_decay=table.number("epsilon_decay", 0.999, 0.0, 1.0),
         alpha=table.number("alpha", 0.1, 1e-6, 1.0),
-        gamma=table.number("gamma", 0.95, 0.0, 1.0),
+        gamma=table.number("gamma", 0.99, 0.0, 1.0),
+        state_share=table.number("state_share", 0.9, 0.0, 0.999),
         save_every=table.integer("save_every", 500, 1, 10_000_000),
         keep=table.integer("keep", 3, 1, 1000),
         shield_distance_m=table.number("shield_distance_m", 0.25, 0.0, 4.0, "m"),
         state_dir=_path(table.get("state_dir", str, str(LearningConfig.state_dir)), source.parent),
         alpha_omega=table.number("alpha_omega", 0.5, 0.0, 10.0),
         alpha_floor=table.number("alpha_floor", 0.01, 0.0, 1.0),
-        collision_distance_m=table.number("collision_distance_m", 0.05, 0.0, 1.0, "m"),
+        collision_distance_m=table.number("collision_distance_m", 0.03, 0.0, 1.0, "m"),
         rollback_window=table.integer("rollback_window", 10, 1, 10_000),
-        rollback_drop=table.number("rollback_drop", 5.0, 0.0, 1e9),
+        rollback_drop=table.number("rollback_drop", 100.0, 0.0, 1e9),
         rollback_epsilon_factor=table.number("rollback_epsilon_factor", 0.5, 0.0, 1.0),
         recovery=_recovery(table),
     )

@@ -5,6 +5,12 @@ raw observation (channel units) and whether the robot collided, finishes the pre
 transition (reward from ``shared.reward`` on this observation and the command sent; the TD target
 is the reward alone when the tick collided), and returns the command to drive now.
 
+- **Update**: Q(s, a) moves by α × TD error, as in Q-learning; ``state_share`` of that move is
+  also applied to the other actions of s. The bundle's table comes from the simulator: in a
+  shifted world the action taken soon looks worse than the untried ones only because they were
+  not tried; sharing the state's correction keeps the bundle's preferences until experience of
+  each action changes them.
+
 - **Episodes**: a collision (bumper, or a metre channel below ``collision_distance_m``) ends one;
   the ``recovery`` manoeuvre (a sequence of (MotorCommand, duration_s)) then runs, outside
   learning (no updates), before the next episode starts.
@@ -76,17 +82,21 @@ class LearnerSettings:
     alpha: float = 0.1
     alpha_omega: float = 0.5
     alpha_floor: float = 0.01
-    gamma: float = 0.95
+    gamma: float = 0.99
+    #: The share of each TD correction applied to every action of the updated state (the rest
+    #: only to the action taken): 0 is plain Q-learning; near 1 the bundle's preferences
+    #: between actions change only as fast as experience of the actions themselves says.
+    state_share: float = 0.9
     save_every: int = 500
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
     shield_distance_m: float = 0.25
     #: A range below this (metres) counts as a collision, like the bumper.
-    collision_distance_m: float = 0.05
+    collision_distance_m: float = 0.03
     recovery: tuple[RecoveryStep, ...] = DEFAULT_RECOVERY
     #: Episodes per rollback window, and how far (return units) below the best window rolls back.
     rollback_window: int = 10
-    rollback_drop: float = 5.0
+    rollback_drop: float = 100.0
     rollback_epsilon_factor: float = 0.5
 
     def __post_init__(self) -> None:
@@ -96,6 +106,7 @@ class LearnerSettings:
             ("alpha", 0.0 < self.alpha <= 1.0 and 0.0 <= self.alpha_floor <= self.alpha),
             ("alpha_omega", self.alpha_omega >= 0.0),
             ("gamma", 0.0 <= self.gamma <= 1.0),
+            ("state_share", 0.0 <= self.state_share < 1.0),
             ("save_every", self.save_every >= 1),
             ("keep", self.keep >= 1),
             ("rollback_window", self.rollback_window >= 1),
@@ -117,7 +128,7 @@ class LearnerSettings:
         names = ("state_dir", "epsilon_start", "epsilon_floor", "epsilon_decay", "alpha")
         names += ("alpha_omega", "alpha_floor", "gamma", "save_every", "keep")
         names += ("shield_distance_m", "collision_distance_m", "rollback_window", "rollback_drop")
-        names += ("rollback_epsilon_factor",)
+        names += ("rollback_epsilon_factor", "state_share")
         values = {name: getattr(config, name) for name in names}
         values["state_dir"] = Path(values["state_dir"])
         values["recovery"] = recovery_from(config.recovery)
@@ -387,7 +398,12 @@ class Learner:
             target += self.settings.gamma * float(values[state].max())
         td_error = target - float(values[prev_state, prev_action])
         alpha = self.alpha_for(int(visits[prev_state, prev_action]))
-        values[prev_state, prev_action] += alpha * td_error
+        # Part of the correction is the state's value, which every action shares; moving only
+        # the action taken would make the actions not tried look better than they are (their
+        # values are the simulator's) and flip the greedy choice on no evidence.
+        correction = alpha * td_error
+        values[prev_state] += self.settings.state_share * correction
+        values[prev_state, prev_action] += (1.0 - self.settings.state_share) * correction
         visits[prev_state, prev_action] += 1
         s = self.stats
         s.updates += 1

@@ -36,15 +36,30 @@ def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
     obs = np.array([1.0, 0.7, 1.2])
     learner.step(obs, False, 0.05)
     r = RewardFunction(SPEC)(obs, SPEC.actions[a0].motor, False).total
-    target = r + 0.95 * values[GRID.index(obs)].max()
+    target = r + learner.settings.gamma * values[GRID.index(obs)].max()
     expected = values[s0, a0] + 0.1 * (target - values[s0, a0])  # alpha / (1 + 0) ** 0.5
     assert learner.table.values[s0, a0] == pytest.approx(expected)
+    # The other actions of s0 share state_share of the correction: their order is kept.
+    others = [a for a in range(5) if a != a0]
+    shared = learner.settings.state_share * (expected - values[s0, a0])
+    assert learner.table.values[s0, others] == pytest.approx(values[s0, others] + shared)
     assert learner.table.visits[s0, a0] == 1
     assert learner.alpha_for(3) == pytest.approx(0.05)
     assert learner.alpha_for(10**9) == pytest.approx(0.01)  # the floor
     fields = learner.telemetry_fields()
     assert fields["td_error"] == pytest.approx(target - values[s0, a0], abs=1e-5)
     assert "reward_forward_progress" in fields and "epsilon" in fields
+
+
+def test_state_share_zero_is_plain_q_learning(tmp_path: Path) -> None:
+    values = np.random.default_rng(2).normal(size=(GRID.n_states, 5))
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, state_share=0.0)
+    first = learner.step(FAR, False, 0.0)
+    learner.step(np.array([1.0, 0.7, 1.2]), False, 0.05)
+    changed = np.argwhere(learner.table.values != values)
+    assert changed.tolist() == [[GRID.index(FAR), first.action_index]]
+    with pytest.raises(ValueError, match="state_share"):
+        make(tmp_path, state_share=1.0)  # the actions' own values would never move apart
 
 
 def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> None:
@@ -65,7 +80,7 @@ def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> Non
     after = learner.step(FAR, False, 1.0)
     assert after.phase == LEARN and after.action_index is not None
     assert learner.stats.episodes == 1 and learner.stats.collisions == 1
-    near = np.array([1.0, 0.03, 1.0])  # a range below collision_distance_m is a collision too
+    near = np.array([1.0, 0.025, 1.0])  # a range below collision_distance_m is a collision too
     assert learner.collided(near, None) and not learner.collided(FAR, False)
 
 
