@@ -1,16 +1,26 @@
 """Does on-robot learning help? The bundle's policy in a shifted world, without and with learning.
 
 Hardware-in-the-loop: the runtime's ``ControlLoop`` drives the ``sim`` backend (gpiozero devices
-on mock pins wired to ``shared.world``) on simulated time. "Reality" is the simulator shifted:
-motor gain ×0.6, dead band ×2, range noise ×3 and one tick of actuation latency. The sim backend
-has no latency setting, so this harness emulates it: the duties the pins hold reach the world one
-world step (one tick) later, by wrapping the backend's duty hook on the world clock.
+on mock pins wired to ``shared.world``) on simulated time. "Reality" is the simulator shifted.
+Two shifts are defined:
+
+- ``LITERAL`` (the issue's): motor gain ×0.6 on both motors, dead band ×2, range noise ×3 and one
+  tick of actuation latency. The reward counts the *commanded* duty as progress (the robot has no
+  wheel encoders), so a uniformly weaker drive is almost invisible to it.
+- ``MISMATCHED``: the same plus a left motor 40 % weaker than the right (gain 0.36 vs 0.6), as
+  cheap TT gear motors often are. "Forward" becomes a curve to the left, which the reward does
+  see: the robot meets walls at angles (proximity penalties, collisions).
+
+The sim backend has no latency setting, so this harness emulates it: the duties the pins hold
+reach the world one world step (one tick) later, by wrapping the backend's duty hook on the world
+clock. Per-side gains are set on the world's drive (a frozen dataclass, replaced).
 
 Per seed: (1) learn on the shifted world for ``learn_ticks`` (the unlearned policy runs the same
 ticks on the same arena, for the collision comparison); (2) evaluate greedily, without updates,
-on a fresh arena: the bundle's table in the nominal world, the bundle's table in the shifted
-world, and the learned table in the shifted world. Return is the shared reward spec's reward per
-tick (recovery ticks count 0) times ``episode_ticks``; collisions are the world's contacts.
+on ``eval_arenas`` fresh arenas (other seeds, each from rest): the bundle's table in the nominal
+world, the bundle's table in the shifted world, and the learned table in the shifted world.
+Return is the shared reward spec's reward per tick (recovery ticks count 0) times
+``episode_ticks``; collisions are the world's contacts.
 """
 
 from __future__ import annotations
@@ -39,13 +49,22 @@ RATE_HZ = 20.0
 class Shift:
     """How "reality" differs from the simulator the bundle was trained in."""
 
+    name: str = "literal"
+    #: Both motors' gain (the simulator's is 1).
     motor_gain: float = 0.6
+    #: The left motor's gain relative to the right's (mismatched motors; 1: matched).
+    left_motor_factor: float = 1.0
     dead_band: float = 2 * MOTOR_DEAD_BAND
     noise_std_m: float = 0.03  # 3 × the sim backend's default 0.01 m
     latency_ticks: int = 1
 
 
-NOMINAL = Shift(motor_gain=1.0, dead_band=MOTOR_DEAD_BAND, noise_std_m=0.01, latency_ticks=0)
+LITERAL = Shift()
+MISMATCHED = Shift(name="mismatched", left_motor_factor=0.6)
+SHIFTS = {shift.name: shift for shift in (LITERAL, MISMATCHED)}
+NOMINAL = Shift(
+    name="nominal", motor_gain=1.0, dead_band=MOTOR_DEAD_BAND, noise_std_m=0.01, latency_ticks=0
+)
 
 
 class _Recorder(Learner):
@@ -71,8 +90,14 @@ def shifted_world(gpio: Any, seed: int, shift: Shift) -> World:
     """The sim backend's seeded world (4 m, 6 obstacles) with the motors and noise of ``shift``."""
     config = SimConfig(gpio=gpio, seed=seed, noise_std_m=shift.noise_std_m)
     world = build_world(replace(config, motor_gain=shift.motor_gain))
-    # The sim config has no dead band: the drive is a frozen dataclass read at every step.
-    world.drive = replace(world.drive, dead_band=shift.dead_band)
+    # The sim config has no dead band or per-side gain: the drive is a frozen dataclass read at
+    # every step.
+    world.drive = replace(
+        world.drive,
+        dead_band=shift.dead_band,
+        left_gain=shift.motor_gain * shift.left_motor_factor,
+        right_gain=shift.motor_gain,
+    )
     return world
 
 
@@ -145,6 +170,23 @@ def run(
     )
 
 
+def merge(results: list[RunResult]) -> RunResult:
+    """Several runs as one: rewards concatenated, collisions, time and distance summed."""
+    return RunResult(
+        np.concatenate([r.rewards for r in results]),
+        sum(r.collisions for r in results),
+        sum(r.simulated_s for r in results),
+        sum(r.distance_m for r in results),
+        results[-1].learning,
+        results[-1].values,
+    )
+
+
+def eval_seeds(seed: int, arenas: int) -> list[int]:
+    """The fresh arenas' seeds of a benchmark seed (never a learning seed)."""
+    return [10_000 + 1_000 * seed + k for k in range(arenas)]
+
+
 def bench_seed(
     bundle: Bundle,
     gpio: Any,
@@ -153,41 +195,47 @@ def bench_seed(
     learn_ticks: int,
     eval_ticks: int,
     settings: LearnerSettings,
-    shift: Shift = Shift(),
+    shift: Shift = LITERAL,
+    eval_arenas: int = 1,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """One seed of the benchmark: learning and unlearned runs, then three greedy evaluations."""
+    """One seed: learning and unlearned runs, then three greedy evaluations on fresh arenas.
+
+    ``eval_ticks`` is per arena; each evaluation runs on the same ``eval_arenas`` arenas.
+    """
     table = bundle.load_qtable().astype(np.float64)
     kw: dict[str, Any] = {"settings": settings, "seed": seed}
-    progress(f"seed {seed}: unlearned, shifted")
+    progress(f"{shift.name} seed {seed}: unlearned, shifted")
     world = shifted_world(gpio, seed, shift)
     frozen = run(
         bundle, gpio, world, shift=shift, values=table, ticks=learn_ticks, learn=False, **kw
     )
-    progress(f"seed {seed}: learning, shifted")
+    progress(f"{shift.name} seed {seed}: learning, shifted")
     world = shifted_world(gpio, seed, shift)
     learned = run(
         bundle, gpio, world, shift=shift, values=table, ticks=learn_ticks, learn=True, **kw
     )
-    eval_seed = seed + 10_000
     out: dict[str, Any] = {"seed": seed, "unlearned": frozen, "learning": learned}
     for name, world_shift, values in (
         ("eval_nominal", NOMINAL, table),
         ("eval_shifted", shift, table),
         ("eval_learned", shift, learned.values),
     ):
-        progress(f"seed {seed}: {name}")
-        world = shifted_world(gpio, eval_seed, world_shift)
-        out[name] = run(
-            bundle,
-            gpio,
-            world,
-            shift=world_shift,
-            values=values,
-            ticks=eval_ticks,
-            learn=False,
-            **kw,
-        )
+        progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
+        runs = [
+            run(
+                bundle,
+                gpio,
+                shifted_world(gpio, arena_seed, world_shift),
+                shift=world_shift,
+                values=values,
+                ticks=eval_ticks,
+                learn=False,
+                **kw,
+            )
+            for arena_seed in eval_seeds(seed, eval_arenas)
+        ]
+        out[name] = merge(runs)
     return out
 
 
@@ -225,8 +273,33 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
         "metres_per_min_eval_nominal": metres("eval_nominal"),
         "metres_per_min_eval_before": metres("eval_shifted"),
         "metres_per_min_eval_after": metres("eval_learned"),
+        "return_during_learning": ret("learning"),
+        "return_unlearned_same_ticks": ret("unlearned"),
         "rollbacks": int(sum(s["learning"].learning.get("rollbacks", 0) for s in seeds)),
         "bar_met": bool(recovered >= 0.5 and during <= unlearned),
+        "per_seed": [_seed_figures(s, episode_ticks) for s in seeds],
+    }
+
+
+def _seed_figures(seed: dict[str, Any], episode_ticks: int) -> dict[str, Any]:
+    """One seed's returns, collisions and recovered fraction (the spread behind the means)."""
+
+    def ret(key: str) -> float:
+        return round(float(seed[key].rewards.mean() * episode_ticks), 1)
+
+    nominal, shifted, learned = ret("eval_nominal"), ret("eval_shifted"), ret("eval_learned")
+    lost = nominal - shifted
+    return {
+        "seed": seed["seed"],
+        "return_nominal": nominal,
+        "return_shifted_before": shifted,
+        "return_shifted_after": learned,
+        "recovered_fraction": round((learned - shifted) / lost, 2) if lost > 0 else None,
+        "collisions_unlearned": seed["unlearned"].collisions,
+        "collisions_during_learning": seed["learning"].collisions,
+        "collisions_eval_before": seed["eval_shifted"].collisions,
+        "collisions_eval_after": seed["eval_learned"].collisions,
+        "learner": seed["learning"].learning,
     }
 
 
@@ -237,4 +310,15 @@ def learning_curve(rewards: list[np.ndarray], window_ticks: int, episode_ticks: 
     return np.mean(per_run, axis=0) * episode_ticks
 
 
-__all__ = ["NOMINAL", "RATE_HZ", "Shift", "bench_seed", "learning_curve", "report", "run"]
+__all__ = [
+    "LITERAL",
+    "MISMATCHED",
+    "NOMINAL",
+    "RATE_HZ",
+    "SHIFTS",
+    "Shift",
+    "bench_seed",
+    "learning_curve",
+    "report",
+    "run",
+]

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -23,24 +24,25 @@ sys.path.insert(0, str(ROOT))
 
 from robot.bench_learning import (  # noqa: E402
     RATE_HZ,
-    Shift,
+    SHIFTS,
     bench_seed,
     learning_curve,
     report,
 )
-from robot.config import load_config  # noqa: E402
+from robot.config import LearningConfig, load_config  # noqa: E402
 from robot.learner import LearnerSettings  # noqa: E402
 from shared.bundle import read_bundle  # noqa: E402
 
 
 def plot_curve(curves: dict[str, np.ndarray], window_s: float, path: Path) -> None:
-    """The learning curve as a PNG (needs matplotlib: the dev requirements)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """The learning curves as a PNG (needs matplotlib: the dev requirements)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     for label, curve in curves.items():
         minutes = (np.arange(len(curve)) + 1) * window_s / 60.0
-        ax.plot(minutes, curve, marker=".", label=label)
+        style = "-" if label.endswith("learning") else "--"
+        ax.plot(minutes, curve, style, marker=".", label=label)
     ax.set_xlabel("simulated minutes on the shifted robot")
-    ax.set_ylabel(f"return per episode ({window_s:.0f} s window)")
+    ax.set_ylabel(f"return per {window_s:.0f} s (window mean)")
     ax.set_title("On-robot learning in a shifted world (sim backend, mean over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -49,15 +51,46 @@ def plot_curve(curves: dict[str, np.ndarray], window_s: float, path: Path) -> No
     plt.close(fig)
 
 
+def setting(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` for a numeric learner setting (argparse type)."""
+    name, _, value = text.partition("=")
+    if name not in LearnerSettings.__dataclass_fields__ or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME a learner setting, found {text!r}"
+        )
+    number = float(value)
+    return name, int(number) if number.is_integer() and name in INT_SETTINGS else number
+
+
+INT_SETTINGS = {"save_every", "keep", "rollback_window"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``scripts/bench_learning``: run the benchmark, print and save the figures and the curve."""
     root = ROOT
     parser = argparse.ArgumentParser(prog="scripts/bench_learning", description=__doc__)
-    parser.add_argument("--bundle", type=Path, default=root / "tests/fixtures/obstacle_bundle")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=root / "reference_bundles/obstacle_avoid",
+        help="bundle with a Q-table (default: the reference trained bundle)",
+    )
+    parser.add_argument(
+        "--shift", choices=[*SHIFTS, "both"], default="both", help="which shifted world(s)"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes learning")
-    parser.add_argument("--eval-minutes", type=float, default=5.0, help="per greedy evaluation")
+    parser.add_argument("--eval-arenas", type=int, default=10, help="fresh arenas per evaluation")
+    parser.add_argument("--eval-minutes", type=float, default=1.0, help="per arena, from rest")
     parser.add_argument("--episode-s", type=float, default=60.0, help="return per this many s")
+    parser.add_argument(
+        "--set",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a learner setting (default: the [learning] defaults of robot/config.py)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_learning"), help="output dir")
     args = parser.parse_args(argv)
     bundle = read_bundle(args.bundle)
@@ -68,45 +101,52 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware.gpio
-    settings = LearnerSettings(state_dir=args.out)  # the state dir is replaced by a temp dir
+    # The state dir is replaced by a temporary one per run.
+    settings = LearnerSettings.from_config(LearningConfig(state_dir=args.out), **dict(args.set))
     learn_ticks, eval_ticks = (
         int(args.minutes * 60 * RATE_HZ),
         int(args.eval_minutes * 60 * RATE_HZ),
     )
     episode_ticks = int(args.episode_s * RATE_HZ)
-    started = time.perf_counter()
-    seeds = [
-        bench_seed(
-            bundle,
-            gpio,
-            seed,
-            learn_ticks=learn_ticks,
-            eval_ticks=eval_ticks,
-            settings=settings,
-            progress=print,
-        )
-        for seed in range(1, args.seeds + 1)
-    ]
-    figures = report(seeds, episode_ticks)
-    figures.update(
-        seeds=args.seeds,
-        learn_minutes=args.minutes,
-        eval_minutes=args.eval_minutes,
-        episode_s=args.episode_s,
-        shift=Shift().__dict__,
-        wall_s=round(time.perf_counter() - started, 1),
-        bundle=str(args.bundle),
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
-    curves = {
-        name: learning_curve([s[key].rewards for s in seeds], episode_ticks, episode_ticks)
-        for name, key in (("learning", "learning"), ("unlearned", "unlearned"))
+    shifts = list(SHIFTS.values()) if args.shift == "both" else [SHIFTS[args.shift]]
+    figures: dict[str, Any] = {
+        "bundle": str(args.bundle),
+        "seeds": args.seeds,
+        "learn_minutes": args.minutes,
+        "eval_arenas": args.eval_arenas,
+        "eval_minutes_per_arena": args.eval_minutes,
+        "episode_s": args.episode_s,
+        "learner": {k: str(v) for k, v in settings.__dict__.items() if k != "state_dir"},
     }
+    curves: dict[str, np.ndarray] = {}
+    started = time.perf_counter()
+    for shift in shifts:
+        seeds = [
+            bench_seed(
+                bundle,
+                gpio,
+                seed,
+                learn_ticks=learn_ticks,
+                eval_ticks=eval_ticks,
+                settings=settings,
+                shift=shift,
+                eval_arenas=args.eval_arenas,
+                progress=lambda line: print(line, flush=True),
+            )
+            for seed in range(1, args.seeds + 1)
+        ]
+        figures[shift.name] = {**report(seeds, episode_ticks), "shift": shift.__dict__}
+        for label, key in (("learning", "learning"), ("unlearned", "unlearned")):
+            runs = [s[key].rewards for s in seeds]
+            curves[f"{shift.name}: {label}"] = learning_curve(runs, episode_ticks, episode_ticks)
+        print(json.dumps(figures[shift.name], indent=2, default=str), flush=True)
+    figures["wall_s"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "figures.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     plot_curve(curves, args.episode_s, args.out / "learning_curve.png")
-    print(json.dumps(figures, indent=2))
     print(f"wrote {args.out / 'figures.json'} and {args.out / 'learning_curve.png'}")
-    return 0
+    met = all(figures[shift.name]["bar_met"] for shift in shifts)
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

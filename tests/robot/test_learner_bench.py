@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from robot.bench_learning import (
+    LITERAL,
+    MISMATCHED,
     NOMINAL,
     RunResult,
-    Shift,
     delay_duties,
+    eval_seeds,
     learning_curve,
+    merge,
     report,
     run,
     shifted_world,
@@ -33,13 +36,37 @@ def obstacle_bundle() -> Bundle:
 
 
 def test_shifted_world_has_the_shift() -> None:
-    world = shifted_world(GPIO, 3, Shift())
+    world = shifted_world(GPIO, 3, LITERAL)
     assert world.drive.left_gain == world.drive.right_gain == 0.6
     assert world.drive.dead_band == pytest.approx(0.3)
     assert all(sensor.noise_std_m == pytest.approx(0.03) for sensor in world.sensors)
     nominal = shifted_world(GPIO, 3, NOMINAL)
     assert nominal.drive.left_gain == 1.0 and nominal.drive.dead_band == pytest.approx(0.15)
     assert repr(nominal.arena) == repr(world.arena)  # same seed, same arena: only the robot differs
+    mismatched = shifted_world(GPIO, 3, MISMATCHED)
+    assert mismatched.drive.right_gain == 0.6
+    assert mismatched.drive.left_gain == pytest.approx(0.36)  # the left motor 40 % weaker
+    assert mismatched.drive.dead_band == pytest.approx(0.3)
+
+
+def test_mismatched_motors_turn_forward_into_a_left_curve() -> None:
+    headings = {}
+    for shift in (LITERAL, MISMATCHED):
+        world = shifted_world(GPIO, 3, shift)
+        start = world.pose.heading_rad
+        world.set_duties(0.8, 0.8)
+        world.step(0.5)
+        headings[shift.name] = world.pose.heading_rad - start
+    assert abs(headings["literal"]) < 1e-9  # matched motors drive straight
+    assert headings["mismatched"] > 0.3  # counter-clockwise: to the left, > 17 degrees in 0.5 s
+
+
+def test_merge_and_eval_seeds() -> None:
+    merged = merge([_result(1.0, 1), _result(0.0, 2)])
+    assert merged.rewards.shape == (200,) and merged.collisions == 3
+    assert merged.simulated_s == 120.0 and merged.distance_m == 20.0
+    fresh = eval_seeds(2, 3)
+    assert len(set(fresh)) == 3 and not set(fresh) & set(range(1, 100))  # never a learning seed
 
 
 def test_emulated_latency_delays_the_pins_duties_by_one_step(obstacle_bundle: Bundle) -> None:
@@ -64,9 +91,9 @@ def test_frozen_run_keeps_the_table_and_learning_changes_it(
 ) -> None:
     table = obstacle_bundle.load_qtable().astype(np.float64)
     settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
-    common = {"shift": Shift(), "values": table, "ticks": 300, "settings": settings, "seed": 2}
-    frozen = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, Shift()), learn=False, **common)
-    learned = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, Shift()), learn=True, **common)
+    common = {"shift": LITERAL, "values": table, "ticks": 300, "settings": settings, "seed": 2}
+    frozen = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, LITERAL), learn=False, **common)
+    learned = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, LITERAL), learn=True, **common)
     assert np.array_equal(frozen.values, table)
     assert frozen.learning["explored"] == 0 and frozen.rewards.shape == (300,)
     assert learned.learning["updates"] > 250 and learned.learning["explored"] > 50
@@ -80,6 +107,7 @@ def _result(reward_per_tick: float, collisions: int) -> RunResult:
 
 def test_report_measures_the_recovered_fraction_and_the_collision_bar() -> None:
     seed = {
+        "seed": 1,
         "eval_nominal": _result(1.0, 0),
         "eval_shifted": _result(0.5, 2),
         "eval_learned": _result(0.8, 1),
@@ -91,6 +119,9 @@ def test_report_measures_the_recovered_fraction_and_the_collision_bar() -> None:
     assert figures["recovered_fraction"] == pytest.approx(0.6)
     assert figures["collisions_per_min_during_learning"] == pytest.approx(3.0)
     assert figures["bar_met"] is True
+    (one,) = figures["per_seed"]
+    assert one["recovered_fraction"] == pytest.approx(0.6)
+    assert one["collisions_during_learning"] == one["collisions_unlearned"] == 3
     seed["learning"] = _result(0.6, 4)  # more collisions while learning than without: fails
     assert report([seed], episode_ticks=10)["bar_met"] is False
 
