@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 
 from robot.errors import PolicyLoadError
 from robot.policy import Decision, QTablePolicy, TFLitePolicy, available_policies, load_policy
+from robot.tflite import select_runtime
 from shared.bundle import MODEL_FILES, Bundle, ModelEntry, read_bundle, write_bundle
+from shared.errors import SpecError
 
 # Actions of the reference robot, by index.
 FORWARD, VEER_LEFT, VEER_RIGHT, SPIN_LEFT, SPIN_RIGHT = range(5)
@@ -159,3 +162,126 @@ def test_int8_input_quantisation_matches_normalise_then_quantise(bundle: Bundle)
     # float32 vs float64 rounding may disagree right at a .5 tie: at most by one step, rarely.
     assert differ.sum() <= 2
     assert np.all(np.abs(fused - expected) <= 1)
+
+
+def _random_observations(bundle: Bundle, count: int) -> np.ndarray:
+    """Observations in the channels' ranges, beyond them, and exactly on their bounds."""
+    spec = bundle.spec.observation
+    rng = np.random.default_rng(7)
+    span = spec.highs - spec.lows
+    inside = rng.uniform(spec.lows, spec.highs, size=(count, spec.size))
+    beyond = rng.uniform(spec.lows - span, spec.highs + span, size=(count, spec.size))
+    edges = np.stack([spec.lows, spec.highs, np.zeros(spec.size), -np.zeros(spec.size)])
+    return np.concatenate([inside, beyond, edges])
+
+
+def _reference(bundle: Bundle, kind: str) -> Callable[[np.ndarray], tuple[int, np.ndarray]]:
+    """The straightforward computation, on an interpreter of its own: normalise (and quantise)
+    with numpy, set_tensor, invoke, get_tensor, (dequantise,) argmax."""
+    from robot.policy import _fused_quantisation
+
+    entry = bundle.models[kind]
+    interpreter = select_runtime(bundle.file(entry.file)).interpreter(bundle.file(entry.file))
+    spec = bundle.spec.observation
+
+    def decide(raw: np.ndarray) -> tuple[int, np.ndarray]:
+        if kind == "float32":
+            model_input = spec.normalize(raw)[np.newaxis]
+        else:
+            # The int8 policy's quantisation: q = round(raw × gain + offset), saturated, float64.
+            gains, offsets, low, high = _fused_quantisation(spec, entry.input)
+            q = np.clip(np.rint(np.asarray(raw, np.float64) * gains + offsets), low, high)
+            model_input = q.astype(entry.input.dtype)[np.newaxis]
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], model_input)
+        interpreter.invoke()
+        out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+        if kind != "float32":
+            scale, zero_point = entry.output.scale, entry.output.zero_point
+            out = ((out.astype(np.float64) - zero_point) * scale).astype(np.float32)
+        return int(np.argmax(out)), out
+
+    return decide
+
+
+@pytest.mark.parametrize(("policy", "kind"), [("tflite", "float32"), ("tflite-int8", "int8")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fast_path_equals_the_straightforward_computation(
+    bundle: Bundle, policy: str, kind: str, dtype: type
+) -> None:
+    fast, reference = load_policy(bundle, policy), _reference(bundle, kind)
+    for raw in _random_observations(bundle, 300).astype(dtype):
+        decision = fast.decide(raw)
+        action, q_values = reference(raw)
+        assert decision.action_index == action, raw
+        assert decision.q_values.dtype == np.float32 and decision.q_values.shape == (5,)
+        np.testing.assert_array_equal(decision.q_values, q_values)  # bit for bit
+
+
+def test_float32_observations_beyond_float32_range_are_normalised_as_numpy_does(
+    bundle: Bundle,
+) -> None:
+    # numpy's float32 arithmetic overflows to inf; the fast path hands such input to normalize.
+    fast, reference = load_policy(bundle, "tflite"), _reference(bundle, "float32")
+    for raw in (np.array([1e39, 1.0, 1.0]), np.array([1.0, -1e300, 1.0])):
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = reference(raw)
+            decision = fast.decide(raw)
+        assert decision.action_index == expected[0]
+        np.testing.assert_array_equal(decision.q_values, expected[1])
+
+
+@pytest.mark.parametrize("policy", ["tflite", "tflite-int8"])
+def test_decisions_own_their_q_values(bundle: Bundle, policy: str) -> None:
+    fast = load_policy(bundle, policy)
+    first = fast.decide(np.array([0.3, 1.0, 1.8], dtype=np.float32))
+    kept = first.q_values.copy()
+    # Holding a decision holds no view of the interpreter's buffers: invoke() still runs...
+    second = fast.decide(np.array([1.8, 0.3, 0.3], dtype=np.float32))
+    # ...and the next decision does not change the first one's Q-values.
+    np.testing.assert_array_equal(first.q_values, kept)
+    assert first.action_index != second.action_index
+    first.q_values[:] = 99.0
+    assert not np.any(fast.decide(np.array([0.3, 1.0, 1.8], dtype=np.float32)).q_values == 99.0)
+
+
+def test_int8_q_values_are_dequantised_once_on_demand(bundle: Bundle) -> None:
+    from robot.policy import QuantizedDecision
+
+    fast = load_policy(bundle, "tflite-int8")
+    raw = np.array([0.3, 1.0, 1.8], dtype=np.float32)
+    decision = fast.decide(raw)
+    assert isinstance(decision, QuantizedDecision)
+    assert decision.q_values is decision.q_values  # computed once, then kept
+    assert decision.action_index == int(np.argmax(decision.q_values))
+    # Were the output scale's order not checked, the policy dequantises first: same decision.
+    assert isinstance(fast, TFLitePolicy)
+    fast._codes_ordered = False
+    eager = fast.decide(raw)
+    assert not isinstance(eager, QuantizedDecision)
+    assert eager.action_index == decision.action_index
+    np.testing.assert_array_equal(eager.q_values, decision.q_values)
+
+
+def test_a_normalisation_the_fast_path_does_not_know_falls_back_to_normalize(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec_class = type(bundle.spec.observation)
+    affine = spec_class.normalize
+    monkeypatch.setattr(spec_class, "normalize", lambda self, raw: np.tanh(affine(self, raw)))
+    fast, reference = load_policy(bundle, "tflite"), _reference(bundle, "float32")
+    assert "calling it on every decision instead" in caplog.text
+    for raw in _random_observations(bundle, 20).astype(np.float32):
+        action, q_values = reference(raw)
+        decision = fast.decide(raw)
+        assert decision.action_index == action
+        np.testing.assert_array_equal(decision.q_values, q_values)
+
+
+@pytest.mark.parametrize("policy", ["tflite", "tflite-int8"])
+def test_an_observation_with_the_wrong_channel_count_is_refused(
+    bundle: Bundle, policy: str
+) -> None:
+    fast = load_policy(bundle, policy)
+    for raw in (np.ones(4, np.float32), np.ones(2, np.float32), np.float32(1.0)):
+        with pytest.raises(SpecError, match=r"observation: expected 3 channels"):
+            fast.decide(raw)  # type: ignore[arg-type]
