@@ -14,6 +14,7 @@ from shared.spec import ObservationSpec
 STALE = "stale"
 INVALID = "invalid"
 FAULT = "fault"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -33,25 +34,37 @@ class ObservationBuilder:
         self._names = spec.names
         self._lows = [c.low for c in spec.channels]
         self._highs = [c.high for c in spec.channels]
+        self._channels = range(spec.size)
         self._observation = np.zeros(spec.size, dtype=np.float32)
+        # Channel values go in through a memoryview: the same float32 rounding as numpy's own
+        # item assignment, without numpy's per-item dispatch (this runs every tick). A range
+        # beyond float32 would make the view raise where numpy writes inf: numpy then.
+        finite32 = all(abs(v) <= FLOAT32_MAX for v in self._lows + self._highs)
+        self._out: memoryview | np.ndarray = (
+            memoryview(self._observation) if finite32 else self._observation
+        )
 
     def build(self, snapshot: Snapshot, now_s: float) -> np.ndarray | Refusal:
         """The observation (a reused float32 array: copy it to keep it), or why not."""
         if snapshot.faults:
             return Refusal(FAULT, "; ".join(snapshot.faults))
-        if len(snapshot.values) != len(self._names):
+        values = snapshot.values
+        if len(values) != len(self._names):
             return Refusal(
                 INVALID,
-                f"snapshot has {len(snapshot.values)} values, the spec {len(self._names)} channels",
+                f"snapshot has {len(values)} values, the spec {len(self._names)} channels",
             )
-        for i, (value, read_at) in enumerate(zip(snapshot.values, snapshot.read_at_s, strict=True)):
-            age = now_s - read_at
-            if not age <= self.max_age_s:  # also catches a channel never read (age inf)
+        max_age_s, out = self.max_age_s, self._out
+        for i, value, read_at, low, high in zip(
+            self._channels, values, snapshot.read_at_s, self._lows, self._highs, strict=True
+        ):
+            if not now_s - read_at <= max_age_s:  # also catches a channel never read (age inf)
+                age = now_s - read_at
                 when = "never read" if read_at == -math.inf else f"{age:.3f} s old"
-                return Refusal(STALE, f"{self._names[i]} is {when} (limit {self.max_age_s} s)")
-            if not math.isfinite(value):
+                return Refusal(STALE, f"{self._names[i]} is {when} (limit {max_age_s} s)")
+            if not -math.inf < value < math.inf:  # NaN fails both comparisons
                 return Refusal(INVALID, f"{self._names[i]} = {value!r}")
             # Sensors saturate: a reading beyond the spec's range means "at least that far", the
             # simulator never produces values outside it, so the policy sees the range's end.
-            self._observation[i] = min(self._highs[i], max(self._lows[i], value))
+            out[i] = value if low <= value <= high else (low if value < low else high)
         return self._observation

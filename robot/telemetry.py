@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,8 @@ class TelemetryWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self._size = self.path.stat().st_size
+        # One encoder for the run: json.dumps with separators builds a new one per call.
+        self._encode = json.JSONEncoder(separators=(",", ":")).encode
         #: Records written since start.
         self.written = 0
 
@@ -37,7 +40,7 @@ class TelemetryWriter:
         """Append ``record`` as one line, rotating first if it would overflow ``max_bytes``."""
         if self._file is None:
             return
-        line = json.dumps(record, separators=(",", ":")) + "\n"
+        line = self._encode(record) + "\n"
         if self._size and self._size + len(line) > self.config.max_bytes:
             self._rotate()
         self._file.write(line)
@@ -73,22 +76,28 @@ class SampleRing:
     """The last ``capacity`` samples (preallocated, so a long run cannot grow memory)."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
-        self._values = np.zeros(capacity, dtype=np.float64)
+        if capacity < 1:
+            raise ValueError(f"SampleRing: expected capacity >= 1, found {capacity!r}")
+        # array.array, not numpy: ``add`` runs a few times a tick, and a plain item assignment
+        # there costs a fraction of numpy's.
+        self._values = array("d", bytes(8 * capacity))
+        self._capacity = capacity
         self._count = 0
 
     def add(self, value: float) -> None:
         """Record one sample."""
-        self._values[self._count % len(self._values)] = value
+        self._values[self._count % self._capacity] = value
         self._count += 1
 
     def __len__(self) -> int:
-        return min(self._count, len(self._values))
+        return min(self._count, self._capacity)
 
     def percentiles(self, *q: float) -> list[float]:
         """Percentiles of the kept samples (NaN when empty)."""
         if not len(self):
             return [float("nan")] * len(q)
-        return [float(v) for v in np.percentile(self._values[: len(self)], q)]
+        kept = np.frombuffer(self._values, dtype=np.float64)[: len(self)]
+        return [float(v) for v in np.percentile(kept, q)]
 
 
 @dataclass

@@ -60,6 +60,23 @@ class TimedDistanceSensor(DistanceSensor):
             self.last_echo_s = self._clock()
         return value
 
+    def reading(self) -> tuple[float, float]:
+        """(distance in metres, clock time of the newest echo), or (NaN, -inf) before the first.
+
+        The number gpiozero's ``distance`` gives (the median of the queued echoes × max
+        distance), computed here because the loop asks every tick and gpiozero's route to it
+        is five property calls and the statistics module. ``sorted`` copies the queue in one
+        C call, under the GIL, so the queue thread cannot append half-way through.
+        """
+        when = self.last_echo_s
+        echoes = sorted(self._queue.queue)  # each echo as a fraction of max_distance
+        n = len(echoes)
+        if when == -math.inf or not n:
+            return math.nan, when
+        half = n // 2
+        median = echoes[half] if n % 2 else (echoes[half - 1] + echoes[half]) / 2
+        return median * self._max_distance, when
+
 
 class GpioHardware(Hardware):
     """Sensors and motors through gpiozero; channel order follows the bundle's spec."""
@@ -113,7 +130,7 @@ class GpioHardware(Hardware):
                     sensor_cfg,
                 )
                 self.sensors[sensor_cfg.channel] = sensor
-                readers[sensor_cfg.channel] = lambda s=sensor: _distance(s)
+                readers[sensor_cfg.channel] = sensor.reading
             for line_cfg in config.line_sensors:
                 line = self._open(
                     f"line sensor {line_cfg.channel!r}",
@@ -167,22 +184,26 @@ class GpioHardware(Hardware):
 
     def snapshot(self) -> Snapshot:
         """The newest reading of every channel and the bumper; never waits for an echo."""
-        values = []
-        read_at = []
-        for read in self._readers:
-            value, when = read()
-            values.append(value)
-            read_at.append(when)
+        values, read_at = zip(*[read() for read in self._readers], strict=True)
         bumper = None if self._bumper is None else bool(self._bumper.is_pressed)
-        return Snapshot(tuple(values), tuple(read_at), bumper)
+        return Snapshot(values, read_at, bumper)
 
     def drive(self, command: MotorCommand) -> None:
-        """Set both motors' PWM duties (a repeat of the duties already applied costs nothing)."""
-        if command != self._applied:
-            # gpiozero's Robot.value costs ~50 µs; most ticks repeat the previous action.
-            self._applied = None  # unknown until the write below has succeeded
-            self.robot.value = (command.left, command.right)
-            self._applied = command
+        """Set the motors' PWM duties; a motor already at its duty is not written again.
+
+        gpiozero's ``Robot.value`` costs ~50 µs (two motors, two PWM pins each), and most ticks
+        repeat the previous action, and many actions change one side only. ``stop`` always
+        writes both motors, whatever was applied.
+        """
+        applied = self._applied
+        if command is applied:
+            return
+        self._applied = None  # unknown until the writes below have succeeded
+        if applied is None or command.left != applied.left:
+            self.robot.left_motor.value = command.left
+        if applied is None or command.right != applied.right:
+            self.robot.right_motor.value = command.right
+        self._applied = command
 
     def stop(self) -> None:
         """Both motors to duty 0."""
@@ -222,12 +243,6 @@ class GpioHardware(Hardware):
         left, right = self.robot.left_motor, self.robot.right_motor
         lines.append(f"  drive: left {_motor_pins(left)}, right {_motor_pins(right)}")
         return lines
-
-
-def _distance(sensor: TimedDistanceSensor) -> tuple[float, float]:
-    when = sensor.last_echo_s
-    # Before the first echo gpiozero's median of an empty queue reads 0 m: report "no reading".
-    return (math.nan if when == -math.inf else float(sensor.distance)), when
 
 
 def _build_robot(config: DriveConfig, pin_factory: Any) -> Robot:

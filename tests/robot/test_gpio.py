@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import random
 import time
+from typing import Any
 
 import pytest
 from gpiozero import LED
@@ -103,4 +106,75 @@ def test_a_channel_without_a_sensor_is_refused() -> None:
     factory, config, _ = simulated_gpio(CHANNELS[:2])
     with pytest.raises(HardwareError, match=r"feeds no sensor to channels \['right_distance_m'\]"):
         GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory)
+    factory.reset()
+
+
+def test_a_reading_is_gpiozeros_distance_with_its_echo_time() -> None:
+    factory, config, _ = simulated_gpio(CHANNELS)
+    with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
+        sensor = hardware.sensors["front_distance_m"]
+        sensor._queue.stop()  # the queue is filled by hand below, as gpiozero's thread would
+        sensor._queue.queue.clear()
+        sensor.last_echo_s = -math.inf
+        value, when = sensor.reading()
+        assert math.isnan(value) and when == -math.inf  # before the first echo: no reading
+        sensor.last_echo_s = 12.5
+        rng = random.Random(3)
+        for _ in range(2 * sensor._queue.queue.maxlen):  # partial, odd, even, then full
+            sensor._queue.queue.append(rng.uniform(0.0, 1.0))
+            assert sensor.reading() == (sensor.distance, 12.5)
+        assert hardware.snapshot().values[1] == sensor.distance
+    factory.reset()
+
+
+def _count_writes(pin: Any) -> list[float]:
+    """Every value written to a mock pin, repeats included (its ``states`` keeps changes only)."""
+    writes: list[float] = []
+    set_state = pin._set_state
+
+    def counting(value: float) -> None:
+        writes.append(float(value))
+        set_state(value)
+
+    pin._set_state = counting
+    return writes
+
+
+def test_only_the_motor_whose_duty_changes_is_written_and_a_stop_writes_both() -> None:
+    factory, config, _ = simulated_gpio(CHANNELS)
+    with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
+        left, right = _count_writes(factory.pin(12)), _count_writes(factory.pin(13))
+        hardware.drive(MotorCommand(0.8, 0.8))
+        assert (left, right) == ([0.8], [0.8])
+        hardware.drive(MotorCommand(0.8, 0.8))  # an equal command (a new object): no write
+        hardware.drive(MotorCommand(0.55, 0.8))  # one side changes: one write
+        assert (left, right) == ([0.8, 0.55], [0.8])
+        hardware.stop()
+        assert (left[-1], right[-1]) == (0.0, 0.0)
+        hardware.drive(MotorCommand(0.55, 0.8))  # after a stop both sides are written again
+        assert (left[-1], right[-1]) == (0.55, 0.8)
+    factory.reset()
+
+
+def test_a_failed_write_makes_the_next_drive_write_both_motors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    factory, config, _ = simulated_gpio(CHANNELS)
+    with GpioHardware(config, CHANNELS, clock=time.monotonic, pin_factory=factory) as hardware:
+        hardware.drive(MotorCommand(0.8, 0.8))
+        motor_class = type(hardware.robot.right_motor)
+        real_value = motor_class.value
+
+        def right_fails(motor: Any, duty: float) -> None:
+            if motor is hardware.robot.right_motor:
+                raise OSError("pin write failed")
+            real_value.fset(motor, duty)
+
+        monkeypatch.setattr(motor_class, "value", property(real_value.fget, right_fails))
+        with pytest.raises(OSError):
+            hardware.drive(MotorCommand(0.6, 0.55))  # the left side is written, then it fails
+        monkeypatch.setattr(motor_class, "value", real_value)
+        # What was applied is unknown now: the previous duties must not be trusted.
+        hardware.drive(MotorCommand(0.8, 0.8))
+        assert (float(factory.pin(12).state), float(factory.pin(13).state)) == (0.8, 0.8)
     factory.reset()

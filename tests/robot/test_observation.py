@@ -9,6 +9,7 @@ import numpy as np
 from robot.hardware.base import Snapshot
 from robot.observation import FAULT, INVALID, STALE, ObservationBuilder, Refusal
 from shared.reference_robot import obstacle_avoid_spec
+from shared.spec import Channel, ObservationSpec
 
 SPEC = obstacle_avoid_spec().observation
 
@@ -51,3 +52,21 @@ def test_wrong_channel_count_is_invalid() -> None:
 def test_hardware_faults_win() -> None:
     refusal = build((1.0, 1.0, 1.0), (9.9, 9.9, 9.9), ("serial link down (x)",))
     assert refusal == Refusal(FAULT, "serial link down (x)")
+
+
+def test_values_are_rounded_to_float32_as_numpy_rounds_them() -> None:
+    builder = ObservationBuilder(SPEC, max_age_s=0.3)
+    rng = np.random.default_rng(2)
+    for values in rng.uniform(-0.5, 2.5, size=(2000, 3)).tolist():
+        observation = builder.build(Snapshot(tuple(values), (9.9, 9.9, 9.9)), 10.0)
+        assert isinstance(observation, np.ndarray) and observation.dtype == np.float32
+        expected = np.clip(np.array(values), SPEC.lows, SPEC.highs).astype(np.float32)
+        np.testing.assert_array_equal(observation, expected)
+
+
+def test_a_range_beyond_float32_saturates_as_numpy_does() -> None:
+    wide = ObservationSpec((Channel("x", "m", -1e300, 1e300, "none"),))
+    with np.errstate(over="ignore"):  # numpy warns about the overflow it saturates
+        observation = ObservationBuilder(wide, max_age_s=1.0).build(Snapshot((1e39,), (0.0,)), 0.0)
+    assert isinstance(observation, np.ndarray)
+    assert observation[0] == np.inf  # numpy's float32 of 1e39, not an OverflowError

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from robot.config import TelemetryConfig
 from robot.telemetry import RunStats, SampleRing, TelemetryWriter, format_summary
 
@@ -56,6 +59,15 @@ def test_sample_ring_keeps_the_last_samples_only() -> None:
         ring.add(float(value))
     assert len(ring) == 100
     assert ring.percentiles(0, 100) == [900.0, 999.0]
+
+
+def test_sample_ring_needs_room_for_a_sample() -> None:
+    with pytest.raises(ValueError, match="expected capacity >= 1, found 0"):
+        SampleRing(capacity=0)
+    ring = SampleRing(capacity=1)
+    ring.add(2.5)
+    ring.add(np.float64(4.0))  # what perf_counter differences and numpy give alike
+    assert len(ring) == 1 and ring.percentiles(50) == [4.0]
 
 
 def test_summary_names_stops_and_their_reasons() -> None:
