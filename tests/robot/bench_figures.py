@@ -134,15 +134,21 @@ def main() -> None:
         p50, p99, describe = decision_latency_us(bundle, name, args.decisions)
         figures[f"decision_{name}"] = {"p50_us": round(p50, 2), "p99_us": round(p99, 2)}
         print(f"decision {name:12s} p50 {p50:6.2f} µs  p99 {p99:6.2f} µs  ({describe})", flush=True)
-    loop = tick_cost(bundle, "tflite", args.ticks, 50.0)
-    figures["loop_gpio_mock_50hz"] = loop
-    print(
-        f"loop gpio+MockFactory, {args.ticks} ticks at 50 Hz: tick compute p50 "
-        f"{loop['tick_compute_us']['p50']} µs p99 {loop['tick_compute_us']['p99']} µs; jitter "
-        f"p50 {loop['lateness_us']['p50']} µs p99 {loop['lateness_us']['p99']} µs; overruns "
-        f"{loop['overruns']}; achieved {loop['rate_hz']} Hz",
-        flush=True,
-    )
+    for key, threads, what in (
+        ("loop_gpio_mock_50hz", True, "gpio+MockFactory"),
+        ("loop_gpio_mock_50hz_no_ping_threads", False, "gpio+MockFactory, ping threads stopped"),
+    ):
+        loop = tick_cost(bundle, "tflite", args.ticks, 50.0, sensor_threads=threads)
+        figures[key] = loop
+        print(
+            f"loop {what}, {args.ticks} ticks at 50 Hz: tick compute p50 "
+            f"{loop['tick_compute_us']['p50']} µs p99 {loop['tick_compute_us']['p99']} µs; "
+            f"decision p50 {loop['decision_us']['p50']} µs p99 {loop['decision_us']['p99']} µs; "
+            f"jitter p50 {loop['lateness_us']['p50']} µs p99 {loop['lateness_us']['p99']} µs; "
+            f"overruns {loop['overruns']}; achieved {loop['rate_hz']} Hz",
+            flush=True,
+        )
+    figures["load_average_end"] = os.getloadavg()
     run = robot_run_figures(args.run_ticks)
     figures["robot_run"] = {
         "rss_mb": run["rss_mb"],
