@@ -294,7 +294,7 @@ def _affine_normalisation(spec: ObservationSpec) -> tuple[list[float], list[floa
     probe = np.concatenate(
         [
             np.stack([lows, highs, (lows + highs) / 2.0, np.zeros_like(lows)]),
-            np.random.default_rng(0).uniform(lows - span, highs + span, size=(256, spec.size)),
+            np.linspace(lows - span, highs + span, 301),  # (not numpy.random: ~2 MiB RSS)
         ]
     ).astype(np.float32)
     if not np.array_equal((probe - offset) * gain, spec.normalize(probe)):
