@@ -10,10 +10,23 @@ Two shifts are defined:
 - ``MISMATCHED``: the same plus a left motor 40 % weaker than the right (gain 0.36 vs 0.6), as
   cheap TT gear motors often are. "Forward" becomes a curve to the left, which the reward does
   see: the robot meets walls at angles (proximity penalties, collisions).
+- ``ANGLED``: the literal shift on a robot whose side rangers face 25° off straight ahead
+  instead of the simulator's 45° (brackets bent or printed otherwise; the same mount circle).
+  Obstacles beside the robot fall out of view, so it grazes them: the reward sees the
+  collisions, and the ranges it does read are states the table can tell apart.
+- ``ANGLED_ONLY``: the side rangers at 25° alone, on the simulator's motors and noise.
+
+Also available as ``Shift`` fields (screened, not adopted): ranges that misread
+(``range_scale`` × distance + ``range_offset_m``), a wider body (``radius_factor``) and a wider
+ranger beam (``beam_half_deg``, ``beam_rays``).
 
 The sim backend has no latency setting, so this harness emulates it: the duties the pins hold
 reach the world one world step (one tick) later, by wrapping the backend's duty hook on the world
-clock. Per-side gains are set on the world's drive (a frozen dataclass, replaced).
+clock. Per-side gains are set on the world's drive (a frozen dataclass, replaced). Other ranger
+mounts, beams and bodies rebuild the world (same arena, pose and random stream) with
+``shared.world``'s own parameters; misreading rangers are a ``World`` subclass whose echo pulse
+(what the sim backend's echo pins send) says the misread distance. Nothing in ``shared/`` or
+``robot/hardware/`` is changed.
 
 Per seed: (1) learn on the shifted world for ``learn_ticks`` (the unlearned policy runs the same
 ticks on the same arena, for the collision comparison); (2) evaluate greedily, without updates,
@@ -25,6 +38,7 @@ Return is the shared reward spec's reward per tick (recovery ticks count 0) time
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -40,9 +54,21 @@ from robot.learner import Choice, Learner, LearnerSettings
 from robot.loop import ControlLoop
 from robot.policy import QTablePolicy
 from shared.bundle import Bundle, sha256_file
-from shared.world import MOTOR_DEAD_BAND, World
+from shared.world import (
+    HC_SR04_BEAM_HALF_ANGLE_RAD,
+    MOTOR_DEAD_BAND,
+    REFERENCE_SENSOR_ANGLE_RAD,
+    ROBOT_RADIUS_M,
+    UltrasonicSensor,
+    World,
+    echo_time_s,
+)
 
 RATE_HZ = 20.0
+#: The simulator's reference robot: side rangers' angle, beam half-angle (degrees), rays cast.
+SIDE_RANGER_DEG = math.degrees(REFERENCE_SENSOR_ANGLE_RAD)
+BEAM_HALF_DEG = math.degrees(HC_SR04_BEAM_HALF_ANGLE_RAD)
+BEAM_RAYS = UltrasonicSensor.rays
 
 
 @dataclass(frozen=True)
@@ -57,11 +83,35 @@ class Shift:
     dead_band: float = 2 * MOTOR_DEAD_BAND
     noise_std_m: float = 0.03  # 3 × the sim backend's default 0.01 m
     latency_ticks: int = 1
+    #: Every range reads this much longer than the true distance (metres; 0: none).
+    range_offset_m: float = 0.0
+    #: And this factor times it (1: none); applied before the offset.
+    range_scale: float = 1.0
+    #: The robot body's radius relative to the simulator's ``ROBOT_RADIUS_M`` (1: the same).
+    radius_factor: float = 1.0
+    #: The side rangers' angle off straight ahead (degrees; the simulator's robot: 45).
+    side_ranger_deg: float = SIDE_RANGER_DEG
+    #: The rangers' beam half-angle (degrees; the simulator's: the datasheet's 7.5) and rays cast.
+    beam_half_deg: float = BEAM_HALF_DEG
+    beam_rays: int = BEAM_RAYS
 
 
 LITERAL = Shift()
 MISMATCHED = Shift(name="mismatched", left_motor_factor=0.6)
-SHIFTS = {shift.name: shift for shift in (LITERAL, MISMATCHED)}
+#: The literal shift on a robot whose side rangers face 25° off ahead instead of 45°.
+ANGLED = Shift(name="angled", side_ranger_deg=25.0)
+#: The side rangers alone (the simulator's motors, dead band, noise and no latency).
+ANGLED_ONLY = Shift(
+    name="angled_only",
+    motor_gain=1.0,
+    dead_band=MOTOR_DEAD_BAND,
+    noise_std_m=0.01,
+    latency_ticks=0,
+    side_ranger_deg=25.0,
+)
+SHIFTS = {shift.name: shift for shift in (LITERAL, MISMATCHED, ANGLED, ANGLED_ONLY)}
+#: The shift ``scripts/bench_learning`` measures by default (the bar is judged on it).
+ADOPTED = ANGLED
 NOMINAL = Shift(
     name="nominal", motor_gain=1.0, dead_band=MOTOR_DEAD_BAND, noise_std_m=0.01, latency_ticks=0
 )
@@ -86,10 +136,69 @@ class _Recorder(Learner):
         return choice
 
 
+class _MisreadingWorld(World):
+    """A world whose rangers' echoes say ``scale × distance + offset_m`` (the true one: scale 1).
+
+    The sim backend times each echo pulse with ``World.echo_time_s``; the measured range (the
+    observation, the reward's proximity term, the learner's range collision check) is what the
+    pulse says, while contacts, the bumper and the true ranges stay the world's.
+    """
+
+    def __init__(self, *args: Any, scale: float, offset_m: float, **kwargs: Any) -> None:
+        self.range_scale = scale
+        self.range_offset_m = offset_m
+        super().__init__(*args, **kwargs)
+
+    def echo_time_s(self, index: int) -> float | None:
+        """The echo pulse (s) for the misread range of sensor ``index``; ``None``: no echo."""
+        distance = self._ranges_m[index]
+        if distance is None:
+            return None
+        misread_m = distance * self.range_scale + self.range_offset_m
+        return echo_time_s(max(misread_m, self.sensors[index].min_range_m))
+
+
+def _turned(sensor: UltrasonicSensor, side_deg: float) -> UltrasonicSensor:
+    """A side ranger turned to ``side_deg`` off ahead, on the same mount circle; front unchanged."""
+    if sensor.angle_rad == 0.0:
+        return sensor
+    angle = math.copysign(math.radians(side_deg), sensor.angle_rad)
+    mount = math.hypot(sensor.x_m, sensor.y_m)
+    return replace(
+        sensor, x_m=mount * math.cos(angle), y_m=mount * math.sin(angle), angle_rad=angle
+    )
+
+
 def shifted_world(gpio: Any, seed: int, shift: Shift) -> World:
-    """The sim backend's seeded world (4 m, 6 obstacles) with the motors and noise of ``shift``."""
+    """The sim backend's seeded world (4 m, 6 obstacles) with the robot of ``shift``."""
     config = SimConfig(gpio=gpio, seed=seed, noise_std_m=shift.noise_std_m)
     world = build_world(replace(config, motor_gain=shift.motor_gain))
+    sensors = world.sensors
+    if shift.side_ranger_deg != SIDE_RANGER_DEG:
+        sensors = tuple(_turned(sensor, shift.side_ranger_deg) for sensor in sensors)
+    if shift.beam_half_deg != BEAM_HALF_DEG or shift.beam_rays != BEAM_RAYS:
+        beam = math.radians(shift.beam_half_deg)
+        sensors = tuple(
+            replace(sensor, beam_half_angle_rad=beam, rays=shift.beam_rays) for sensor in sensors
+        )
+    if (
+        shift.range_offset_m
+        or shift.range_scale != 1.0
+        or shift.radius_factor != 1.0
+        or sensors is not world.sensors
+    ):
+        # The same arena, start pose, drive and random stream; other rangers or another body
+        # (World's own parameters), rangers that misread (a subclass, in this harness).
+        world = _MisreadingWorld(
+            world.arena,
+            world.rng,
+            world.pose,
+            drive=world.drive,
+            sensors=sensors,
+            robot_radius_m=ROBOT_RADIUS_M * shift.radius_factor,
+            scale=shift.range_scale,
+            offset_m=shift.range_offset_m,
+        )
     # The sim config has no dead band or per-side gain: the drive is a frozen dataclass read at
     # every step.
     world.drive = replace(
@@ -311,6 +420,9 @@ def learning_curve(rewards: list[np.ndarray], window_ticks: int, episode_ticks: 
 
 
 __all__ = [
+    "ADOPTED",
+    "ANGLED",
+    "ANGLED_ONLY",
     "LITERAL",
     "MISMATCHED",
     "NOMINAL",

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from robot.bench_learning import (  # noqa: E402
+    ADOPTED,
     RATE_HZ,
     SHIFTS,
     bench_seed,
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         help="bundle with a Q-table (default: the reference trained bundle)",
     )
     parser.add_argument(
-        "--shift", choices=[*SHIFTS, "both"], default="both", help="which shifted world(s)"
+        "--shift",
+        choices=[*SHIFTS, "both", "all"],
+        default=ADOPTED.name,
+        help=f"which shifted world(s): default {ADOPTED.name!r} (the adopted one); 'both': "
+        "literal and mismatched; 'all': every one",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes learning")
@@ -108,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         int(args.eval_minutes * 60 * RATE_HZ),
     )
     episode_ticks = int(args.episode_s * RATE_HZ)
-    shifts = list(SHIFTS.values()) if args.shift == "both" else [SHIFTS[args.shift]]
+    shifts = {
+        "all": list(SHIFTS.values()),
+        "both": [SHIFTS["literal"], SHIFTS["mismatched"]],
+    }.get(args.shift) or [SHIFTS[args.shift]]
     figures: dict[str, Any] = {
         "bundle": str(args.bundle),
         "seeds": args.seeds,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from robot.bench_learning import (
+    ANGLED,
+    ANGLED_ONLY,
     LITERAL,
     MISMATCHED,
     NOMINAL,
@@ -25,6 +29,7 @@ from robot.hardware.sim import SimHardware, WorldClock
 from robot.learner import LearnerSettings
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
+from shared.world import ROBOT_RADIUS_M, Arena, Pose, World
 
 ROOT = Path(__file__).resolve().parents[2]
 GPIO = load_config(ROOT / "robot" / "examples" / "reference_gpio.toml").hardware.gpio
@@ -47,6 +52,61 @@ def test_shifted_world_has_the_shift() -> None:
     assert mismatched.drive.right_gain == 0.6
     assert mismatched.drive.left_gain == pytest.approx(0.36)  # the left motor 40 % weaker
     assert mismatched.drive.dead_band == pytest.approx(0.3)
+
+
+def test_angled_shift_turns_only_the_side_rangers_on_the_same_mount_circle() -> None:
+    nominal = shifted_world(GPIO, 3, NOMINAL)
+    angled = shifted_world(GPIO, 3, ANGLED)
+    assert [round(math.degrees(s.angle_rad), 6) for s in nominal.sensors] == [45.0, 0.0, -45.0]
+    assert [round(math.degrees(s.angle_rad), 6) for s in angled.sensors] == [25.0, 0.0, -25.0]
+    for before, after in zip(nominal.sensors, angled.sensors, strict=True):
+        assert math.hypot(after.x_m, after.y_m) == pytest.approx(math.hypot(before.x_m, before.y_m))
+        assert math.atan2(after.y_m, after.x_m) == pytest.approx(after.angle_rad)
+    assert angled.sensors[1] == replace(nominal.sensors[1], noise_std_m=0.03)
+    # The literal shift's motors, noise and latency come with it; the arena and pose are the same.
+    assert angled.drive.left_gain == angled.drive.right_gain == 0.6
+    assert angled.drive.dead_band == pytest.approx(0.3) and ANGLED.latency_ticks == 1
+    assert all(s.noise_std_m == pytest.approx(0.03) for s in angled.sensors)
+    assert repr(angled.arena) == repr(nominal.arena) and angled.pose == nominal.pose
+    only = shifted_world(GPIO, 3, ANGLED_ONLY)
+    assert only.drive == nominal.drive and ANGLED_ONLY.latency_ticks == 0
+    assert [s.angle_rad for s in only.sensors] == [s.angle_rad for s in angled.sensors]
+
+
+def test_angled_side_rangers_miss_an_obstacle_beside_the_robot() -> None:
+    # A post 0.3 m from the centre of a robot at the middle of an empty 4 m arena, 55 degrees to
+    # its left: the simulator's left ranger (45 degrees) sees it, one at 25 degrees does not.
+    bearing = math.radians(55.0)
+    arena = Arena(
+        4.0, 4.0, discs=np.array([[2 + 0.3 * math.cos(bearing), 2 + 0.3 * math.sin(bearing), 0.06]])
+    )
+    left = {}
+    for shift in (NOMINAL, ANGLED_ONLY):
+        sensors = shifted_world(GPIO, 3, replace(shift, noise_std_m=0.0)).sensors
+        world = World(arena, np.random.default_rng(0), Pose(2.0, 2.0, 0.0), sensors=sensors)
+        left[shift.name] = world.ranges_m()[0]
+    assert left["nominal"] < 0.2
+    assert left["angled_only"] > 1.5  # the far wall
+
+
+def test_misreading_rangers_and_a_wider_body(obstacle_bundle: Bundle) -> None:
+    shift = replace(
+        NOMINAL, noise_std_m=0.0, range_offset_m=0.1, range_scale=1.2, radius_factor=1.3
+    )
+    world = shifted_world(GPIO, 4, shift)
+    assert world.robot_radius_m == pytest.approx(1.3 * ROBOT_RADIUS_M)
+    clock = WorldClock(world)
+    hardware = SimHardware(GPIO, obstacle_bundle.spec.observation.names, clock)
+    try:
+        clock.advance(0.05)
+        measured = np.array(hardware.snapshot().values)
+        true = world.true_ranges_m()
+        # The sim backend's echo pins time the misread range; the world's own ranges are true.
+        assert measured == pytest.approx(np.minimum(1.2 * true + 0.1, 2.0), abs=0.005)
+    finally:
+        hardware.close()
+    short = shifted_world(GPIO, 4, replace(NOMINAL, noise_std_m=0.0, range_offset_m=-5.0))
+    assert short.echo_time_s(0) == pytest.approx(2 * 0.02 / 343.0)  # never below the minimum
 
 
 def test_mismatched_motors_turn_forward_into_a_left_curve() -> None:
