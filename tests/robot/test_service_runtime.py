@@ -371,9 +371,12 @@ def test_sighup_with_learning_keeps_the_learner_on_the_same_qtable_and_restarts_
         service.wait_for_log("learning on: state in", count=1)
         # The same bundle with another policy: the learner and its state carry on.
         config.write_text(good.replace('policy = "qtable"', 'policy = "tflite"'))
+        # The socket queues only net.unix.max_dgram_qlen (10) datagrams, ~2 s of pings, and a
+        # full queue drops what the service sends: drain it, then read while the reload runs.
+        notify.drain()
         service.process.send_signal(signal.SIGHUP)
+        notify.wait_for(lambda m: m.startswith("READY=1\nSTATUS=reloaded:"), 30.0)
         service.wait_for_log("reloaded: now running bundle obstacle_bundle, policy tflite")
-        notify.wait_for(lambda m: m.startswith("READY=1\nSTATUS=reloaded:"), 10.0)
         assert "learning state saved" not in service.log()
         deadline = time.monotonic() + 20.0
         while not list_snapshots(state):  # saves go on (every 20 updates)
