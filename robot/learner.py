@@ -33,12 +33,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from robot.config import LearningConfig
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
 from shared.qtable import QTable, list_snapshots, load_latest, save_snapshot
@@ -61,43 +62,40 @@ class RecoveryStep:
     duration_s: float
 
 
-#: Stop, back off, turn on the spot.
-DEFAULT_RECOVERY = (
-    RecoveryStep(MotorCommand(0.0, 0.0), 0.3),
-    RecoveryStep(MotorCommand(-0.5, -0.5), 0.6),
-    RecoveryStep(MotorCommand(-0.6, 0.6), 0.5),
-)
+def recovery_from(steps: Sequence[tuple[float, float, float]]) -> tuple[RecoveryStep, ...]:
+    """Recovery steps from (left duty, right duty, duration_s) triples (as a config lists them)."""
+    return tuple(RecoveryStep(MotorCommand(left, right), dur) for left, right, dur in steps)
+
+
+#: The ``[learning]`` defaults: the settings below take theirs from here, so they are stated once.
+_CONFIG_DEFAULTS = LearningConfig()
 
 
 @dataclass(frozen=True)
 class LearnerSettings:
-    """Everything the learner is tuned by (``from_config`` takes the ``[learning]`` section)."""
+    """Everything the learner is tuned by (``from_config`` takes the ``[learning]`` section).
+
+    Each field means what the ``LearningConfig`` field of the same name says, with its default.
+    """
 
     state_dir: Path
-    epsilon_start: float = 0.2
-    epsilon_floor: float = 0.02
-    #: Multiplied into ε after every update.
-    epsilon_decay: float = 0.999
-    #: α = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) for the updated (state, action).
-    alpha: float = 0.1
-    alpha_omega: float = 0.5
-    alpha_floor: float = 0.01
-    gamma: float = 0.99
-    #: The share of each TD correction applied to every action of the updated state (the rest
-    #: only to the action taken): 0 is plain Q-learning; near 1 the bundle's preferences
-    #: between actions change only as fast as experience of the actions themselves says.
-    state_share: float = 0.9
-    save_every: int = 500
-    keep: int = 3
-    #: Exploration never drives forward while any range is below this (metres).
-    shield_distance_m: float = 0.25
-    #: A range below this (metres) counts as a collision, like the bumper.
-    collision_distance_m: float = 0.03
-    recovery: tuple[RecoveryStep, ...] = DEFAULT_RECOVERY
-    #: Episodes per rollback window, and how far (return units) below the best window rolls back.
-    rollback_window: int = 10
-    rollback_drop: float = 100.0
-    rollback_epsilon_factor: float = 0.5
+    epsilon_start: float = _CONFIG_DEFAULTS.epsilon_start
+    epsilon_floor: float = _CONFIG_DEFAULTS.epsilon_floor
+    epsilon_decay: float = _CONFIG_DEFAULTS.epsilon_decay
+    alpha: float = _CONFIG_DEFAULTS.alpha
+    alpha_omega: float = _CONFIG_DEFAULTS.alpha_omega
+    alpha_floor: float = _CONFIG_DEFAULTS.alpha_floor
+    gamma: float = _CONFIG_DEFAULTS.gamma
+    state_share: float = _CONFIG_DEFAULTS.state_share
+    save_every: int = _CONFIG_DEFAULTS.save_every
+    keep: int = _CONFIG_DEFAULTS.keep
+    shield_distance_m: float = _CONFIG_DEFAULTS.shield_distance_m
+    collision_distance_m: float = _CONFIG_DEFAULTS.collision_distance_m
+    #: Stop, back off, turn on the spot (``LearningConfig.recovery`` as motor commands).
+    recovery: tuple[RecoveryStep, ...] = recovery_from(_CONFIG_DEFAULTS.recovery)
+    rollback_window: int = _CONFIG_DEFAULTS.rollback_window
+    rollback_drop: float = _CONFIG_DEFAULTS.rollback_drop
+    rollback_epsilon_factor: float = _CONFIG_DEFAULTS.rollback_epsilon_factor
 
     def __post_init__(self) -> None:
         checks = (
@@ -125,11 +123,7 @@ class LearnerSettings:
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> LearnerSettings:
         """Settings from ``robot.config.LearningConfig`` (plus keyword overrides)."""
-        names = ("state_dir", "epsilon_start", "epsilon_floor", "epsilon_decay", "alpha")
-        names += ("alpha_omega", "alpha_floor", "gamma", "save_every", "keep")
-        names += ("shield_distance_m", "collision_distance_m", "rollback_window", "rollback_drop")
-        names += ("rollback_epsilon_factor", "state_share")
-        values = {name: getattr(config, name) for name in names}
+        values = {f.name: getattr(config, f.name) for f in fields(cls)}
         values["state_dir"] = Path(values["state_dir"])
         values["recovery"] = recovery_from(config.recovery)
         values.update(overrides)
@@ -546,8 +540,3 @@ class Learner:
 def with_state_dir(settings: LearnerSettings, state_dir: Path) -> LearnerSettings:
     """``settings`` writing to another state directory."""
     return replace(settings, state_dir=state_dir)
-
-
-def recovery_from(steps: Sequence[tuple[float, float, float]]) -> tuple[RecoveryStep, ...]:
-    """Recovery steps from (left duty, right duty, duration_s) triples (as a config lists them)."""
-    return tuple(RecoveryStep(MotorCommand(left, right), dur) for left, right, dur in steps)
