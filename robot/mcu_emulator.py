@@ -24,7 +24,7 @@ import tty
 
 from robot.errors import FrameError
 from robot.hardware import frames
-from shared.world import World
+from shared.world import ContactTally, World
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ HEARTBEAT_TIMEOUT_S = 0.25
 PERIOD_S = 0.05
 
 
-class McuEmulator:
+class McuEmulator(ContactTally):
     """The world behind a pty, speaking the device side of the serial protocol."""
 
     def __init__(
@@ -62,11 +62,6 @@ class McuEmulator:
         self.heartbeats = 0
         self.corrupt = 0
         self.failsafe_stops = 0
-        #: World steps, steps that ended in contact, and contacts begun (as the sim backend).
-        self.steps = 0
-        self.collision_steps = 0
-        self.collisions = 0
-        self._was_colliding = False
         #: Every applied drive frame: (monotonic s, left duty, right duty), in order.
         self.applied: list[tuple[float, float, float]] = []
         #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
@@ -163,13 +158,6 @@ class McuEmulator:
             self.corrupt += 1
             return
         self._last_valid_s = time.monotonic()
-
-    def _count(self) -> None:
-        colliding = self.world.collided
-        self.steps += 1
-        self.collision_steps += int(colliding)
-        self.collisions += int(colliding and not self._was_colliding)
-        self._was_colliding = colliding
 
     def _send_sensors(self) -> None:
         ranges_m = [float("nan") if r is None else r for r in self.world.ranges_m()]

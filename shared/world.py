@@ -654,3 +654,25 @@ class World:
             self._x + sensor.x_m * cos_h - sensor.y_m * sin_h,
             self._y + sensor.x_m * sin_h + sensor.y_m * cos_h,
         )
+
+
+class ContactTally:
+    """Mixin for whatever steps a ``World`` (``self.world``): call ``_count`` after each step.
+
+    Counts world steps, the steps that ended in contact (the motion was cut short), and
+    collisions once each (a step in contact after one that was not). Class-level zeros, so the
+    counts read 0 before the first step, also in a constructor that fails half-way.
+    """
+
+    world: World
+    steps: int = 0
+    collision_steps: int = 0
+    collisions: int = 0
+    _was_colliding: bool = False
+
+    def _count(self) -> None:
+        colliding = self.world.collided
+        self.steps += 1
+        self.collision_steps += int(colliding)
+        self.collisions += int(colliding and not self._was_colliding)
+        self._was_colliding = colliding

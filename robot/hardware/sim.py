@@ -24,6 +24,7 @@ from shared.world import (
     ROBOT_RADIUS_M,
     SPEED_OF_SOUND_M_S,
     Arena,
+    ContactTally,
     DriveParams,
     Pose,
     World,
@@ -70,7 +71,7 @@ class WorldClock:
             self.advance(max(0.0, deadline_s - self.now()))
 
 
-class SimHardware(GpioHardware):
+class SimHardware(ContactTally, GpioHardware):
     """The gpio backend's devices on pins wired to a ``World``."""
 
     name = "sim"
@@ -106,13 +107,6 @@ class SimHardware(GpioHardware):
         if config.bumper is not None:
             self._bumper_pin = self.factory.pin(config.bumper.pin, pin_class=SimPin)
             self._pull_up = config.bumper.pull_up
-        # Before the gpio devices open: a failure there calls close(), which reads these.
-        #: World steps taken, and those that ended in a collision (the motion was cut short).
-        self.steps = 0
-        self.collision_steps = 0
-        #: Collisions counted once each: a step that collides after one that did not.
-        self.collisions = 0
-        self._was_colliding = False
         super().__init__(config, channels, clock=clock.now, pin_factory=self.factory)
         for sensor in self.sensors.values():
             # The loop pings each sensor once a tick on simulated time, not gpiozero's thread.
@@ -148,13 +142,6 @@ class SimHardware(GpioHardware):
             f"{self.collisions} collisions ({self.collision_steps} of {self.steps} steps in "
             "collision)"
         )
-
-    def _count(self) -> None:
-        colliding = self.world.collided
-        self.steps += 1
-        self.collision_steps += int(colliding)
-        self.collisions += int(colliding and not self._was_colliding)
-        self._was_colliding = colliding
 
     def _apply_duties(self) -> None:
         if self._closed:
