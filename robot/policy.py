@@ -281,15 +281,12 @@ def available_policies(bundle: Bundle) -> list[str]:
 def _affine_normalisation(spec: ObservationSpec) -> tuple[list[float], list[float]] | None:
     """float32 (offset, gain) per channel with ``normalize(raw) == (raw - offset) × gain``.
 
-    The shared spec's own formula (minmax: offset = (low + high) / 2, gain = 2 / (high − low);
-    none: 0 and 1), checked bit for bit against ``spec.normalize`` on the channels' bounds,
-    midpoints and values beyond them. None if they differ (a normalisation this policy does
-    not know): ``decide`` then calls ``spec.normalize`` itself.
+    The spec's own ``offset`` and ``gain``, checked bit for bit against ``spec.normalize`` on the
+    channels' bounds, midpoints and values beyond them. None if they differ (a normalisation
+    this policy does not know): ``decide`` then calls ``spec.normalize`` itself.
     """
     lows, highs = spec.lows, spec.highs
-    scaled = np.array([c.normalization == "minmax" for c in spec.channels])
-    offset = np.where(scaled, (lows + highs) / 2.0, 0.0).astype(np.float32)
-    gain = np.where(scaled, 2.0 / (highs - lows), 1.0).astype(np.float32)
+    offset, gain = spec.offset, spec.gain
     span = highs - lows
     probe = np.concatenate(
         [

@@ -121,6 +121,16 @@ class ObservationSpec:
         """Upper bounds in each channel's unit."""
         return np.array([c.high for c in self.channels], dtype=np.float64)
 
+    @property
+    def offset(self) -> np.ndarray:
+        """Per channel, float32: ``normalize(raw) == (raw - offset) * gain`` (0 for "none")."""
+        return self._offset.copy()  # type: ignore[attr-defined]
+
+    @property
+    def gain(self) -> np.ndarray:
+        """Per channel, float32: ``normalize(raw) == (raw - offset) * gain`` (1 for "none")."""
+        return self._gain.copy()  # type: ignore[attr-defined]
+
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         """Raw observation(s) in channel units → the network's float32 input."""
         raw = np.asarray(raw, dtype=np.float32)
