@@ -38,6 +38,8 @@ Return is the shared reward spec's reward per tick (recovery ticks count 0) time
 
 from __future__ import annotations
 
+import argparse
+import io
 import math
 import tempfile
 from collections import deque
@@ -53,7 +55,7 @@ from robot.hardware.sim import SimHardware, WorldClock, build_world
 from robot.learner import Choice, Learner, LearnerSettings
 from robot.loop import ControlLoop
 from robot.policy import QTablePolicy
-from shared.bundle import Bundle, sha256_file
+from shared.bundle import Bundle, sha256_file, write_bundle
 from shared.world import (
     HC_SR04_BEAM_HALF_ANGLE_RAD,
     MOTOR_DEAD_BAND,
@@ -248,16 +250,22 @@ def run(
     learn: bool,
     settings: LearnerSettings,
     seed: int,
+    state_dir: Path | None = None,
 ) -> RunResult:
-    """``ticks`` control ticks of the loop on ``world``, learning on ``values`` or frozen."""
+    """``ticks`` control ticks of the loop on ``world``, learning on ``values`` or frozen.
+
+    ``state_dir``: the learner's state directory, kept (a later run there resumes from its
+    newest snapshot instead of ``values``, as ``robot run --learn`` does); default a temporary
+    one.
+    """
     clock = WorldClock(world)
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     delay_duties(clock, hardware, shift.latency_ticks)
     sha = sha256_file(bundle.file(bundle.qtable_file))
-    with tempfile.TemporaryDirectory(prefix="bench-learning-") as state_dir:
+    with tempfile.TemporaryDirectory(prefix="bench-learning-") as scratch:
         if not learn:
             settings = replace(settings, epsilon_start=0.0, epsilon_floor=0.0)
-        settings = replace(settings, state_dir=Path(state_dir))
+        settings = replace(settings, state_dir=state_dir or Path(scratch))
         learner = _Recorder(
             bundle.spec, bundle.discretizer, values, sha, settings, seed=seed, frozen=not learn
         )
@@ -296,6 +304,147 @@ def eval_seeds(seed: int, arenas: int) -> list[int]:
     return [10_000 + 1_000 * seed + k for k in range(arenas)]
 
 
+def room_seeds(seed: int, rooms: int) -> list[int]:
+    """The rooms a benchmark seed learns in: the seed's own arena alone, or ``rooms`` others."""
+    return [seed] if rooms == 1 else [20_000 + 1_000 * seed + k for k in range(rooms)]
+
+
+#: Arena seeds of ``settle`` (never a benchmark's learning or evaluation arena).
+SETTLE_SEED_BASE = 70_000
+
+
+#: Manifest keys ``write_bundle`` writes itself (everything else is carried over as it is).
+_MANIFEST_OWN = {"format_version", "created_at", "versions", "env_id", "spec", "discretizer"}
+_MANIFEST_OWN |= {"models", "qtable", "files"}
+
+
+def write_settled(
+    bundle: Bundle,
+    values: np.ndarray,
+    out: str | Path,
+    record: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> Bundle:
+    """A copy of ``bundle`` at ``out`` with ``values`` as its Q-table and ``record`` as
+    ``manifest.settling``; models, spec, grid and the other sections are kept as they are."""
+    table = np.asarray(values, dtype=np.float64)
+    expected = (bundle.discretizer.n_states, len(bundle.spec.actions))  # type: ignore[union-attr]
+    if table.shape != expected:
+        raise ValueError(f"settled Q-table: expected shape {expected}, found {table.shape}")
+    buffer = io.BytesIO()
+    np.save(buffer, table)
+    qtable_file = bundle.qtable_file or "qtable.npy"
+    files: dict[str, bytes | Path] = {
+        name: bundle.file(name) for name in bundle.manifest["files"] if name != qtable_file
+    }
+    files[qtable_file] = buffer.getvalue()
+    info = {k: v for k, v in bundle.manifest.items() if k not in _MANIFEST_OWN}
+    info["settling"] = record
+    return write_bundle(
+        out,
+        spec=bundle.spec,
+        files=files,
+        models=bundle.models,
+        discretizer=bundle.discretizer,
+        qtable_file=qtable_file,
+        info=info,
+        versions=bundle.manifest.get("versions", {}),
+        overwrite=overwrite,
+    )
+
+
+def settings_record(settings: LearnerSettings) -> dict[str, Any]:
+    """The learner settings as JSON (the recovery as ``[left, right, duration_s]`` triples)."""
+    record = {k: v for k, v in settings.__dict__.items() if k not in {"state_dir", "recovery"}}
+    record["recovery"] = [
+        [s.command.left, s.command.right, s.duration_s] for s in settings.recovery
+    ]
+    return record
+
+
+#: Learner settings that are counts (``setting`` makes them ints).
+INT_SETTINGS = {"save_every", "keep", "rollback_window"}
+
+
+def setting(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` for a numeric learner setting (an argparse type for the scripts)."""
+    name, _, value = text.partition("=")
+    if name not in LearnerSettings.__dataclass_fields__ or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME a learner setting, found {text!r}"
+        )
+    number = float(value)
+    return name, int(number) if number.is_integer() and name in INT_SETTINGS else number
+
+
+def run_rooms(
+    bundle: Bundle,
+    gpio: Any,
+    arena_seeds: list[int],
+    *,
+    shift: Shift,
+    values: np.ndarray,
+    ticks_per_room: int,
+    learn: bool,
+    settings: LearnerSettings,
+    seed: int,
+) -> RunResult:
+    """One robot in several rooms, one after the other, its learning carried between them.
+
+    Each room is a fresh loop from rest (the robot put down somewhere else and started again),
+    whose learner resumes from the snapshot the previous room saved at its exit, in one state
+    directory: the path ``robot run --learn`` takes with the service's state directory.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-learning-rooms-") as state_dir:
+        results = [
+            run(
+                bundle,
+                gpio,
+                shifted_world(gpio, arena_seed, shift),
+                shift=shift,
+                values=values,
+                ticks=ticks_per_room,
+                learn=learn,
+                settings=settings,
+                seed=seed if k == 0 else seed * 1_000 + k,
+                state_dir=Path(state_dir),
+            )
+            for k, arena_seed in enumerate(arena_seeds)
+        ]
+    return merge(results)
+
+
+def settle(
+    bundle: Bundle,
+    gpio: Any,
+    *,
+    rooms: int,
+    ticks_per_room: int,
+    settings: LearnerSettings,
+    seed: int = 0,
+) -> RunResult:
+    """The robot's own learner run on the *unshifted* simulator in ``rooms`` fresh rooms.
+
+    A table distilled from a network is not what tabular Q-learning on the same grid settles
+    at: learning on it moves values because of the grid, not because of the world. Settling it
+    here first leaves on-robot learning the world's difference to learn.
+    """
+    table = bundle.load_qtable().astype(np.float64)
+    seeds = [SETTLE_SEED_BASE + 1_000 * seed + k for k in range(rooms)]
+    return run_rooms(
+        bundle,
+        gpio,
+        seeds,
+        shift=NOMINAL,
+        values=table,
+        ticks_per_room=ticks_per_room,
+        learn=True,
+        settings=settings,
+        seed=seed,
+    )
+
+
 def bench_seed(
     bundle: Bundle,
     gpio: Any,
@@ -306,23 +455,26 @@ def bench_seed(
     settings: LearnerSettings,
     shift: Shift = LITERAL,
     eval_arenas: int = 1,
+    learn_rooms: int = 1,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """One seed: learning and unlearned runs, then three greedy evaluations on fresh arenas.
 
-    ``eval_ticks`` is per arena; each evaluation runs on the same ``eval_arenas`` arenas.
+    The ``learn_ticks`` are spent in ``learn_rooms`` rooms (``run_rooms``; 1: the seed's own
+    arena throughout). ``eval_ticks`` is per arena; each evaluation runs on the same
+    ``eval_arenas`` arenas, none of them a learning room.
     """
     table = bundle.load_qtable().astype(np.float64)
     kw: dict[str, Any] = {"settings": settings, "seed": seed}
-    progress(f"{shift.name} seed {seed}: unlearned, shifted")
-    world = shifted_world(gpio, seed, shift)
-    frozen = run(
-        bundle, gpio, world, shift=shift, values=table, ticks=learn_ticks, learn=False, **kw
+    rooms = room_seeds(seed, learn_rooms)
+    per_room = learn_ticks // len(rooms)
+    progress(f"{shift.name} seed {seed}: unlearned, shifted, {len(rooms)} room(s)")
+    frozen = run_rooms(
+        bundle, gpio, rooms, shift=shift, values=table, ticks_per_room=per_room, learn=False, **kw
     )
-    progress(f"{shift.name} seed {seed}: learning, shifted")
-    world = shifted_world(gpio, seed, shift)
-    learned = run(
-        bundle, gpio, world, shift=shift, values=table, ticks=learn_ticks, learn=True, **kw
+    progress(f"{shift.name} seed {seed}: learning, shifted, {len(rooms)} room(s)")
+    learned = run_rooms(
+        bundle, gpio, rooms, shift=shift, values=table, ticks_per_room=per_room, learn=True, **kw
     )
     out: dict[str, Any] = {"seed": seed, "unlearned": frozen, "learning": learned}
     for name, world_shift, values in (
@@ -432,5 +584,11 @@ __all__ = [
     "bench_seed",
     "learning_curve",
     "report",
+    "room_seeds",
     "run",
+    "run_rooms",
+    "setting",
+    "settings_record",
+    "settle",
+    "write_settled",
 ]

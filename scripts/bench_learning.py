@@ -29,6 +29,8 @@ from robot.bench_learning import (  # noqa: E402
     bench_seed,
     learning_curve,
     report,
+    setting,
+    settings_record,
 )
 from robot.config import LearningConfig, load_config  # noqa: E402
 from robot.learner import LearnerSettings  # noqa: E402
@@ -52,20 +54,6 @@ def plot_curve(curves: dict[str, np.ndarray], window_s: float, path: Path) -> No
     plt.close(fig)
 
 
-def setting(text: str) -> tuple[str, float]:
-    """``NAME=VALUE`` for a numeric learner setting (argparse type)."""
-    name, _, value = text.partition("=")
-    if name not in LearnerSettings.__dataclass_fields__ or not value:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=VALUE with NAME a learner setting, found {text!r}"
-        )
-    number = float(value)
-    return name, int(number) if number.is_integer() and name in INT_SETTINGS else number
-
-
-INT_SETTINGS = {"save_every", "keep", "rollback_window"}
-
-
 def main(argv: list[str] | None = None) -> int:
     """``scripts/bench_learning``: run the benchmark, print and save the figures and the curve."""
     root = ROOT
@@ -85,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes learning")
+    parser.add_argument(
+        "--learn-rooms",
+        type=int,
+        default=1,
+        help="rooms the learning minutes are spread over, one after the other, the learner's "
+        "state carried (1: the seed's own arena throughout)",
+    )
     parser.add_argument("--eval-arenas", type=int, default=10, help="fresh arenas per evaluation")
     parser.add_argument("--eval-minutes", type=float, default=1.0, help="per arena, from rest")
     parser.add_argument("--episode-s", type=float, default=60.0, help="return per this many s")
@@ -121,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         "bundle": str(args.bundle),
         "seeds": args.seeds,
         "learn_minutes": args.minutes,
+        "learn_rooms": args.learn_rooms,
         "eval_arenas": args.eval_arenas,
         "eval_minutes_per_arena": args.eval_minutes,
         "episode_s": args.episode_s,
-        "learner": {k: str(v) for k, v in settings.__dict__.items() if k != "state_dir"},
+        "learner": settings_record(settings),
     }
     curves: dict[str, np.ndarray] = {}
     started = time.perf_counter()
@@ -139,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings,
                 shift=shift,
                 eval_arenas=args.eval_arenas,
+                learn_rooms=args.learn_rooms,
                 progress=lambda line: print(line, flush=True),
             )
             for seed in range(1, args.seeds + 1)
