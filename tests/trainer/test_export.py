@@ -268,6 +268,25 @@ def test_a_lowered_threshold_is_recorded(cartpole_run: RunDir, tmp_path: Path) -
     assert set(bundle.models) == {"float32"} and bundle.qtable_file is None
 
 
+#: Per-channel inner edges for CartPole (cart position, velocity, pole angle, angular velocity).
+CARTPOLE_EDGES = ((0.0,), (-0.5, 0.5), (-0.1, 0.0, 0.1), (-1.0, 0.0, 1.0))
+
+
+def test_bin_edges_place_the_distilled_grid(cartpole_run: RunDir, tmp_path: Path) -> None:
+    text = ";".join(",".join(str(edge) for edge in channel) for channel in CARTPOLE_EDGES)
+    argv = ["export", str(cartpole_run.path), "--out", str(tmp_path / "b"), "--qtable"]
+    assert main([*argv, "--bin-edges", text, "--parity-states", "1000"]) == 0
+    bundle = read_bundle(tmp_path / "b")
+    assert bundle.discretizer is not None and bundle.discretizer.edges == CARTPOLE_EDGES
+    manifest = bundle.manifest
+    assert manifest["discretizer"]["edges"] == [list(edges) for edges in CARTPOLE_EDGES]
+    assert manifest["discretizer"]["bins"] == [2, 3, 4, 4]
+    assert bundle.load_qtable().shape == (2 * 3 * 4 * 4, 2)
+    report = manifest["parity"]["qtable"]
+    assert (report["grid"], report["bins"], report["grid_states"]) == ("edges", [2, 3, 4, 4], 96)
+    assert 0 < report["bins_visited"] <= 96
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -279,6 +298,30 @@ def test_a_lowered_threshold_is_recorded(cartpole_run: RunDir, tmp_path: Path) -
             "--bins: expected 1 or 4",
         ),
         (["export", "{run}", "--out", "{tmp}/b", "--bins", "six"], "expected a bin count"),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bins", "6", "--bin-edges", "0"],
+            "argument --bin-edges: not allowed with argument --bins",
+        ),
+        (["export", "{run}", "--out", "{tmp}/b", "--bin-edges", "0"], "--bin-edges: sets the grid"),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bin-edges", "0;0.1"],
+            "--bin-edges: expected 1 or 4 ';'-separated edge lists (channels cart_position_m, "
+            "cart_velocity_m_s, pole_angle_rad, pole_angular_velocity_rad_s, in that order), "
+            "found 2: [[0.0], [0.1]]",
+        ),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bin-edges", "0;0;0,x;0"],
+            "--bin-edges: channel 2 ('pole_angle_rad'): expected finite numbers",
+        ),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bin-edges", "0;0;0.1,0;0"],
+            "channel 2 ('pole_angle_rad')): expected strictly increasing edges, found 0.1 then 0.0",
+        ),
+        (
+            ["export", "{run}", "--out", "{tmp}/b", "--qtable", "--bin-edges=-5,0"],
+            "channel 0 ('cart_position_m')): expected inner edges strictly inside (low, high) = "
+            "(-4.8, 4.8), found [-5.0, 0.0]",
+        ),
         (["export", "{run}"], "the following arguments are required: --out"),
         (["eval-bundle", "{tmp}"], "manifest.json: missing; this is not a sim2pi bundle"),
         (["eval-bundle", "{bundle}", "--episodes", "0"], "--episodes: expected a positive"),

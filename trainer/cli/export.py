@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shared.errors import SpecError
 from trainer.errors import UsageError
 
 EXIT_PARITY = 1
@@ -39,6 +40,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _channel_names(run_dir: Path) -> tuple[str, ...] | None:
+    """The run's observation channel names for messages, or None if its spec cannot be read."""
+    from trainer.rundir import RunDir
+
+    try:
+        return RunDir(run_dir).spec.observation.names
+    except (UsageError, SpecError):  # the export itself reports a bad run directory
+        return None
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``export`` and its options."""
     parser = subparsers.add_parser(
@@ -61,11 +72,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--qtable", action="store_true", help="DQN run: also distil the network onto a Q-table"
     )
-    parser.add_argument(
+    grid = parser.add_mutually_exclusive_group()
+    grid.add_argument(
         "--bins",
         type=_bins,
         help="Q-table bins: one count or one per channel (default: the env's qlearning preset, "
         "else 6 per channel)",
+    )
+    grid.add_argument(
+        "--bin-edges",
+        metavar="EDGES",
+        help="Q-table inner bin edges in the channels' units instead of uniform --bins: one "
+        "comma-separated list for every channel (0.1,0.2,0.3,0.45) or one per channel in the "
+        "spec's order, separated by ';' (\"0.1,0.3;0.2;0.1,0.5,1\"; an empty list is one "
+        "bin); a value starting with '-' needs '=': --bin-edges=-0.1,0.1",
     )
     parser.add_argument(
         "--qtable-method",
@@ -118,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     """Export, print the parity report and the bundle's files; 0 on success, 1 on parity."""
     from shared.errors import BundleError
     from trainer.export.bundle import ExportOptions, export_run
+    from trainer.export.distill import parse_bin_edges
     from trainer.export.parity import MIN_AGREEMENT, ParityError
 
     minimums = dict(MIN_AGREEMENT)
@@ -125,11 +146,15 @@ def run(args: argparse.Namespace) -> int:
         for value in (args.min_agreement, getattr(args, f"min_agreement_{kind}")):
             if value is not None:
                 minimums[kind] = value
+    bin_edges = None  # parsed here, not by argparse, so that messages can name the channels
+    if args.bin_edges is not None:
+        bin_edges = parse_bin_edges(args.bin_edges, _channel_names(args.run_dir))
     options = ExportOptions(
         int8=args.int8,
         qtable=args.qtable,
         checkpoint=args.checkpoint,
         bins=args.bins,
+        bin_edges=bin_edges,
         qtable_method=args.qtable_method,
         parity_states=args.parity_states,
         tie_epsilon=args.tie_epsilon,

@@ -55,6 +55,9 @@ class ExportOptions:
     checkpoint: str = "best"
     #: bins of the distilled Q-table: one count, or one per channel (None: preset, else 6)
     bins: tuple[int, ...] | None = None
+    #: inner bin edges of the distilled Q-table in the channels' units: one tuple for every
+    #: channel, or one per channel in the spec's order (instead of ``bins``)
+    bin_edges: tuple[tuple[float, ...], ...] | None = None
     #: how the DQN is distilled: ``visited`` or ``centres`` (``trainer.export.distill``)
     qtable_method: str = "visited"
     #: rollout states for calibration and the parity check (at least 10,000 by default)
@@ -102,11 +105,12 @@ def _validate(run: RunDir, out: Path, options: ExportOptions) -> None:
     for kind, minimum in options.min_agreement.items():
         if not 0.0 <= minimum <= 1.0:
             raise UsageError(f"--min-agreement-{kind}: expected a share in [0, 1], found {minimum}")
-    if options.bins is not None and not (run.algo == "dqn" and options.qtable):
-        raise UsageError(
-            "--bins: sets the grid of a Q-table distilled from a DQN run; add --qtable "
-            "(a tabular run keeps the grid it was trained on)"
-        )
+    for flag, value in (("--bins", options.bins), ("--bin-edges", options.bin_edges)):
+        if value is not None and not (run.algo == "dqn" and options.qtable):
+            raise UsageError(
+                f"{flag}: sets the grid of a Q-table distilled from a DQN run; add --qtable "
+                "(a tabular run keeps the grid it was trained on)"
+            )
     if out.exists() and not options.overwrite:
         raise UsageError(f"--out {out}: already exists; choose another path or pass --overwrite")
 
@@ -140,8 +144,8 @@ def export_run(
     _validate(run, out, options)
     spec = run.spec
     grid: Discretizer | None = None
-    if run.algo == "dqn" and options.qtable:  # a bad --bins fails before the slow work
-        grid = distill_module.grid_for(spec, options.bins)
+    if run.algo == "dqn" and options.qtable:  # a bad --bins/--bin-edges fails before the slow work
+        grid = distill_module.grid_for(spec, options.bins, options.bin_edges)
 
     env = run.make_env()
     try:
