@@ -138,6 +138,8 @@ class Choice:
     command: MotorCommand
     phase: str
     explored: bool = False
+    #: The learner's Q-values of the state it chose in (a copy; None during recovery).
+    q_values: np.ndarray | None = None
 
 
 @dataclass
@@ -434,7 +436,13 @@ class Learner:
                 draw = int(self.rng.choice(choices)) if choices.size else greedy
             action = draw
         self._prev = (state, action)
-        return Choice(action, self.commands[action], LEARN, explored)  # type: ignore[arg-type]
+        return Choice(
+            action,
+            self.commands[action],  # type: ignore[arg-type]
+            LEARN,
+            explored,
+            self.table.values[state].copy(),
+        )
 
     def _end_episode(self) -> None:
         """Close the episode (a collision): record its return, check for a rollback."""

@@ -1,4 +1,4 @@
-"""The fixed-rate control loop: snapshot → observation → policy → drive → learner → telemetry.
+"""The fixed-rate control loop: snapshot → observation → policy (or learner) → drive → telemetry.
 
 Deadlines are absolute (``start + k × period``) on an injected monotonic clock, so rounding never
 accumulates into drift; a tick that ends after the next deadline is an overrun, and the loop
@@ -271,20 +271,25 @@ class ControlLoop:
                 self._stop(built.reason, built.detail)
             else:
                 observation = built
-                decision_start = time.perf_counter()
-                decision = self.policy.decide(observation)
-                stats.decision_s.add(time.perf_counter() - decision_start)
                 fresh = True
+                if self.learner is None:
+                    decision_start = time.perf_counter()
+                    decision = self.policy.decide(observation)
+                    stats.decision_s.add(time.perf_counter() - decision_start)
                 if self._overrun_streak >= self.config.max_consecutive_overruns:
                     # Held until a tick ends on time again.
                     self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
                 elif self.learner is None:
-                    self.hardware.drive(self.commands[decision.action_index])
+                    self.hardware.drive(self.commands[decision.action_index])  # type: ignore[union-attr]
                     self._driving()
                 else:
+                    # Learning: the learner's table decides (the policy's model is not run), so
+                    # the tick record's action and Q-values are the ones acted on.
+                    decision_start = time.perf_counter()
                     choice = self.learner.step(observation, snapshot.bumper, started)
+                    stats.decision_s.add(time.perf_counter() - decision_start)
                     if choice.action_index is not None:  # None: a recovery manoeuvre step
-                        decision = Decision(choice.action_index, decision.q_values)
+                        decision = Decision(choice.action_index, choice.q_values)  # type: ignore[arg-type]
                     self.hardware.drive(choice.command)
                     self._driving()
             self._error_streak = 0

@@ -72,6 +72,52 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
         assert total == pytest.approx(sum(r[f"reward_{name}"] for r in updated), abs=1e-4)
 
 
+class _Greedy(Learner):
+    """The learner with α = 0: its values stay the ones it started from."""
+
+    def alpha_for(self, visits: int) -> float:
+        return 0.0
+
+
+def test_while_learning_the_tick_records_hold_the_learners_action_and_q_values(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    """The learner's table decides, not the policy's: the records show what was acted on."""
+    clock = SimulatedClock(1000.0)
+    factory, hardware = _sim_hardware(bundle, clock)
+    try:
+        settings = LearnerSettings(
+            state_dir=tmp_path / "learning", epsilon_start=0.0, epsilon_floor=0.0
+        )
+        # The learner starts from another table than the policy's: the negated one, whose
+        # greedy action differs wherever the bundle's table has a single best action.
+        negated = -bundle.load_qtable()
+        learner = _Greedy(bundle.spec, bundle.discretizer, negated, "0" * 64, settings, seed=1)
+        telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "ticks.jsonl"))
+        loop = ControlLoop(
+            hardware,
+            QTablePolicy(bundle),
+            bundle.spec,
+            FAST,
+            clock=clock,
+            telemetry=telemetry,
+            learner=learner,
+        )
+        loop.run(max_ticks=30)
+    finally:
+        hardware.close()
+        factory.reset()
+    records = [json.loads(line) for line in (tmp_path / "ticks.jsonl").read_text().splitlines()]
+    learned = [r for r in records if r.get("phase") == "learn"]
+    assert len(learned) == 30
+    policy = QTablePolicy(bundle)
+    for record in learned:
+        state = bundle.discretizer.index(np.asarray(record["obs"]))
+        assert record["action"] == int(np.argmax(record["q"]))  # greedy on the learner's values
+        assert policy.decide(np.asarray(record["obs"])).action_index != record["action"]
+        assert record["q"] == pytest.approx(negated[state], abs=1e-5)  # the state it chose in
+
+
 def _sim_hardware(bundle: Bundle, clock: SimulatedClock):
     channels = bundle.spec.observation.names
     factory, config, _ = simulated_gpio(channels, (1.5, 1.5, 1.5))
