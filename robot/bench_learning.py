@@ -39,7 +39,6 @@ Return is the shared reward spec's reward per tick (recovery ticks count 0) time
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import tempfile
 from collections import deque
@@ -55,7 +54,7 @@ from robot.hardware.sim import SimHardware, WorldClock, build_world
 from robot.learner import Choice, Learner, LearnerSettings
 from robot.loop import ControlLoop
 from robot.policy import QTablePolicy
-from shared.bundle import Bundle, sha256_file, write_bundle
+from shared.bundle import Bundle, sha256_file
 from shared.world import (
     HC_SR04_BEAM_HALF_ANGLE_RAD,
     MOTOR_DEAD_BAND,
@@ -309,51 +308,6 @@ def room_seeds(seed: int, rooms: int) -> list[int]:
     return [seed] if rooms == 1 else [20_000 + 1_000 * seed + k for k in range(rooms)]
 
 
-#: Arena seeds of ``settle`` (never a benchmark's learning or evaluation arena).
-SETTLE_SEED_BASE = 70_000
-
-
-#: Manifest keys ``write_bundle`` writes itself (everything else is carried over as it is).
-_MANIFEST_OWN = {"format_version", "created_at", "versions", "env_id", "spec", "discretizer"}
-_MANIFEST_OWN |= {"models", "qtable", "files"}
-
-
-def write_settled(
-    bundle: Bundle,
-    values: np.ndarray,
-    out: str | Path,
-    record: dict[str, Any],
-    *,
-    overwrite: bool = False,
-) -> Bundle:
-    """A copy of ``bundle`` at ``out`` with ``values`` as its Q-table and ``record`` as
-    ``manifest.settling``; models, spec, grid and the other sections are kept as they are."""
-    table = np.asarray(values, dtype=np.float64)
-    expected = (bundle.discretizer.n_states, len(bundle.spec.actions))  # type: ignore[union-attr]
-    if table.shape != expected:
-        raise ValueError(f"settled Q-table: expected shape {expected}, found {table.shape}")
-    buffer = io.BytesIO()
-    np.save(buffer, table)
-    qtable_file = bundle.qtable_file or "qtable.npy"
-    files: dict[str, bytes | Path] = {
-        name: bundle.file(name) for name in bundle.manifest["files"] if name != qtable_file
-    }
-    files[qtable_file] = buffer.getvalue()
-    info = {k: v for k, v in bundle.manifest.items() if k not in _MANIFEST_OWN}
-    info["settling"] = record
-    return write_bundle(
-        out,
-        spec=bundle.spec,
-        files=files,
-        models=bundle.models,
-        discretizer=bundle.discretizer,
-        qtable_file=qtable_file,
-        info=info,
-        versions=bundle.manifest.get("versions", {}),
-        overwrite=overwrite,
-    )
-
-
 def settings_record(settings: LearnerSettings) -> dict[str, Any]:
     """The learner settings as JSON (the recovery as ``[left, right, duration_s]`` triples)."""
     record = {k: v for k, v in settings.__dict__.items() if k not in {"state_dir", "recovery"}}
@@ -368,7 +322,7 @@ INT_SETTINGS = {"save_every", "keep", "rollback_window"}
 
 
 def setting(text: str) -> tuple[str, float]:
-    """``NAME=VALUE`` for a numeric learner setting (an argparse type for the scripts)."""
+    """``NAME=VALUE`` for a numeric learner setting (an argparse type for the script)."""
     name, _, value = text.partition("=")
     if name not in LearnerSettings.__dataclass_fields__ or not value:
         raise argparse.ArgumentTypeError(
@@ -413,36 +367,6 @@ def run_rooms(
             for k, arena_seed in enumerate(arena_seeds)
         ]
     return merge(results)
-
-
-def settle(
-    bundle: Bundle,
-    gpio: Any,
-    *,
-    rooms: int,
-    ticks_per_room: int,
-    settings: LearnerSettings,
-    seed: int = 0,
-) -> RunResult:
-    """The robot's own learner run on the *unshifted* simulator in ``rooms`` fresh rooms.
-
-    A table distilled from a network is not what tabular Q-learning on the same grid settles
-    at: learning on it moves values because of the grid, not because of the world. Settling it
-    here first leaves on-robot learning the world's difference to learn.
-    """
-    table = bundle.load_qtable().astype(np.float64)
-    seeds = [SETTLE_SEED_BASE + 1_000 * seed + k for k in range(rooms)]
-    return run_rooms(
-        bundle,
-        gpio,
-        seeds,
-        shift=NOMINAL,
-        values=table,
-        ticks_per_room=ticks_per_room,
-        learn=True,
-        settings=settings,
-        seed=seed,
-    )
 
 
 def bench_seed(
@@ -589,6 +513,4 @@ __all__ = [
     "run_rooms",
     "setting",
     "settings_record",
-    "settle",
-    "write_settled",
 ]

@@ -24,14 +24,12 @@ from robot.bench_learning import (
     room_seeds,
     run,
     run_rooms,
-    settle,
     shifted_world,
-    write_settled,
 )
 from robot.config import load_config
 from robot.hardware.sim import SimHardware, WorldClock
 from robot.learner import LearnerSettings
-from shared.bundle import Bundle, read_bundle, sha256_file
+from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
 from shared.world import ROBOT_RADIUS_M, Arena, Pose, World
 
@@ -183,30 +181,6 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
     assert not np.array_equal(learned.values, table)
     frozen = run_rooms(obstacle_bundle, GPIO, rooms, shift=LITERAL, learn=False, **common)
     assert np.array_equal(frozen.values, table) and frozen.learning["explored"] == 0
-
-
-def test_settle_writes_a_copy_of_the_bundle_with_the_settled_table(
-    obstacle_bundle: Bundle, tmp_path: Path
-) -> None:
-    settings = LearnerSettings(state_dir=tmp_path / "unused", epsilon_start=0.5)
-    result = settle(obstacle_bundle, GPIO, rooms=2, ticks_per_room=150, settings=settings)
-    before = obstacle_bundle.load_qtable()
-    assert not np.array_equal(result.values, before) and result.rewards.shape == (300,)
-    record = {"rooms": 2, "updates": int(result.learning["updates"])}
-    settled = write_settled(obstacle_bundle, result.values, tmp_path / "settled", record)
-    assert np.array_equal(settled.load_qtable(), result.values)
-    assert settled.manifest["settling"] == record
-    assert settled.spec == obstacle_bundle.spec
-    assert settled.discretizer == obstacle_bundle.discretizer
-    for name in obstacle_bundle.manifest["files"]:  # every other file is the same bytes
-        same = sha256_file(settled.file(name)) == sha256_file(obstacle_bundle.file(name))
-        assert same == (name != obstacle_bundle.qtable_file), name
-    for key in ("models", "parity", "training"):
-        assert settled.manifest.get(key) == obstacle_bundle.manifest.get(key), key
-    states = obstacle_bundle.discretizer.n_states
-    with pytest.raises(ValueError, match=rf"expected shape \({states}, 5\), found \(3, 5\)"):
-        write_settled(obstacle_bundle, np.zeros((3, 5)), tmp_path / "bad", record)
-    assert not (tmp_path / "bad").exists()
 
 
 def _result(reward_per_tick: float, collisions: int) -> RunResult:
