@@ -28,10 +28,14 @@ mounts, beams and bodies rebuild the world (same arena, pose and random stream) 
 (what the sim backend's echo pins send) says the misread distance. Nothing in ``shared/`` or
 ``robot/hardware/`` is changed.
 
-Per seed: (1) learn on the shifted world for ``learn_ticks`` (the unlearned policy runs the same
-ticks on the same arena, for the collision comparison); (2) evaluate greedily, without updates,
-on ``eval_arenas`` fresh arenas (other seeds, each from rest): the bundle's table in the nominal
-world, the bundle's table in the shifted world, and the learned table in the shifted world.
+Per seed: (1) learn on the shifted world for ``learn_ticks``, in the seed's own arena throughout
+or spread over ``learn_rooms`` rooms one after the other (``run_rooms``: a fresh loop per room
+from rest, the learner resuming from the state directory the room before saved, as a robot put
+down somewhere else and started again with the same ``--learn`` state would); the unlearned
+policy runs the same ticks in the same rooms, for the collision comparison; (2) evaluate
+greedily, without updates, on ``eval_arenas`` fresh arenas (other seeds, each from rest, never a
+learning room): the bundle's table in the nominal world, the bundle's table in the shifted
+world, and the learned table in the shifted world.
 Return is the shared reward spec's reward per tick (recovery ticks count 0) times
 ``episode_ticks``; collisions are the world's contacts.
 """
