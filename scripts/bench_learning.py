@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--learn-rooms",
         type=int,
-        default=1,
+        default=30,
         help="rooms the learning minutes are spread over, one after the other, the learner's "
-        "state carried (1: the seed's own arena throughout)",
+        "state carried (default 30; 1: the seed's own arena throughout)",
     )
-    parser.add_argument("--eval-arenas", type=int, default=10, help="fresh arenas per evaluation")
+    parser.add_argument("--eval-arenas", type=int, default=20, help="fresh arenas per evaluation")
     parser.add_argument("--eval-minutes", type=float, default=1.0, help="per arena, from rest")
     parser.add_argument("--episode-s", type=float, default=60.0, help="return per this many s")
     parser.add_argument(
