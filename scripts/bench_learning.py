@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"which shifted world(s): default {ADOPTED.name!r} (the adopted one); 'both': "
         "literal and mismatched; 'all': every one",
     )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds FIRST..FIRST+N-1")
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes learning")
     parser.add_argument(
         "--learn-rooms",
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     }.get(args.shift) or [SHIFTS[args.shift]]
     figures: dict[str, Any] = {
         "bundle": str(args.bundle),
-        "seeds": args.seeds,
+        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
         "learn_minutes": args.minutes,
         "learn_rooms": args.learn_rooms,
         "eval_arenas": args.eval_arenas,
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 learn_rooms=args.learn_rooms,
                 progress=lambda line: print(line, flush=True),
             )
-            for seed in range(1, args.seeds + 1)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
         ]
         figures[shift.name] = {**report(seeds, episode_ticks), "shift": shift.__dict__}
         for label, key in (("learning", "learning"), ("unlearned", "unlearned")):
