@@ -411,20 +411,18 @@ def bench_seed(
         ("eval_learned", shift, learned.values),
     ):
         progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
-        runs = [
-            run(
-                bundle,
-                gpio,
-                shifted_world(gpio, arena_seed, world_shift),
-                shift=world_shift,
-                values=values,
-                ticks=eval_ticks,
-                learn=False,
-                **kw,
-            )
-            for arena_seed in eval_seeds(seed, eval_arenas)
-        ]
-        out[name] = merge(runs)
+        # Frozen (ε = 0, α = 0): each arena starts from rest with ``values``, whatever the rooms
+        # before it, so these are independent greedy runs.
+        out[name] = run_rooms(
+            bundle,
+            gpio,
+            eval_seeds(seed, eval_arenas),
+            shift=world_shift,
+            values=values,
+            ticks_per_room=eval_ticks,
+            learn=False,
+            **kw,
+        )
     return out
 
 

@@ -23,6 +23,22 @@ from shared.qtable import load_latest
 FAST = LoopConfig(rate_hz=100.0, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
 
 
+def _recorded_loop(
+    bundle: Bundle, hardware: GpioHardware, clock: SimulatedClock, learner: Learner, path: Path
+) -> ControlLoop:
+    """The loop on the bundle's Q-table policy with ``learner``, every tick recorded at ``path``."""
+    telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=path))
+    return ControlLoop(
+        hardware,
+        QTablePolicy(bundle),
+        bundle.spec,
+        FAST,
+        clock=clock,
+        telemetry=telemetry,
+        learner=learner,
+    )
+
+
 def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_path: Path) -> None:
     clock = SimulatedClock(1000.0)
     channels = bundle.spec.observation.names
@@ -37,16 +53,7 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
             state_dir=tmp_path / "learning", save_every=20, epsilon_start=1.0
         )
         learner = Learner.from_bundle(bundle, settings, seed=3)
-        telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "ticks.jsonl"))
-        loop = ControlLoop(
-            hardware,
-            QTablePolicy(bundle),
-            bundle.spec,
-            FAST,
-            clock=clock,
-            telemetry=telemetry,
-            learner=learner,
-        )
+        loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
         summary = loop.run(max_ticks=50)
     finally:
         hardware.close()
@@ -93,16 +100,7 @@ def test_while_learning_the_tick_records_hold_the_learners_action_and_q_values(
         # greedy action differs wherever the bundle's table has a single best action.
         negated = -bundle.load_qtable()
         learner = _Greedy(bundle.spec, bundle.discretizer, negated, "0" * 64, settings, seed=1)
-        telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "ticks.jsonl"))
-        loop = ControlLoop(
-            hardware,
-            QTablePolicy(bundle),
-            bundle.spec,
-            FAST,
-            clock=clock,
-            telemetry=telemetry,
-            learner=learner,
-        )
+        loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
         loop.run(max_ticks=30)
     finally:
         hardware.close()
