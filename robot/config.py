@@ -526,24 +526,29 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
     default_dir = _path(str(LearningConfig.state_dir), source.parent)
     if table is None:
         return LearningConfig(state_dir=default_dir)
+    d = LearningConfig()  # the defaults, stated once (in the dataclass)
     config = LearningConfig(
-        enabled=table.get("enabled", bool, False),
-        epsilon_start=table.number("epsilon_start", 0.2, 0.0, 1.0),
-        epsilon_floor=table.number("epsilon_floor", 0.02, 0.0, 1.0),
-        epsilon_decay=table.number("epsilon_decay", 0.999, 0.0, 1.0),
-        alpha=table.number("alpha", 0.1, 1e-6, 1.0),
-        gamma=table.number("gamma", 0.99, 0.0, 1.0),
-        state_share=table.number("state_share", 0.9, 0.0, 0.999),
-        save_every=table.integer("save_every", 500, 1, 10_000_000),
-        keep=table.integer("keep", 3, 1, 1000),
-        shield_distance_m=table.number("shield_distance_m", 0.25, 0.0, 4.0, "m"),
+        enabled=table.get("enabled", bool, d.enabled),
+        epsilon_start=table.number("epsilon_start", d.epsilon_start, 0.0, 1.0),
+        epsilon_floor=table.number("epsilon_floor", d.epsilon_floor, 0.0, 1.0),
+        epsilon_decay=table.number("epsilon_decay", d.epsilon_decay, 0.0, 1.0),
+        alpha=table.number("alpha", d.alpha, 1e-6, 1.0),
+        gamma=table.number("gamma", d.gamma, 0.0, 1.0),
+        state_share=table.number("state_share", d.state_share, 0.0, 0.999),
+        save_every=table.integer("save_every", d.save_every, 1, 10_000_000),
+        keep=table.integer("keep", d.keep, 1, 1000),
+        shield_distance_m=table.number("shield_distance_m", d.shield_distance_m, 0.0, 4.0, "m"),
         state_dir=_path(table.get("state_dir", str, str(LearningConfig.state_dir)), source.parent),
-        alpha_omega=table.number("alpha_omega", 0.5, 0.0, 10.0),
-        alpha_floor=table.number("alpha_floor", 0.01, 0.0, 1.0),
-        collision_distance_m=table.number("collision_distance_m", 0.03, 0.0, 1.0, "m"),
-        rollback_window=table.integer("rollback_window", 10, 1, 10_000),
-        rollback_drop=table.number("rollback_drop", 100.0, 0.0, 1e9),
-        rollback_epsilon_factor=table.number("rollback_epsilon_factor", 0.5, 0.0, 1.0),
+        alpha_omega=table.number("alpha_omega", d.alpha_omega, 0.0, 10.0),
+        alpha_floor=table.number("alpha_floor", d.alpha_floor, 0.0, 1.0),
+        collision_distance_m=table.number(
+            "collision_distance_m", d.collision_distance_m, 0.0, 1.0, "m"
+        ),
+        rollback_window=table.integer("rollback_window", d.rollback_window, 1, 10_000),
+        rollback_drop=table.number("rollback_drop", d.rollback_drop, 0.0, 1e9),
+        rollback_epsilon_factor=table.number(
+            "rollback_epsilon_factor", d.rollback_epsilon_factor, 0.0, 1.0
+        ),
         recovery=_recovery(table),
     )
     if config.alpha_floor > config.alpha:
