@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -19,6 +20,7 @@ from shared.world import (
     Arena,
     DriveParams,
     Pose,
+    UltrasonicSensor,
     World,
     reference_sensors,
 )
@@ -28,6 +30,8 @@ START_CLEARANCE_M = 0.3
 #: Tries at a free start pose per layout, and layouts per reset, before giving up.
 _POSE_TRIES = 200
 _LAYOUT_TRIES = 50
+#: The reference robot's side rangers: degrees off straight ahead (``side_ranger_deg``'s default).
+SIDE_RANGER_DEG = 45.0
 #: Side (px) of the square ``rgb_array`` frame.
 FRAME_PX = 400
 
@@ -48,8 +52,9 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     The world is ``shared.world``: a differential drive (TT gear motors behind an H-bridge, a
     dead band and a first-order lag) in a walled arena with disc and box obstacles placed at
     random each episode, and three HC-SR04 rangers facing forward-left (+45°), forward and
-    forward-right (-45°). The task spec (channels, actions, reward terms) is
-    ``shared.reference_robot.obstacle_avoid_spec()``, also on ``env.unwrapped.task_spec``.
+    forward-right (-45°; ``side_ranger_deg`` turns the side pair). The task spec (channels,
+    actions, reward terms) is ``shared.reference_robot.obstacle_avoid_spec()``, also on
+    ``env.unwrapped.task_spec``.
 
     ## Action space
     ``Discrete(5)``; each action holds a (left, right) PWM duty for one control period:
@@ -96,6 +101,12 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     - ``control_period_s``: simulated seconds per step (0.05 s, the robot's 20 Hz).
     - ``max_episode_s``: truncation time (60 s).
     - ``arena_size_m``, ``obstacles``: the fixed layout size (4.0 m) and obstacle count (6).
+    - ``motor_gain``: both motors' gain, in (0, 2] (1.0): wheel speed per unit duty relative to
+      the reference drive's, e.g. 0.6 for a robot that drives 40 % slower at the same duty.
+      Multiplies each motor's gain after ``motor_gain_spread``'s draw.
+    - ``side_ranger_deg``: the side rangers' angle off straight ahead, in (0, 90] degrees (45),
+      on the same 0.08 m mount circle; the front ranger is unchanged. The observation's channels
+      stay left, front, right.
 
     Domain randomisation, all off by default; each is drawn once per episode from ``np_random``:
     - ``sensor_noise_m``: Gaussian noise σ (m) on each reading (HC-SR04: ~0.003).
@@ -131,6 +142,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         latency_ticks: int | tuple[int, int] = 0,
         arena_size_range_m: tuple[float, float] | None = None,
         obstacles_range: tuple[int, int] | None = None,
+        motor_gain: float = 1.0,
+        side_ranger_deg: float = SIDE_RANGER_DEG,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -154,6 +167,12 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"dropout_prob: expected in [0, 1], found {dropout_prob!r}")
         if not 0.0 <= motor_gain_spread < 1.0:
             raise ValueError(f"motor_gain_spread: expected in [0, 1), found {motor_gain_spread!r}")
+        if not 0.0 < motor_gain <= 2.0:
+            raise ValueError(f"motor_gain: expected in (0, 2], found {motor_gain!r}")
+        if not 0.0 < side_ranger_deg <= 90.0:
+            raise ValueError(
+                f"side_ranger_deg: expected in (0, 90] degrees off ahead, found {side_ranger_deg!r}"
+            )
         self._dead_band_range = _range(
             dead_band_range, (MOTOR_DEAD_BAND, MOTOR_DEAD_BAND), "dead_band_range", 0.0, 0.99
         )
@@ -173,6 +192,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.sensor_noise_m = float(sensor_noise_m)
         self.dropout_prob = float(dropout_prob)
         self.motor_gain_spread = float(motor_gain_spread)
+        self.motor_gain = float(motor_gain)
+        self.side_ranger_deg = float(side_ranger_deg)
 
         self.task_spec = obstacle_avoid_spec()
         self._reward = RewardFunction(self.task_spec)
@@ -201,17 +222,14 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         gain_low, gain_high = 1.0 - self.motor_gain_spread, 1.0 + self.motor_gain_spread
         drive = DriveParams(
             dead_band=float(rng.uniform(*self._dead_band_range)),
-            left_gain=float(rng.uniform(gain_low, gain_high)),
-            right_gain=float(rng.uniform(gain_low, gain_high)),
+            left_gain=float(rng.uniform(gain_low, gain_high)) * self.motor_gain,
+            right_gain=float(rng.uniform(gain_low, gain_high)) * self.motor_gain,
         )
         arena, pose = self._layout(rng)
-        self.world = World(
-            arena,
-            rng,
-            pose,
-            drive=drive,
-            sensors=reference_sensors(self.sensor_noise_m, self.dropout_prob),
-        )
+        sensors = reference_sensors(self.sensor_noise_m, self.dropout_prob)
+        if self.side_ranger_deg != SIDE_RANGER_DEG:
+            sensors = tuple(_turned(sensor, self.side_ranger_deg) for sensor in sensors)
+        self.world = World(arena, rng, pose, drive=drive, sensors=sensors)
         latency = int(rng.integers(self._latency_range[0], self._latency_range[1] + 1))
         self._pending = deque([MotorCommand(0.0, 0.0)] * latency)
         self._steps = 0
@@ -288,6 +306,17 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             "time_s": self.world.time_s,
             "true_ranges_m": self.world.true_ranges_m(),
         }
+
+
+def _turned(sensor: UltrasonicSensor, side_deg: float) -> UltrasonicSensor:
+    """A side ranger turned to ``side_deg`` off ahead, on the same mount circle; front unchanged."""
+    if sensor.angle_rad == 0.0:
+        return sensor
+    angle = math.copysign(math.radians(side_deg), sensor.angle_rad)
+    mount_m = math.hypot(sensor.x_m, sensor.y_m)
+    return replace(
+        sensor, x_m=mount_m * math.cos(angle), y_m=mount_m * math.sin(angle), angle_rad=angle
+    )
 
 
 def _range(
