@@ -10,14 +10,18 @@ learning curve. Training seconds exclude evaluation and checkpointing.
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
 import datetime as _dt
+import inspect
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from shared.spec import TaskSpec
@@ -44,6 +48,95 @@ def make_algorithm(env_id: str, algo: str, spec: TaskSpec, config: Any, seed: in
     return QLearning(env_id, spec, config, seed)
 
 
+@contextlib.contextmanager
+def _registered_with(env_id: str, env_kwargs: dict[str, Any]) -> Iterator[None]:
+    """Within the block, ``gym.make(env_id)`` builds the env with ``env_kwargs`` as defaults.
+
+    ``DQN`` and ``QLearning`` build their training envs from the env id alone; registering the
+    run's kwargs for the duration of their construction gives those envs the run's env too (and
+    ``env.spec.kwargs`` says so). Checkpoints pickle the envs themselves, so a resumed run keeps
+    them.
+    """
+    if not env_kwargs:
+        yield
+        return
+    registered = gym.registry[env_id]
+    gym.registry[env_id] = dataclasses.replace(
+        registered, kwargs={**registered.kwargs, **env_kwargs}
+    )
+    try:
+        yield
+    finally:
+        gym.registry[env_id] = registered
+
+
+def _accepted_keywords(env_id: str) -> dict[str, inspect.Parameter] | None:
+    """The env constructor's keyword parameters, or None when it takes ``**kwargs``."""
+    from gymnasium.envs.registration import load_env_creator
+
+    entry_point = gym.registry[env_id].entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    parameters = inspect.signature(creator).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return {
+        name: p
+        for name, p in parameters.items()
+        if p.kind in {inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    }
+
+
+def _expected(parameter: inspect.Parameter | None) -> str:
+    """What a keyword expects, from its annotation and default, for error messages."""
+    if parameter is None:
+        return "a value the env accepts"
+    annotation = parameter.annotation
+    kind = "any value" if annotation is inspect.Parameter.empty else str(annotation)
+    if parameter.default is inspect.Parameter.empty:
+        return kind
+    return f"{kind} (default {parameter.default!r})"
+
+
+def make_checked_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
+    """``make_env(env_id, **env_kwargs)``; a ``UsageError`` naming ``--env-arg`` if it refuses.
+
+    An unknown keyword lists the env's keywords; a value the env rejects names the keyword, what
+    it expects and what was found.
+    """
+    if not env_kwargs:
+        return make_env(env_id)
+    make_env(env_id).close()  # an unknown env id fails here, with its own message
+    accepted = _accepted_keywords(env_id)
+    if accepted is not None:
+        unknown = sorted(set(env_kwargs) - set(accepted))
+        if unknown:
+            raise UsageError(
+                f"--env-arg {unknown[0]}=...: {env_id} has no keyword {unknown[0]!r}; "
+                f"it accepts: {', '.join(accepted)}"
+            )
+    try:
+        return make_env(env_id, **env_kwargs)
+    except (TypeError, ValueError) as exc:
+        culprit = None
+        for key, value in env_kwargs.items():  # which one: build the env with each alone
+            try:
+                make_env(env_id, **{key: value}).close()
+            except (TypeError, ValueError):
+                culprit = key
+                break
+        if culprit is None:
+            raise UsageError(
+                f"--env-arg: {env_id} refused {env_kwargs} together ({exc}); "
+                "check that the arguments are consistent with each other"
+            ) from exc
+        parameter = accepted.get(culprit) if accepted is not None else None
+        raise UsageError(
+            f"--env-arg {culprit}={json.dumps(env_kwargs[culprit], default=str)}: {env_id} "
+            f"refused it "
+            f"({exc}); expected {_expected(parameter)}, found {env_kwargs[culprit]!r}"
+        ) from exc
+
+
 def _crossed(every: int, before: int, after: int) -> bool:
     """Whether a multiple of ``every`` (0 = never) lies in (before, after]."""
     return every > 0 and after // every > before // every
@@ -52,13 +145,21 @@ def _crossed(every: int, before: int, after: int) -> bool:
 class TrainingRun:
     """A run directory plus the live algorithm training into it."""
 
-    def __init__(self, path: Path, algorithm: Any, state: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        algorithm: Any,
+        state: dict[str, Any],
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.path = path
         self.algorithm = algorithm
         self.config = algorithm.config
         self.state = state  # orchestration counters, saved with checkpoints/last
         self.recent = collections.deque(state.get("recent", []), maxlen=RECENT_EPISODES)
-        self.eval_env = make_env(algorithm.env_id)
+        #: Keyword arguments of every env of the run (config.json ``env_kwargs``).
+        self.env_kwargs = dict(env_kwargs or {})
+        self.eval_env = make_env(algorithm.env_id, **self.env_kwargs)
         self.metrics = MetricsLog(path)
 
     @classmethod
@@ -70,12 +171,18 @@ class TrainingRun:
         overrides: list[str] | None = None,
         out: Path | None = None,
         total_steps: int | None = None,
+        env_kwargs: dict[str, Any] | None = None,
     ) -> TrainingRun:
-        """Check the inputs, make the run directory and the algorithm at step 0."""
+        """Check the inputs, make the run directory and the algorithm at step 0.
+
+        ``env_kwargs`` go to every env of the run (training, evaluation, export), e.g.
+        ``{"motor_gain": 0.6}``; JSON values, recorded in config.json.
+        """
+        env_kwargs = dict(env_kwargs or {})
         config = hyperparams.build_config(algo, env_id, overrides)
         if total_steps is not None:
             config.total_steps = total_steps
-        probe = make_env(env_id)
+        probe = make_checked_env(env_id, env_kwargs)
         try:
             check_discrete_actions(env_id, probe, algo)
             spec = task_spec_for(env_id, probe)
@@ -87,7 +194,8 @@ class TrainingRun:
                 f"--out {path}: exists and is not empty; choose a new directory, "
                 f"or continue it with --resume {path}"
             )
-        algorithm = make_algorithm(env_id, algo, spec, config, seed)
+        with _registered_with(env_id, env_kwargs):
+            algorithm = make_algorithm(env_id, algo, spec, config, seed)
         path.mkdir(parents=True, exist_ok=True)
         write_json(
             path / "config.json",
@@ -95,7 +203,7 @@ class TrainingRun:
                 "algo": algo,
                 "env_id": env_id,
                 "seed": seed,
-                "env_kwargs": {},
+                "env_kwargs": env_kwargs,
                 "hyperparameters": hyperparams.to_dict(config),
                 "eval_seeds": eval_seeds(config.eval_episodes),
                 "final_eval_seeds": eval_seeds(config.final_eval_episodes),
@@ -107,7 +215,7 @@ class TrainingRun:
         if algo == "qlearning":
             write_json(path / "discretizer.json", algorithm.discretizer.to_dict())
         state = {"train_seconds": 0.0, "wall_seconds": 0.0, "best_mean": None, "best_step": None}
-        return cls(path, algorithm, state)
+        return cls(path, algorithm, state, env_kwargs)
 
     @classmethod
     def resume(cls, path: Path) -> TrainingRun:
@@ -115,13 +223,15 @@ class TrainingRun:
         run = RunDir(path)
         last = run.checkpoint("last")
         config = hyperparams.from_dict(run.algo, run.config["hyperparameters"])
-        algorithm = make_algorithm(run.env_id, run.algo, run.spec, config, run.seed)
+        env_kwargs = dict(run.config.get("env_kwargs") or {})
+        with _registered_with(run.env_id, env_kwargs):
+            algorithm = make_algorithm(run.env_id, run.algo, run.spec, config, run.seed)
         algorithm.load(last)
         try:
             state = json.loads((last / "run_state.json").read_text())
         except FileNotFoundError:
             raise RunDirError(f"{last}/run_state.json: missing; cannot resume") from None
-        return cls(Path(path), algorithm, state)
+        return cls(Path(path), algorithm, state, env_kwargs)
 
     # ---- the loop ------------------------------------------------------------------------------
 

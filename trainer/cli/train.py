@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -41,6 +42,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a hyperparameter (repeatable), e.g. --set learning_rate=5e-4",
     )
     parser.add_argument(
+        "--env-arg",
+        dest="env_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument of the env (repeatable), VALUE as JSON else a string, e.g. "
+        "--env-arg motor_gain=0.6 --env-arg 'dead_band_range=[0.3,0.3]'; recorded in the run's "
+        "config.json and used by every env of the run (training, evaluation, export)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="run directory to create (default runs/{env}__{algo}__s{seed}__…)"
     )
     parser.add_argument(
@@ -49,6 +60,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
+
+
+def parse_env_args(items: list[str]) -> dict[str, Any]:
+    """``--env-arg KEY=VALUE`` items as env keyword arguments; VALUE is JSON, else a string."""
+    env_kwargs: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(
+                f"--env-arg {item!r}: expected KEY=VALUE with KEY a keyword argument name, "
+                "e.g. --env-arg motor_gain=0.6"
+            )
+        if key in env_kwargs:
+            raise UsageError(f"--env-arg {key}: given twice; give each keyword once")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text  # not JSON: a plain string, e.g. --env-arg render_mode=rgb_array
+        env_kwargs[key] = value
+    return env_kwargs
+
+
+def _check_resume_env_args(run_path: Path, env_kwargs: dict[str, Any]) -> None:
+    """Refuse ``--env-arg`` on ``--resume`` unless it repeats the run's recorded env kwargs."""
+    from trainer.rundir import RunDir
+
+    recorded = dict(RunDir(run_path).config.get("env_kwargs") or {})
+    if env_kwargs != recorded:
+        raise UsageError(
+            f"--resume {run_path} --env-arg: the run was trained with env_kwargs "
+            f"{json.dumps(recorded)} (config.json), found {json.dumps(env_kwargs)}; a run keeps "
+            "its env: drop --env-arg, or start a new run with --env, --algo and these --env-arg"
+        )
 
 
 class _StopFlag:
@@ -68,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     """Train (or resume), print where the run is and how it did; 0 on success."""
     from trainer.training import TrainingRun
 
+    env_kwargs = parse_env_args(args.env_args)
     if args.resume is not None:
         extra = [f"--{k}" for k in ("env", "algo", "steps", "out") if getattr(args, k) is not None]
         if args.overrides:
@@ -78,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.resume.is_dir():
             raise UsageError(f"--resume {args.resume}: no such directory")
+        if args.env_args:
+            _check_resume_env_args(args.resume, env_kwargs)
         training = TrainingRun.resume(args.resume)
         print(f"resuming {training.path} at step {training.algorithm.step}", file=sys.stderr)
     else:
@@ -94,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             out=args.out,
             total_steps=args.steps,
+            env_kwargs=env_kwargs,
         )
         print(f"run directory: {training.path}", file=sys.stderr)
     stop = _StopFlag()
