@@ -119,6 +119,14 @@ def test_a_resumed_run_keeps_its_env(qlearning_run: Path) -> None:
     assert gym.make(ENV_ID).unwrapped.motor_gain == 1.0  # the registry is left as it was
 
 
+def test_resume_accepts_the_runs_own_env_args(qlearning_run: Path) -> None:
+    from trainer.cli.train import _check_resume_env_args
+
+    _check_resume_env_args(qlearning_run, json.loads(json.dumps(SHIFTED)))  # no error
+    with pytest.raises(UsageError, match="the run was trained with env_kwargs"):
+        _check_resume_env_args(qlearning_run, {})
+
+
 def test_resume_refuses_env_args_other_than_the_runs(qlearning_run: Path) -> None:
     result = _trainer("train", "--resume", str(qlearning_run), "--env-arg", "motor_gain=0.7")
     assert result.returncode == 2, result.stderr
