@@ -71,12 +71,15 @@ def _registered_with(env_id: str, env_kwargs: dict[str, Any]) -> Iterator[None]:
 
 
 def _accepted_keywords(env_id: str) -> dict[str, inspect.Parameter] | None:
-    """The env constructor's keyword parameters, or None when it takes ``**kwargs``."""
+    """The env constructor's keyword parameters; None when it takes ``**kwargs`` (or hides them)."""
     from gymnasium.envs.registration import load_env_creator
 
     entry_point = gym.registry[env_id].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    parameters = inspect.signature(creator).parameters
+    try:
+        parameters = inspect.signature(creator).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): let the env decide
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return None
     return {
