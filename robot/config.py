@@ -210,6 +210,10 @@ class LearningConfig:
     #: The share of each TD correction applied to every action of the state, not only the one
     #: taken (0: plain Q-learning). Keeps the bundle's preferences until experience changes them.
     state_share: float = 0.9
+    #: lambda of Watkins's Q(lambda): each TD error also corrects the (state, action) pairs
+    #: before it, by their eligibility trace (x gamma*lambda per tick back; cut at an exploratory
+    #: action and at each collision). 0: one-step Q-learning.
+    trace_lambda: float = 0.0
     save_every: int = 500
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
@@ -535,6 +539,7 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         alpha=table.number("alpha", d.alpha, 1e-6, 1.0),
         gamma=table.number("gamma", d.gamma, 0.0, 1.0),
         state_share=table.number("state_share", d.state_share, 0.0, 0.999),
+        trace_lambda=table.number("trace_lambda", d.trace_lambda, 0.0, 0.999),
         save_every=table.integer("save_every", d.save_every, 1, 10_000_000),
         keep=table.integer("keep", d.keep, 1, 1000),
         shield_distance_m=table.number("shield_distance_m", d.shield_distance_m, 0.0, 4.0, "m"),

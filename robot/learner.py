@@ -5,11 +5,15 @@ raw observation (channel units) and whether the robot collided, finishes the pre
 transition (reward from ``shared.reward`` on this observation and the command sent; the TD target
 is the reward alone when the tick collided), and returns the command to drive now.
 
-- **Update**: Q(s, a) moves by α × TD error, as in Q-learning; ``state_share`` of that move is
-  also applied to the other actions of s. The bundle's table comes from the simulator: in a
-  shifted world the action taken soon looks worse than the untried ones only because they were
-  not tried; sharing the state's correction keeps the bundle's preferences until experience of
-  each action changes them.
+- **Update**: Watkins's Q(λ). Q(s, a) moves by α × TD error, as in Q-learning, and so does
+  each (state, action) before it in the episode, scaled by its eligibility trace (1 when taken,
+  × γλ every tick after; ``trace_lambda`` = λ, 0: one-step Q-learning). The trace is cut when
+  exploration takes a non-greedy action and when the episode ends; it is not saved. A collision
+  is seldom the fault of the last tick alone: the trace charges the ticks that drove into it.
+  ``state_share`` of each move is also applied to the other actions of the same state. The
+  bundle's table comes from the simulator: in a shifted world the action taken soon looks worse
+  than the untried ones only because they were not tried; sharing the state's correction keeps
+  the bundle's preferences until experience of each action changes them.
 
 - **Episodes**: a collision (bumper, or a metre channel below ``collision_distance_m``) ends one;
   the ``recovery`` manoeuvre (a sequence of (MotorCommand, duration_s)) then runs, outside
@@ -50,6 +54,8 @@ _log = logging.getLogger(__name__)
 
 META_VERSION = 1
 BEST_DIR = "best"
+#: A trace below this is dropped (λ = 0.9, γ = 0.99: about 40 ticks, 2 s at 20 Hz).
+TRACE_CUTOFF = 0.01
 #: Phases a tick can be in.
 LEARN, RECOVER = "learn", "recover"
 
@@ -87,6 +93,7 @@ class LearnerSettings:
     alpha_floor: float = _CONFIG_DEFAULTS.alpha_floor
     gamma: float = _CONFIG_DEFAULTS.gamma
     state_share: float = _CONFIG_DEFAULTS.state_share
+    trace_lambda: float = _CONFIG_DEFAULTS.trace_lambda
     save_every: int = _CONFIG_DEFAULTS.save_every
     keep: int = _CONFIG_DEFAULTS.keep
     shield_distance_m: float = _CONFIG_DEFAULTS.shield_distance_m
@@ -105,6 +112,7 @@ class LearnerSettings:
             ("alpha_omega", self.alpha_omega >= 0.0),
             ("gamma", 0.0 <= self.gamma <= 1.0),
             ("state_share", 0.0 <= self.state_share < 1.0),
+            ("trace_lambda", 0.0 <= self.trace_lambda < 1.0),
             ("save_every", self.save_every >= 1),
             ("keep", self.keep >= 1),
             ("rollback_window", self.rollback_window >= 1),
@@ -220,6 +228,8 @@ class Learner:
         self.stats.episode_length = 0
         self.best: QTable | None = self._load_best()
         self._prev: tuple[int, int] | None = None  # (state, action) awaiting its reward
+        #: Eligibility traces of the pairs before ``_prev`` in this episode (not saved).
+        self._trace: dict[tuple[int, int], float] = {}
         self._recovery_until: list[float] = []  # end times of the remaining recovery steps
         self._recovery_steps: list[RecoveryStep] = []
         self._last: dict[str, Any] = {}
@@ -356,10 +366,10 @@ class Learner:
             return ~self._forward
         return np.ones(len(self.commands), bool)
 
-    def alpha_for(self, visits: int) -> float:
-        """The learning rate for a (state, action) visited ``visits`` times before."""
+    def alpha_for(self, visits: Any) -> Any:
+        """The learning rate for a (state, action) visited ``visits`` times before (or an array)."""
         s = self.settings
-        return max(s.alpha_floor, s.alpha / (1.0 + visits) ** s.alpha_omega)
+        return np.maximum(s.alpha_floor, s.alpha / (1.0 + visits) ** s.alpha_omega)
 
     def step(self, raw_observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
         """Learn from the last tick (reward of this observation) and choose this tick's command."""
@@ -385,7 +395,7 @@ class Learner:
         return self._choose(raw, state)
 
     def _update(self, raw: np.ndarray, state: int, terminal: bool) -> None:
-        """One Q-learning update of the previous (state, action) with this tick's reward."""
+        """One Q(λ) update with this tick's reward: the previous (state, action) and its trace."""
         prev_state, prev_action = self._prev  # type: ignore[misc]
         reward = self.reward_fn(raw, self.commands[prev_action], terminal)
         values, visits = self.table.values, self.table.visits
@@ -394,12 +404,15 @@ class Learner:
             target += self.settings.gamma * float(values[state].max())
         td_error = target - float(values[prev_state, prev_action])
         alpha = self.alpha_for(int(visits[prev_state, prev_action]))
+        states, actions, traces = self._trace_with(prev_state, prev_action)
         # Part of the correction is the state's value, which every action shares; moving only
         # the action taken would make the actions not tried look better than they are (their
         # values are the simulator's) and flip the greedy choice on no evidence.
-        correction = alpha * td_error
-        values[prev_state] += self.settings.state_share * correction
-        values[prev_state, prev_action] += (1.0 - self.settings.state_share) * correction
+        correction = self.alpha_for(visits[states, actions]) * traces * td_error
+        share = self.settings.state_share
+        np.add.at(values, states, share * correction[:, None])
+        np.add.at(values, (states, actions), (1.0 - share) * correction)
+        self._decay_trace(terminal)
         visits[prev_state, prev_action] += 1
         s = self.stats
         s.updates += 1
@@ -420,6 +433,21 @@ class Learner:
         if s.updates % self.settings.save_every == 0:
             self.save()
 
+    def _trace_with(self, state: int, action: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The trace with (state, action) set to 1 (replacing traces): states, actions, traces."""
+        pairs = self._trace
+        pairs[(state, action)] = 1.0
+        keys = np.array(list(pairs), np.int64).reshape(-1, 2)
+        return keys[:, 0], keys[:, 1], np.fromiter(pairs.values(), np.float64, len(pairs))
+
+    def _decay_trace(self, terminal: bool) -> None:
+        """Age the trace by γλ a tick; drop what falls below ``TRACE_CUTOFF``, all at an end."""
+        decay = self.settings.gamma * self.settings.trace_lambda
+        if terminal or decay == 0.0:
+            self._trace = {}
+            return
+        self._trace = {k: e * decay for k, e in self._trace.items() if e * decay > TRACE_CUTOFF}
+
     def _choose(self, raw: np.ndarray, state: int) -> Choice:
         """ε-greedy with the shield; remembers (state, action) for the next update."""
         greedy = int(self.table.values[state].argmax())
@@ -435,6 +463,8 @@ class Learner:
                 choices = np.flatnonzero(allowed)
                 draw = int(self.rng.choice(choices)) if choices.size else greedy
             action = draw
+        if action != greedy:
+            self._trace = {}  # Watkins: what came before did not lead to a greedy action
         self._prev = (state, action)
         return Choice(
             action,
@@ -454,7 +484,7 @@ class Learner:
         _log.info("episode %d ended by a collision: return %.3f", s.episodes, s.episode_return)
         self._events.append("episode_end")
         s.episode_return, s.episode_length = 0.0, 0
-        self._prev = None
+        self._prev, self._trace = None, {}
         if len(s.recent_returns) < self.settings.rollback_window:
             return
         mean = float(np.mean(s.recent_returns))
@@ -478,6 +508,7 @@ class Learner:
             self.table.visits[...] = self.best.visits
         s.rollbacks += 1
         s.recent_returns = []
+        self._trace = {}
         self._events.append("rollback")
         _log.warning(
             "learning rollback: mean return %.3f over %d episodes is more than %.3f below the best "

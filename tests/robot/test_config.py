@@ -199,10 +199,10 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
     text = MINIMAL_GPIO + (
         "\n[learning]\nalpha_omega = 0.7\nalpha_floor = 0.02\ncollision_distance_m = 0.08\n"
         "rollback_window = 5\nrollback_drop = 2.5\nrollback_epsilon_factor = 0.25\n"
-        "recovery = [[0, 0, 0.2], [-0.4, -0.4, 1]]\nstate_share = 0.5\n"
+        "recovery = [[0, 0, 0.2], [-0.4, -0.4, 1]]\nstate_share = 0.5\ntrace_lambda = 0.8\n"
     )
     learning = load_config(write(tmp_path, text)).learning
-    assert learning.state_share == 0.5
+    assert (learning.state_share, learning.trace_lambda) == (0.5, 0.8)
     assert (learning.alpha_omega, learning.alpha_floor) == (0.7, 0.02)
     assert learning.collision_distance_m == 0.08 and learning.rollback_window == 5
     assert (learning.rollback_drop, learning.rollback_epsilon_factor) == (2.5, 0.25)
@@ -210,7 +210,7 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
     defaults = load_config(write(tmp_path, MINIMAL_GPIO + "\n[learning]\n")).learning
     assert defaults.recovery == ((0.0, 0.0, 0.3), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
     # The trainer's discount, the HC-SR04's contact reading, a drop on the return's scale.
-    assert (defaults.gamma, defaults.state_share) == (0.99, 0.9)
+    assert (defaults.gamma, defaults.state_share, defaults.trace_lambda) == (0.99, 0.9, 0.0)
     assert (defaults.collision_distance_m, defaults.rollback_drop) == (0.03, 100.0)
 
 
@@ -224,6 +224,7 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
         ("rollback_epsilon_factor = 2", "[learning.rollback_epsilon_factor] expected 0.0..1.0"),
         ("alpha_omega = -1", "[learning.alpha_omega] expected 0.0..10.0"),
         ("state_share = 1", "[learning.state_share] expected 0.0..0.999"),
+        ("trace_lambda = 1", "[learning.trace_lambda] expected 0.0..0.999"),
         ("recovery = [[0, 0]]", "[learning.recovery] step 0: expected [left duty, right duty"),
         ('recovery = [[0, "a", 1]]', "[learning.recovery] step 0: expected [left duty"),
         ("recovery = [[0, 0, 1], [2, 0, 1]]", "[learning.recovery] step 1: expected duties in"),

@@ -62,6 +62,85 @@ def test_state_share_zero_is_plain_q_learning(tmp_path: Path) -> None:
         make(tmp_path, state_share=1.0)  # the actions' own values would never move apart
 
 
+def _walk(learner: Learner, observations: list[np.ndarray]) -> list[tuple[int, int]]:
+    """Step through ``observations`` (no collision); the (state, action) pairs chosen."""
+    pairs = []
+    for i, obs in enumerate(observations):
+        choice = learner.step(obs, False, 0.05 * i)
+        pairs.append((GRID.index(obs), choice.action_index))
+    return pairs
+
+
+WALK = [FAR, np.array([1.0, 0.7, 1.2]), np.array([0.6, 1.6, 0.4]), np.array([1.9, 0.3, 0.9])]
+
+
+def test_each_td_error_also_corrects_the_pairs_before_by_their_trace(tmp_path: Path) -> None:
+    values = np.random.default_rng(3).normal(size=(GRID.n_states, 5))
+    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "alpha_omega": 0.0}
+    learner = make(tmp_path, values, trace_lambda=0.8, **greedy)
+    pairs = _walk(learner, WALK)
+    assert len(set(p[0] for p in pairs)) == 4  # four different states
+    # Replay the rule by hand: Q(λ) with replacing traces, state_share split, α = 0.1 constant.
+    q, trace = values.copy(), {}
+    gamma, share = learner.settings.gamma, learner.settings.state_share
+    reward_fn = learner.reward_fn
+    for (s0, a0), obs in zip(pairs[:-1], WALK[1:], strict=True):
+        r = reward_fn(obs, SPEC.actions[a0].motor, False).total
+        delta = r + gamma * q[GRID.index(obs)].max() - q[s0, a0]
+        trace[(s0, a0)] = 1.0
+        for (s, a), e in trace.items():
+            q[s] += share * 0.1 * e * delta
+            q[s, a] += (1.0 - share) * 0.1 * e * delta
+        trace = {k: e * gamma * 0.8 for k, e in trace.items()}
+    assert learner.table.values == pytest.approx(q)
+    # The first pair moved three times; with trace_lambda 0 only its own update moves it.
+    one_step = make(tmp_path / "one", values, trace_lambda=0.0, **greedy)
+    assert _walk(one_step, WALK) == pairs
+    s0, a0 = pairs[0]
+    assert one_step.table.values[s0, a0] != pytest.approx(learner.table.values[s0, a0])
+    second = make(tmp_path / "two", values, trace_lambda=0.0, **greedy)
+    _walk(second, WALK[:2])
+    assert one_step.table.values[s0] == pytest.approx(second.table.values[s0])
+
+
+def test_an_exploratory_action_and_a_collision_cut_the_trace(tmp_path: Path) -> None:
+    values = np.random.default_rng(4).normal(size=(GRID.n_states, 5))
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, trace_lambda=0.9)
+    _walk(learner, WALK[:3])
+    assert len(learner._trace) == 2  # the pairs before the one awaiting its reward
+    learner.epsilon = 1.0
+    explored = []
+    for i in range(50):  # explore until an action other than the greedy one is drawn
+        obs = WALK[i % len(WALK)]
+        greedy = int(learner.table.values[GRID.index(obs)].argmax())
+        choice = learner.step(obs, False, 1.0 + 0.05 * i)
+        explored.append(choice.action_index != greedy)
+        if explored[-1]:
+            break
+    assert explored[-1] and learner._trace == {}  # Watkins: cut at the exploratory action
+    learner.epsilon = 0.0
+    before = learner.table.values.copy()
+    s_prev = learner._prev[0]
+    learner.step(WALK[0], False, 5.0)
+    changed = {int(s) for s in np.argwhere(learner.table.values != before)[:, 0]}
+    assert changed == {s_prev}  # only the exploratory pair learned from this tick
+    learner.step(WALK[1], True, 5.05)  # a collision: the episode, and its trace, end
+    assert learner._trace == {} and learner.stats.collisions == 1
+
+
+def test_the_trace_stays_short(tmp_path: Path) -> None:
+    learner = make(
+        tmp_path, epsilon_start=0.0, epsilon_floor=0.0, save_every=10**6, trace_lambda=0.9
+    )
+    rng = np.random.default_rng(5)
+    lengths = []
+    for i in range(300):
+        learner.step(rng.uniform(0.3, 2.0, size=3), False, 0.05 * i)
+        lengths.append(len(learner._trace))
+    # λ 0.9, γ 0.99: 0.891 ** 40 < TRACE_CUTOFF (0.01), so a pair stays at most 40 ticks.
+    assert 30 < max(lengths) <= 40
+
+
 def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> None:
     steps = recovery_from([(0.0, 0.0, 0.2), (-0.5, -0.5, 0.4), (-0.6, 0.6, 0.3)])
     values = np.full((GRID.n_states, 5), 3.0)
