@@ -130,7 +130,7 @@ class _Recorder(Learner):
         self.frozen = frozen
         self.rewards: list[float] = []
 
-    def alpha_for(self, visits: int) -> float:
+    def alpha_for(self, visits: Any) -> Any:
         """No update when frozen (α = 0), else the learner's schedule."""
         return 0.0 if self.frozen else super().alpha_for(visits)
 
@@ -384,13 +384,17 @@ def bench_seed(
     shift: Shift = LITERAL,
     eval_arenas: int = 1,
     learn_rooms: int = 1,
+    shift_trained: np.ndarray | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """One seed: learning and unlearned runs, then three greedy evaluations on fresh arenas.
 
     The ``learn_ticks`` are spent in ``learn_rooms`` rooms (``run_rooms``; 1: the seed's own
     arena throughout). ``eval_ticks`` is per arena; each evaluation runs on the same
-    ``eval_arenas`` arenas, none of them a learning room.
+    ``eval_arenas`` arenas, none of them a learning room. ``shift_trained``: a Q-table on the
+    bundle's grid trained for the shifted robot (in a simulator with the shift), evaluated on
+    the shifted robot on the same arenas too (``eval_shift_trained``): what a table on this grid
+    can return there, for comparison with what learning reached.
     """
     table = bundle.load_qtable().astype(np.float64)
     kw: dict[str, Any] = {"settings": settings, "seed": seed}
@@ -405,11 +409,14 @@ def bench_seed(
         bundle, gpio, rooms, shift=shift, values=table, ticks_per_room=per_room, learn=True, **kw
     )
     out: dict[str, Any] = {"seed": seed, "unlearned": frozen, "learning": learned}
-    for name, world_shift, values in (
+    evaluations = [
         ("eval_nominal", NOMINAL, table),
         ("eval_shifted", shift, table),
         ("eval_learned", shift, learned.values),
-    ):
+    ]
+    if shift_trained is not None:
+        evaluations.append(("eval_shift_trained", shift, np.asarray(shift_trained, np.float64)))
+    for name, world_shift, values in evaluations:
         progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
         # Frozen (ε = 0, α = 0): each arena starts from rest with ``values``, whatever the rooms
         # before it, so these are independent greedy runs.
@@ -464,7 +471,27 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
         "return_unlearned_same_ticks": ret("unlearned"),
         "rollbacks": int(sum(s["learning"].learning.get("rollbacks", 0) for s in seeds)),
         "bar_met": bool(recovered >= 0.5 and during <= unlearned),
+        **_shift_trained_figures(seeds, ret, coll, lost, shifted),
         "per_seed": [_seed_figures(s, episode_ticks) for s in seeds],
+    }
+
+
+def _shift_trained_figures(
+    seeds: list[dict[str, Any]],
+    ret: Callable[[str], float],
+    coll: Callable[[str], float],
+    lost: float,
+    shifted: float,
+) -> dict[str, Any]:
+    """The shift-trained table's mean return, collisions and share of the loss it recovers."""
+    if not all("eval_shift_trained" in s for s in seeds):
+        return {}
+    trained = ret("eval_shift_trained")
+    share = (trained - shifted) / lost if lost > 0 else float("nan")
+    return {
+        "return_shift_trained": trained,
+        "recovered_fraction_shift_trained": share,
+        "collisions_per_min_eval_shift_trained": coll("eval_shift_trained"),
     }
 
 
@@ -486,6 +513,14 @@ def _seed_figures(seed: dict[str, Any], episode_ticks: int) -> dict[str, Any]:
         "collisions_during_learning": seed["learning"].collisions,
         "collisions_eval_before": seed["eval_shifted"].collisions,
         "collisions_eval_after": seed["eval_learned"].collisions,
+        **(
+            {
+                "return_shift_trained": ret("eval_shift_trained"),
+                "collisions_eval_shift_trained": seed["eval_shift_trained"].collisions,
+            }
+            if "eval_shift_trained" in seed
+            else {}
+        ),
         "learner": seed["learning"].learning,
     }
 

@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a learner setting (default: the [learning] defaults of robot/config.py)",
     )
+    parser.add_argument(
+        "--shift-trained",
+        type=Path,
+        metavar="BUNDLE",
+        help="also evaluate this bundle's Q-table (same grid and actions; trained in a simulator "
+        "with the shift, e.g. trainer train --env-arg ...) on the shifted robot's fresh arenas",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_learning"), help="output dir")
     args = parser.parse_args(argv)
     bundle = read_bundle(args.bundle)
@@ -101,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    shift_trained = None
+    if args.shift_trained is not None:
+        other = read_bundle(args.shift_trained)
+        why = mismatch(bundle, other)
+        if why is not None:
+            print(f"bench_learning: --shift-trained {args.shift_trained}: {why}", file=sys.stderr)
+            return 2
+        shift_trained = other.load_qtable()
     gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware.gpio
     # The state dir is replaced by a temporary one per run.
     settings = LearnerSettings.from_config(LearningConfig(state_dir=args.out), **dict(args.set))
@@ -122,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_minutes_per_arena": args.eval_minutes,
         "episode_s": args.episode_s,
         "learner": settings_record(settings),
+        "shift_trained": None if args.shift_trained is None else str(args.shift_trained),
     }
     curves: dict[str, np.ndarray] = {}
     started = time.perf_counter()
@@ -137,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 shift=shift,
                 eval_arenas=args.eval_arenas,
                 learn_rooms=args.learn_rooms,
+                shift_trained=shift_trained,
                 progress=lambda line: print(line, flush=True),
             )
             for seed in range(args.first_seed, args.first_seed + args.seeds)
@@ -153,6 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out / 'figures.json'} and {args.out / 'learning_curve.png'}")
     met = all(figures[shift.name]["bar_met"] for shift in shifts)
     return 0 if met else 1
+
+
+def mismatch(bundle: Any, other: Any) -> str | None:
+    """Why ``other``'s Q-table cannot stand beside ``bundle``'s, or None if it can."""
+    if other.qtable_file is None:
+        return "it has no qtable.npy; export it with --qtable"
+    if other.discretizer != bundle.discretizer:
+        return (
+            f"its grid {other.discretizer.n_bins} (edges {other.discretizer.edges}) is not the "
+            f"bundle's {bundle.discretizer.n_bins} ({bundle.discretizer.edges}); export it with "
+            "the bundle's --bins or --bin-edges"
+        )
+    if other.spec.actions != bundle.spec.actions:
+        return (
+            f"its actions {other.spec.actions.names} (with their motor commands) are not the "
+            f"bundle's {bundle.spec.actions.names}"
+        )
+    return None
 
 
 if __name__ == "__main__":
