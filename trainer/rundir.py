@@ -2,7 +2,8 @@
 
 Layout (``runs/{env-slug}__{algo}__s{seed}__{YYYYmmdd-HHMMSS}/``)::
 
-    config.json        algo, env_id, seed, hyperparameters, eval_seeds, final_eval_seeds
+    config.json        algo, env_id, seed, env_kwargs (--env-arg), hyperparameters, eval_seeds,
+                       final_eval_seeds
     versions.json      Python, numpy, TensorFlow, Keras, Gymnasium, sim2pi versions
     spec.json          the TaskSpec (observation channels + normalisation, actions, reward)
     discretizer.json   qlearning only: the grid of states
@@ -92,7 +93,7 @@ class RunDir:
 
     @cached_property
     def config(self) -> dict[str, Any]:
-        """config.json: algo, env_id, seed, hyperparameters, eval seeds."""
+        """config.json: algo, env_id, seed, env_kwargs, hyperparameters, eval seeds."""
         return self._json("config.json")
 
     @property
