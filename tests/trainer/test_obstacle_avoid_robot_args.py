@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from shared.world import (
     REFERENCE_SENSOR_ANGLE_RAD,
@@ -120,8 +121,9 @@ def test_defaults_leave_the_env_as_it_was(kwargs: dict) -> None:
         assert (default.world.drive.left_gain, default.world.drive.right_gain) == (1.0, 1.0)
 
 
-def test_the_shifted_robot_is_deterministic_per_seed() -> None:
+def test_the_shifted_robot_passes_check_env_and_is_deterministic_per_seed() -> None:
     shifted = {"motor_gain": 0.6, "side_ranger_deg": 25.0, **RANDOMISED}
+    check_env(ObstacleAvoidEnv(**shifted), skip_render_check=True)
     first = _trajectory(ObstacleAvoidEnv(**shifted), 5, 200)
     assert _trajectory(ObstacleAvoidEnv(**shifted), 5, 200) == first
 
