@@ -170,11 +170,19 @@ class DQN:
 
     algo = "dqn"
 
-    def __init__(self, env_id: str, spec: TaskSpec, config: DQNConfig, seed: int) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        spec: TaskSpec,
+        config: DQNConfig,
+        seed: int,
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """``env_kwargs``: keyword arguments of every training env (``--env-arg``)."""
         self.env_id, self.spec, self.config, self.seed = env_id, spec, config, seed
         keras.utils.set_random_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.envs = make_vector_env(env_id, config.n_envs)
+        self.envs = make_vector_env(env_id, config.n_envs, **(env_kwargs or {}))
         self.n_actions = len(spec.actions)
         self.learner = DQNLearner(spec.observation.size, self.n_actions, config)
         self.buffer = ReplayBuffer(config.buffer_size, spec.observation.size)

@@ -68,14 +68,22 @@ class QLearning:
 
     algo = "qlearning"
 
-    def __init__(self, env_id: str, spec: TaskSpec, config: QLearningConfig, seed: int) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        spec: TaskSpec,
+        config: QLearningConfig,
+        seed: int,
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """``env_kwargs``: keyword arguments of the training env (``--env-arg``)."""
         self.env_id, self.spec, self.config, self.seed = env_id, spec, config, seed
         self.discretizer = make_discretizer(spec, config)
         self.n_actions = len(spec.actions)
         self.table = np.full((self.discretizer.n_states, self.n_actions), config.initial_q)
         self.visits = np.zeros((self.discretizer.n_states, self.n_actions), dtype=np.int64)
         self.rng = np.random.default_rng(seed)
-        self.env = make_env(env_id)
+        self.env = make_env(env_id, **(env_kwargs or {}))
         total = config.total_steps
         self.epsilon = LinearSchedule.over_fraction(
             config.eps_start, config.eps_end, config.eps_fraction, total

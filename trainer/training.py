@@ -10,14 +10,12 @@ learning curve. Training seconds exclude evaluation and checkpointing.
 from __future__ import annotations
 
 import collections
-import contextlib
-import dataclasses
 import datetime as _dt
 import inspect
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +35,23 @@ PROGRESS_CHUNK = 1_000  # env steps between checks of the stop flag and progress
 RECENT_EPISODES = 20  # episodes averaged into "recent return"
 
 
-def make_algorithm(env_id: str, algo: str, spec: TaskSpec, config: Any, seed: int) -> Any:
-    """The algorithm object (``DQN`` or ``QLearning``) at step 0."""
+def make_algorithm(
+    env_id: str,
+    algo: str,
+    spec: TaskSpec,
+    config: Any,
+    seed: int,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The algorithm object (``DQN`` or ``QLearning``) at step 0, its envs built with kwargs."""
     if algo == "dqn":
         from trainer.dqn import DQN
 
-        return DQN(env_id, spec, config, seed)
+        return DQN(env_id, spec, config, seed, env_kwargs)
     from trainer.qlearning import QLearning
 
-    return QLearning(env_id, spec, config, seed)
-
-
-@contextlib.contextmanager
-def _registered_with(env_id: str, env_kwargs: dict[str, Any]) -> Iterator[None]:
-    """Within the block, ``gym.make(env_id)`` builds the env with ``env_kwargs`` as defaults.
-
-    ``DQN`` and ``QLearning`` build their training envs from the env id alone; registering the
-    run's kwargs for the duration of their construction gives those envs the run's env too (and
-    ``env.spec.kwargs`` says so). Checkpoints pickle the envs themselves, so a resumed run keeps
-    them.
-    """
-    if not env_kwargs:
-        yield
-        return
-    registered = gym.registry[env_id]
-    gym.registry[env_id] = dataclasses.replace(
-        registered, kwargs={**registered.kwargs, **env_kwargs}
-    )
-    try:
-        yield
-    finally:
-        gym.registry[env_id] = registered
+    return QLearning(env_id, spec, config, seed, env_kwargs)
 
 
 def _accepted_keywords(env_id: str) -> dict[str, inspect.Parameter] | None:
@@ -197,8 +181,7 @@ class TrainingRun:
                 f"--out {path}: exists and is not empty; choose a new directory, "
                 f"or continue it with --resume {path}"
             )
-        with _registered_with(env_id, env_kwargs):
-            algorithm = make_algorithm(env_id, algo, spec, config, seed)
+        algorithm = make_algorithm(env_id, algo, spec, config, seed, env_kwargs=env_kwargs)
         path.mkdir(parents=True, exist_ok=True)
         write_json(
             path / "config.json",
@@ -227,8 +210,9 @@ class TrainingRun:
         last = run.checkpoint("last")
         config = hyperparams.from_dict(run.algo, run.config["hyperparameters"])
         env_kwargs = dict(run.config.get("env_kwargs") or {})
-        with _registered_with(run.env_id, env_kwargs):
-            algorithm = make_algorithm(run.env_id, run.algo, run.spec, config, run.seed)
+        algorithm = make_algorithm(
+            run.env_id, run.algo, run.spec, config, run.seed, env_kwargs=env_kwargs
+        )
         algorithm.load(last)
         try:
             state = json.loads((last / "run_state.json").read_text())
