@@ -210,7 +210,7 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
     defaults = load_config(write(tmp_path, MINIMAL_GPIO + "\n[learning]\n")).learning
     assert defaults.recovery == ((0.0, 0.0, 0.3), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
     # The trainer's discount, the HC-SR04's contact reading, a drop on the return's scale.
-    assert (defaults.gamma, defaults.state_share, defaults.trace_lambda) == (0.99, 0.9, 0.9)
+    assert (defaults.gamma, defaults.state_share, defaults.trace_lambda) == (0.99, 0.9, 0.0)
     assert (defaults.collision_distance_m, defaults.rollback_drop) == (0.03, 100.0)
 
 
