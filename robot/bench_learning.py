@@ -67,6 +67,7 @@ from shared.world import (
     UltrasonicSensor,
     World,
     echo_time_s,
+    turned_side_ranger,
 )
 
 RATE_HZ = 20.0
@@ -163,24 +164,13 @@ class _MisreadingWorld(World):
         return echo_time_s(max(misread_m, self.sensors[index].min_range_m))
 
 
-def _turned(sensor: UltrasonicSensor, side_deg: float) -> UltrasonicSensor:
-    """A side ranger turned to ``side_deg`` off ahead, on the same mount circle; front unchanged."""
-    if sensor.angle_rad == 0.0:
-        return sensor
-    angle = math.copysign(math.radians(side_deg), sensor.angle_rad)
-    mount = math.hypot(sensor.x_m, sensor.y_m)
-    return replace(
-        sensor, x_m=mount * math.cos(angle), y_m=mount * math.sin(angle), angle_rad=angle
-    )
-
-
 def shifted_world(gpio: Any, seed: int, shift: Shift) -> World:
     """The sim backend's seeded world (4 m, 6 obstacles) with the robot of ``shift``."""
     config = SimConfig(gpio=gpio, seed=seed, noise_std_m=shift.noise_std_m)
     world = build_world(replace(config, motor_gain=shift.motor_gain))
     sensors = world.sensors
     if shift.side_ranger_deg != SIDE_RANGER_DEG:
-        sensors = tuple(_turned(sensor, shift.side_ranger_deg) for sensor in sensors)
+        sensors = tuple(turned_side_ranger(sensor, shift.side_ranger_deg) for sensor in sensors)
     if shift.beam_half_deg != BEAM_HALF_DEG or shift.beam_rays != BEAM_RAYS:
         beam = math.radians(shift.beam_half_deg)
         sensors = tuple(

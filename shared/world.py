@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -193,6 +193,22 @@ class LineSensor:
 #: policy kept grazing obstacles beside it (contacts at 50-85° off the heading, out of view).
 REFERENCE_SENSOR_ANGLE_RAD = math.radians(45.0)
 REFERENCE_SENSOR_MOUNT_M = 0.08
+
+
+def turned_side_ranger(sensor: UltrasonicSensor, side_deg: float) -> UltrasonicSensor:
+    """``sensor`` turned to ``side_deg`` off straight ahead on the same mount circle.
+
+    A side ranger mounted at another angle than the reference robot's 45° (a bent or other
+    bracket); a front ranger (angle 0) is returned unchanged. Used by the simulator's
+    ``side_ranger_deg`` and by the learning benchmark's shifted robots.
+    """
+    if sensor.angle_rad == 0.0:
+        return sensor
+    angle = math.copysign(math.radians(side_deg), sensor.angle_rad)
+    mount_m = math.hypot(sensor.x_m, sensor.y_m)
+    return replace(
+        sensor, x_m=mount_m * math.cos(angle), y_m=mount_m * math.sin(angle), angle_rad=angle
+    )
 
 
 def reference_sensors(

@@ -26,6 +26,7 @@ from shared.world import (
     distance_from_echo_m,
     echo_time_s,
     reference_sensors,
+    turned_side_ranger,
 )
 
 EMPTY = Arena(3.0, 3.0)
@@ -368,3 +369,19 @@ def test_a_reactive_robot_roams_without_getting_stuck() -> None:
             world.set_duties(0.8, 0.8)
         world.step(0.05)
     assert world.odometer_m > 10.0
+
+
+def test_a_side_ranger_turned_keeps_its_mount_circle_and_side() -> None:
+    left, front, right = reference_sensors(noise_std_m=0.02)
+    turned = [turned_side_ranger(s, 25.0) for s in (left, front, right)]
+    assert turned[1] is front  # the front ranger is not turned
+    for before, after in ((left, turned[0]), (right, turned[2])):
+        assert math.degrees(abs(after.angle_rad)) == pytest.approx(25.0)
+        assert math.copysign(1.0, after.angle_rad) == math.copysign(1.0, before.angle_rad)
+        assert math.hypot(after.x_m, after.y_m) == pytest.approx(math.hypot(before.x_m, before.y_m))
+        assert math.atan2(after.y_m, after.x_m) == pytest.approx(after.angle_rad)  # faces out
+        assert (after.name, after.noise_std_m) == (before.name, 0.02)
+    back = turned_side_ranger(turned[0], 45.0)  # the reference angle gives the reference ranger
+    assert (back.x_m, back.y_m, back.angle_rad) == pytest.approx(
+        (left.x_m, left.y_m, left.angle_rad)
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -20,9 +19,9 @@ from shared.world import (
     Arena,
     DriveParams,
     Pose,
-    UltrasonicSensor,
     World,
     reference_sensors,
+    turned_side_ranger,
 )
 
 #: Smallest gap (m) between the robot's body and any surface at the start of an episode.
@@ -228,7 +227,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         arena, pose = self._layout(rng)
         sensors = reference_sensors(self.sensor_noise_m, self.dropout_prob)
         if self.side_ranger_deg != SIDE_RANGER_DEG:
-            sensors = tuple(_turned(sensor, self.side_ranger_deg) for sensor in sensors)
+            sensors = tuple(turned_side_ranger(sensor, self.side_ranger_deg) for sensor in sensors)
         self.world = World(arena, rng, pose, drive=drive, sensors=sensors)
         latency = int(rng.integers(self._latency_range[0], self._latency_range[1] + 1))
         self._pending = deque([MotorCommand(0.0, 0.0)] * latency)
@@ -306,17 +305,6 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             "time_s": self.world.time_s,
             "true_ranges_m": self.world.true_ranges_m(),
         }
-
-
-def _turned(sensor: UltrasonicSensor, side_deg: float) -> UltrasonicSensor:
-    """A side ranger turned to ``side_deg`` off ahead, on the same mount circle; front unchanged."""
-    if sensor.angle_rad == 0.0:
-        return sensor
-    angle = math.copysign(math.radians(side_deg), sensor.angle_rad)
-    mount_m = math.hypot(sensor.x_m, sensor.y_m)
-    return replace(
-        sensor, x_m=mount_m * math.cos(angle), y_m=mount_m * math.sin(angle), angle_rad=angle
-    )
 
 
 def _range(
