@@ -215,6 +215,10 @@ class LearningConfig:
     #: action and at each collision). 0: one-step Q-learning (the default: on the benchmark's
     #: 10 seeds 0.9 did better on average only through one seed; median per seed: no better).
     trace_lambda: float = 0.0
+    #: Each TD error is clipped to +-huber_delta before it moves a value (the gradient of the
+    #: Huber loss the trainer's DQN minimises, huber_delta 1.0 there); 0: not clipped. A
+    #: collision's -50 then moves a value no more than an ordinary tick's surprise does.
+    huber_delta: float = 0.0
     save_every: int = 500
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
@@ -541,6 +545,7 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         gamma=table.number("gamma", d.gamma, 0.0, 1.0),
         state_share=table.number("state_share", d.state_share, 0.0, 0.999),
         trace_lambda=table.number("trace_lambda", d.trace_lambda, 0.0, 0.999),
+        huber_delta=table.number("huber_delta", d.huber_delta, 0.0, 1e6),
         save_every=table.integer("save_every", d.save_every, 1, 10_000_000),
         keep=table.integer("keep", d.keep, 1, 1000),
         shield_distance_m=table.number("shield_distance_m", d.shield_distance_m, 0.0, 4.0, "m"),

@@ -10,6 +10,9 @@ is the reward alone when the tick collided), and returns the command to drive no
   × γλ every tick after; ``trace_lambda`` = λ, 0: one-step Q-learning). The trace is cut when
   exploration takes a non-greedy action and when the episode ends; it is not saved. A collision
   is seldom the fault of the last tick alone: the trace charges the ticks that drove into it.
+  With ``huber_delta`` > 0 the TD error is clipped to ±huber_delta before it moves anything
+  (the gradient of the Huber loss, as the trainer's DQN uses): a collision's −50 is a rare,
+  heavy-tailed surprise that would otherwise flip choices on one event.
   ``state_share`` of each move is also applied to the other actions of the same state. The
   bundle's table comes from the simulator: in a shifted world the action taken soon looks worse
   than the untried ones only because they were not tried; sharing the state's correction keeps
@@ -94,6 +97,7 @@ class LearnerSettings:
     gamma: float = _CONFIG_DEFAULTS.gamma
     state_share: float = _CONFIG_DEFAULTS.state_share
     trace_lambda: float = _CONFIG_DEFAULTS.trace_lambda
+    huber_delta: float = _CONFIG_DEFAULTS.huber_delta
     save_every: int = _CONFIG_DEFAULTS.save_every
     keep: int = _CONFIG_DEFAULTS.keep
     shield_distance_m: float = _CONFIG_DEFAULTS.shield_distance_m
@@ -113,6 +117,7 @@ class LearnerSettings:
             ("gamma", 0.0 <= self.gamma <= 1.0),
             ("state_share", 0.0 <= self.state_share < 1.0),
             ("trace_lambda", 0.0 <= self.trace_lambda < 1.0),
+            ("huber_delta", self.huber_delta >= 0.0),
             ("save_every", self.save_every >= 1),
             ("keep", self.keep >= 1),
             ("rollback_window", self.rollback_window >= 1),
@@ -408,7 +413,10 @@ class Learner:
         # Part of the correction is the state's value, which every action shares; moving only
         # the action taken would make the actions not tried look better than they are (their
         # values are the simulator's) and flip the greedy choice on no evidence.
-        correction = self.alpha_for(visits[states, actions]) * traces * td_error
+        step = td_error
+        if self.settings.huber_delta > 0.0:
+            step = min(max(td_error, -self.settings.huber_delta), self.settings.huber_delta)
+        correction = self.alpha_for(visits[states, actions]) * traces * step
         share = self.settings.state_share
         np.add.at(values, states, share * correction[:, None])
         np.add.at(values, (states, actions), (1.0 - share) * correction)
