@@ -215,9 +215,9 @@ class LearningConfig:
     #: action and at each collision). 0: one-step Q-learning (the default: on the benchmark's
     #: 10 seeds 0.9 did better on average only through one seed; median per seed: no better).
     trace_lambda: float = 0.0
-    #: Each TD error is clipped to +-huber_delta before it moves a value (the gradient of the
-    #: Huber loss the trainer's DQN minimises, huber_delta 1.0 there); 0: not clipped. A
-    #: collision's -50 then moves a value no more than an ordinary tick's surprise does.
+    #: The TD error of a tick without a collision is clipped to +-huber_delta before it moves a
+    #: value (the gradient of the Huber loss the trainer's DQN minimises, huber_delta 1.0 there);
+    #: a collision's is never clipped. 0: nothing is clipped.
     huber_delta: float = 0.0
     save_every: int = 500
     keep: int = 3

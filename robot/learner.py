@@ -10,9 +10,11 @@ is the reward alone when the tick collided), and returns the command to drive no
   × γλ every tick after; ``trace_lambda`` = λ, 0: one-step Q-learning). The trace is cut when
   exploration takes a non-greedy action and when the episode ends; it is not saved. A collision
   is seldom the fault of the last tick alone: the trace charges the ticks that drove into it.
-  With ``huber_delta`` > 0 the TD error is clipped to ±huber_delta before it moves anything
-  (the gradient of the Huber loss, as the trainer's DQN uses): a collision's −50 is a rare,
-  heavy-tailed surprise that would otherwise flip choices on one event.
+  With ``huber_delta`` > 0 the TD error of a tick that did not collide is clipped to
+  ±huber_delta before it moves anything (the gradient of the Huber loss, as the trainer's DQN
+  uses): in a state of three binned ranges one tick's surprise is mostly what the bins hide, and
+  unclipped it moves the values as far as a real lesson. A collision's TD error is never clipped:
+  it is the lesson the learner is there for.
   ``state_share`` of each move is also applied to the other actions of the same state. The
   bundle's table comes from the simulator: in a shifted world the action taken soon looks worse
   than the untried ones only because they were not tried; sharing the state's correction keeps
@@ -414,7 +416,7 @@ class Learner:
         # the action taken would make the actions not tried look better than they are (their
         # values are the simulator's) and flip the greedy choice on no evidence.
         step = td_error
-        if self.settings.huber_delta > 0.0:
+        if self.settings.huber_delta > 0.0 and not terminal:
             step = min(max(td_error, -self.settings.huber_delta), self.settings.huber_delta)
         correction = self.alpha_for(visits[states, actions]) * traces * step
         share = self.settings.state_share

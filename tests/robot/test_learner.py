@@ -141,30 +141,33 @@ def test_the_trace_stays_short(tmp_path: Path) -> None:
     assert 30 < max(lengths) <= 40
 
 
-def test_huber_delta_clips_the_td_error_that_moves_the_values(tmp_path: Path) -> None:
+def test_huber_delta_clips_the_td_error_of_ticks_without_a_collision(tmp_path: Path) -> None:
     values = np.full((GRID.n_states, 5), 3.0)
+    near = np.array([0.6, 0.6, 0.6])
+    values[GRID.index(near)] = 50.0  # a tick into this state surprises by about +47
     greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0}
     learners = [make(tmp_path / str(d), values, huber_delta=d, **greedy) for d in (0.0, 1.0)]
     for learner in learners:
         first = learner.step(FAR, False, 0.0)
-        learner.step(FAR, True, 0.05)  # a collision: TD error = -50 + progress - 3, far below -1
+        learner.step(near, False, 0.05)
     s0, a0 = GRID.index(FAR), first.action_index
-    r = RewardFunction(SPEC)(FAR, SPEC.actions[a0].motor, True).total
+    r = RewardFunction(SPEC)(near, SPEC.actions[a0].motor, False).total
+    td_error = r + learners[0].settings.gamma * 50.0 - 3.0
     plain, clipped = (learner.table.values for learner in learners)
-    assert plain[s0, a0] == pytest.approx(3.0 + 0.1 * (r - 3.0))
-    assert clipped[s0, a0] == pytest.approx(3.0 - 0.1 * 1.0)  # moved by alpha x (-huber_delta)
+    assert plain[s0, a0] == pytest.approx(3.0 + 0.1 * td_error)
+    assert clipped[s0, a0] == pytest.approx(3.0 + 0.1 * 1.0)  # moved by alpha x huber_delta
     share = learners[1].settings.state_share
     others = [a for a in range(5) if a != a0]
-    assert clipped[s0, others] == pytest.approx(3.0 - 0.1 * share)
+    assert clipped[s0, others] == pytest.approx(3.0 + 0.1 * share)
     # The telemetry keeps the TD error itself.
-    assert learners[1].telemetry_fields()["td_error"] == pytest.approx(r - 3.0, abs=1e-5)
-    small = make(tmp_path / "small", values, huber_delta=1.0, **greedy)
-    small.step(FAR, False, 0.0)
-    small.step(FAR, False, 0.05)  # an ordinary tick: |TD error| < 1 passes unclipped
-    one_step = make(tmp_path / "one", values, **greedy)
-    one_step.step(FAR, False, 0.0)
-    one_step.step(FAR, False, 0.05)
-    assert small.table.values == pytest.approx(one_step.table.values)
+    assert learners[1].telemetry_fields()["td_error"] == pytest.approx(td_error, abs=1e-5)
+    # A collision's TD error (about -50) is not clipped.
+    hits = [make(tmp_path / f"hit{d}", values, huber_delta=d, **greedy) for d in (0.0, 1.0)]
+    for learner in hits:
+        learner.step(FAR, False, 0.0)
+        learner.step(FAR, True, 0.05)
+    assert hits[1].table.values == pytest.approx(hits[0].table.values)
+    assert hits[1].table.values[s0, a0] < 3.0 - 0.1 * 40
     with pytest.raises(ValueError, match="huber_delta"):
         make(tmp_path, huber_delta=-1.0)
 
