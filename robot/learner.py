@@ -411,18 +411,25 @@ class Learner:
             target += self.settings.gamma * float(values[state].max())
         td_error = target - float(values[prev_state, prev_action])
         alpha = self.alpha_for(int(visits[prev_state, prev_action]))
-        states, actions, traces = self._trace_with(prev_state, prev_action)
-        # Part of the correction is the state's value, which every action shares; moving only
-        # the action taken would make the actions not tried look better than they are (their
-        # values are the simulator's) and flip the greedy choice on no evidence.
         step = td_error
         if self.settings.huber_delta > 0.0 and not terminal:
             step = min(max(td_error, -self.settings.huber_delta), self.settings.huber_delta)
-        correction = self.alpha_for(visits[states, actions]) * traces * step
+        # Part of the correction is the state's value, which every action shares; moving only
+        # the action taken would make the actions not tried look better than they are (their
+        # values are the simulator's) and flip the greedy choice on no evidence.
         share = self.settings.state_share
-        np.add.at(values, states, share * correction[:, None])
-        np.add.at(values, (states, actions), (1.0 - share) * correction)
-        self._decay_trace(terminal)
+        if self.settings.trace_lambda == 0.0:
+            # One-step: the pair alone, in scalars (the trace's array work would double the
+            # learner's time per tick for the same numbers).
+            correction = alpha * step
+            values[prev_state] += share * correction
+            values[prev_state, prev_action] += (1.0 - share) * correction
+        else:
+            states, actions, traces = self._trace_with(prev_state, prev_action)
+            corrections = self.alpha_for(visits[states, actions]) * traces * step
+            np.add.at(values, states, share * corrections[:, None])
+            np.add.at(values, (states, actions), (1.0 - share) * corrections)
+            self._decay_trace(terminal)
         visits[prev_state, prev_action] += 1
         s = self.stats
         s.updates += 1
@@ -453,7 +460,7 @@ class Learner:
     def _decay_trace(self, terminal: bool) -> None:
         """Age the trace by γλ a tick; drop what falls below ``TRACE_CUTOFF``, all at an end."""
         decay = self.settings.gamma * self.settings.trace_lambda
-        if terminal or decay == 0.0:
+        if terminal or decay == 0.0:  # decay 0: γ = 0
             self._trace = {}
             return
         self._trace = {k: e * decay for k, e in self._trace.items() if e * decay > TRACE_CUTOFF}
