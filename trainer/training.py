@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
-import inspect
 import json
 import shutil
 import time
@@ -19,14 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from shared.spec import TaskSpec
 from trainer import hyperparams
 from trainer.errors import RunDirError, UsageError
 from trainer.evaluation import EvalResult, eval_seeds, evaluate
-from trainer.gymenv import check_discrete_actions, make_env
+from trainer.gymenv import check_discrete_actions, make_checked_env, make_env
 from trainer.metrics import MetricsLog, plot_learning_curve
 from trainer.rundir import RunDir, package_versions, run_name, write_json
 from trainer.specs import task_spec_for
@@ -52,76 +50,6 @@ def make_algorithm(
     from trainer.qlearning import QLearning
 
     return QLearning(env_id, spec, config, seed, env_kwargs)
-
-
-def _accepted_keywords(env_id: str) -> dict[str, inspect.Parameter] | None:
-    """The env constructor's keyword parameters; None when it takes ``**kwargs`` (or hides them)."""
-    from gymnasium.envs.registration import load_env_creator
-
-    entry_point = gym.registry[env_id].entry_point
-    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    try:
-        parameters = inspect.signature(creator).parameters
-    except (TypeError, ValueError):  # no signature to read (a builtin): let the env decide
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return None
-    return {
-        name: p
-        for name, p in parameters.items()
-        if p.kind in {inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}
-    }
-
-
-def _expected(parameter: inspect.Parameter | None) -> str:
-    """What a keyword expects, from its annotation and default, for error messages."""
-    if parameter is None:
-        return "a value the env accepts"
-    annotation = parameter.annotation
-    kind = "any value" if annotation is inspect.Parameter.empty else str(annotation)
-    if parameter.default is inspect.Parameter.empty:
-        return kind
-    return f"{kind} (default {parameter.default!r})"
-
-
-def make_checked_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
-    """``make_env(env_id, **env_kwargs)``; a ``UsageError`` naming ``--env-arg`` if it refuses.
-
-    An unknown keyword lists the env's keywords; a value the env rejects names the keyword, what
-    it expects and what was found.
-    """
-    if not env_kwargs:
-        return make_env(env_id)
-    make_env(env_id).close()  # an unknown env id fails here, with its own message
-    accepted = _accepted_keywords(env_id)
-    if accepted is not None:
-        unknown = sorted(set(env_kwargs) - set(accepted))
-        if unknown:
-            raise UsageError(
-                f"--env-arg {unknown[0]}=...: {env_id} has no keyword {unknown[0]!r}; "
-                f"it accepts: {', '.join(accepted)}"
-            )
-    try:
-        return make_env(env_id, **env_kwargs)
-    except (TypeError, ValueError) as exc:
-        culprit = None
-        for key, value in env_kwargs.items():  # which one: build the env with each alone
-            try:
-                make_env(env_id, **{key: value}).close()
-            except (TypeError, ValueError):
-                culprit = key
-                break
-        if culprit is None:
-            raise UsageError(
-                f"--env-arg: {env_id} refused {env_kwargs} together ({exc}); "
-                "check that the arguments are consistent with each other"
-            ) from exc
-        parameter = accepted.get(culprit) if accepted is not None else None
-        raise UsageError(
-            f"--env-arg {culprit}={json.dumps(env_kwargs[culprit], default=str)}: {env_id} "
-            f"refused it "
-            f"({exc}); expected {_expected(parameter)}, found {env_kwargs[culprit]!r}"
-        ) from exc
 
 
 def _crossed(every: int, before: int, after: int) -> bool:
