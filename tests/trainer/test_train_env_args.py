@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from test_trainer_cli import _trainer  # the same `python -m trainer` subprocess helper
 
 from shared.reference_robot import ENV_ID
 from trainer.cli.train import parse_env_args
@@ -33,18 +31,6 @@ ENV_ARGS = [
     arg for key, value in SHIFTED.items() for arg in ("--env-arg", f"{key}={json.dumps(value)}")
 ]
 TINY_QLEARNING = ["bins=3,3,3", "eval_every=0", "final_eval_episodes=3", "checkpoint_every=200"]
-
-
-def _trainer(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trainer", *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def _assert_shifted(env: gym.Env) -> None:
