@@ -176,10 +176,9 @@ def cmd_run(args: argparse.Namespace, pin_factory: Any = None) -> int:
 def _run(args: argparse.Namespace, hangup: HangupLatch, pin_factory: Any) -> int:
     config = with_writable_defaults(load_config(args.config))
     bundle = open_bundle(config)
-    policy = open_policy(config, bundle)
-    learner = None
-    if config.learning.enabled or getattr(args, "learn", False):
-        learner = open_learner(config, bundle)
+    learning = config.learning.enabled or getattr(args, "learn", False)
+    policy = open_policy(config, bundle, learning=learning)
+    learner = open_learner(config, bundle) if learning else None
     _log.info("policy %s from %s", policy.describe(), bundle.path)
     clock = MonotonicClock()
     notifier = Notifier.from_environment()
@@ -277,7 +276,7 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         f"{list(bundle.spec.observation.names)} all mapped"
     )
     try:
-        policy = open_policy(config, bundle)
+        policy = open_policy(config, bundle, learning=config.learning.enabled)
     except TFLiteRuntimeError as exc:
         report(f"tflite   FAIL: {exc}")
         return EXIT_FAILED

@@ -18,7 +18,9 @@ from robot.errors import ConfigError
 from robot.tomltable import Table
 from shared.spec import TaskSpec
 
-POLICIES = ("tflite", "tflite-int8", "qtable")
+#: ``qtable-learned``: the bundle's Q-table as learnt on the robot (the newest good snapshot in
+#: ``[learning] state_dir``), driven greedily without learning.
+POLICIES = ("tflite", "tflite-int8", "qtable", "qtable-learned")
 BACKENDS = ("gpio", "serial", "gym", "sim")
 DRIVE_KINDS = ("motor", "phase_enable")
 #: A sane control rate: below 1 Hz a robot cannot react, above 200 Hz HC-SR04s cannot keep up.
@@ -223,6 +225,9 @@ class LearningConfig:
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
     shield_distance_m: float = 0.25
+    #: While learning, no choice (greedy ones too) drives forward while any range is below this
+    #: (metres): the best-valued action that does not is driven, and learnt from. 0: off.
+    shield_greedy_distance_m: float = 0.0
     state_dir: Path = Path("learning")
     #: alpha = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) per (state, action).
     alpha_omega: float = 0.5
@@ -549,6 +554,9 @@ def _learning(table: Table | None, source: Path) -> LearningConfig:
         save_every=table.integer("save_every", d.save_every, 1, 10_000_000),
         keep=table.integer("keep", d.keep, 1, 1000),
         shield_distance_m=table.number("shield_distance_m", d.shield_distance_m, 0.0, 4.0, "m"),
+        shield_greedy_distance_m=table.number(
+            "shield_greedy_distance_m", d.shield_greedy_distance_m, 0.0, 4.0, "m"
+        ),
         state_dir=_path(table.get("state_dir", str, str(LearningConfig.state_dir)), source.parent),
         alpha_omega=table.number("alpha_omega", d.alpha_omega, 0.0, 10.0),
         alpha_floor=table.number("alpha_floor", d.alpha_floor, 0.0, 1.0),

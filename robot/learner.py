@@ -25,6 +25,10 @@ is the reward alone when the tick collided), and returns the command to drive no
   learning (no updates), before the next episode starts.
 - **Shield**: an exploratory choice never drives forward (left + right > 0) while any range is
   below ``shield_distance_m``; such draws are redrawn among the allowed actions and counted.
+  With ``shield_greedy_distance_m`` > 0 no choice, greedy ones included, drives forward while a
+  range is below that: the best-valued action that does not is driven instead, learnt from (its
+  pair gets the update) and counted (``overridden``). A learner that has not yet learnt where
+  its new preferences are unsafe otherwise drives them into obstacles while it learns.
 - **Rollback**: when the mean return of the last ``rollback_window`` episodes falls
   ``rollback_drop`` below the best window so far, the best snapshot's values are restored and ε
   is multiplied by ``rollback_epsilon_factor``.
@@ -103,6 +107,7 @@ class LearnerSettings:
     save_every: int = _CONFIG_DEFAULTS.save_every
     keep: int = _CONFIG_DEFAULTS.keep
     shield_distance_m: float = _CONFIG_DEFAULTS.shield_distance_m
+    shield_greedy_distance_m: float = _CONFIG_DEFAULTS.shield_greedy_distance_m
     collision_distance_m: float = _CONFIG_DEFAULTS.collision_distance_m
     #: Stop, back off, turn on the spot (``LearningConfig.recovery`` as motor commands).
     recovery: tuple[RecoveryStep, ...] = recovery_from(_CONFIG_DEFAULTS.recovery)
@@ -120,6 +125,7 @@ class LearnerSettings:
             ("state_share", 0.0 <= self.state_share < 1.0),
             ("trace_lambda", 0.0 <= self.trace_lambda < 1.0),
             ("huber_delta", self.huber_delta >= 0.0),
+            ("shield_greedy_distance_m", self.shield_greedy_distance_m >= 0.0),
             ("save_every", self.save_every >= 1),
             ("keep", self.keep >= 1),
             ("rollback_window", self.rollback_window >= 1),
@@ -167,6 +173,7 @@ class _Stats:
     collisions: int = 0
     explored: int = 0
     shielded: int = 0
+    overridden: int = 0
     rollbacks: int = 0
     episode_return: float = 0.0
     episode_length: int = 0
@@ -259,14 +266,7 @@ class Learner:
 
     def _matches(self, table: QTable) -> str | None:
         """Why a snapshot does not belong to this bundle, or None if it does."""
-        if table.discretizer != self.discretizer:
-            return f"its grid {table.discretizer.n_bins} is not the bundle's"
-        if table.n_actions != len(self.commands):
-            return f"it has {table.n_actions} actions, the bundle {len(self.commands)}"
-        found = table.meta.get("bundle_qtable_sha256")
-        if found != self.bundle_sha256:
-            return f"it was learned from bundle Q-table sha256 {found}, not {self.bundle_sha256}"
-        return None
+        return snapshot_mismatch(table, self.discretizer, len(self.commands), self.bundle_sha256)
 
     def _load(self, bundle_values: np.ndarray) -> tuple[QTable, str]:
         """The newest good matching snapshot, or a fresh table from the bundle; logs the choice."""
@@ -331,6 +331,7 @@ class Learner:
             "collisions": s.collisions,
             "explored": s.explored,
             "shielded": s.shielded,
+            "overridden": s.overridden,
             "rollbacks": s.rollbacks,
             "recent_returns": list(s.recent_returns),
             "best_window_return": s.best_window_return,
@@ -366,10 +367,13 @@ class Learner:
         nearest = min((float(raw_observation[i]) for i in self._metre), default=np.inf)
         return nearest < self.settings.collision_distance_m
 
-    def allowed(self, raw_observation: np.ndarray) -> np.ndarray:
-        """Boolean mask of the actions the shield lets exploration choose here."""
+    def allowed(self, raw_observation: np.ndarray, distance_m: float | None = None) -> np.ndarray:
+        """Boolean mask of the actions the shield allows here (``distance_m``: default the
+        exploration shield's ``shield_distance_m``)."""
+        if distance_m is None:
+            distance_m = self.settings.shield_distance_m
         nearest = min((float(raw_observation[i]) for i in self._metre), default=np.inf)
-        if nearest < self.settings.shield_distance_m:
+        if nearest < distance_m:
             return ~self._forward
         return np.ones(len(self.commands), bool)
 
@@ -480,6 +484,15 @@ class Learner:
                 choices = np.flatnonzero(allowed)
                 draw = int(self.rng.choice(choices)) if choices.size else greedy
             action = draw
+        if self.settings.shield_greedy_distance_m > 0.0:
+            allowed = self.allowed(raw, self.settings.shield_greedy_distance_m)
+            if not allowed[action] and allowed.any():
+                # The shield overrides the choice itself: the best-valued allowed action is
+                # driven, and its update is the one learnt (the pair remembered below).
+                self.stats.overridden += 1
+                self._events.append("overridden")
+                q = self.table.values[state]
+                action = int(np.flatnonzero(allowed)[q[allowed].argmax()])
         if action != greedy:
             self._trace = {}  # Watkins: what came before did not lead to a greedy action
         self._prev = (state, action)
@@ -586,11 +599,46 @@ class Learner:
             "collisions": s.collisions,
             "explored": s.explored,
             "shielded": s.shielded,
+            "overridden": s.overridden,
             "rollbacks": s.rollbacks,
             "epsilon": self.epsilon,
             "best_window_return": s.best_window_return,
             "recent_mean_return": float(np.mean(s.recent_returns)) if s.recent_returns else None,
         }
+
+
+def snapshot_mismatch(
+    table: QTable, discretizer: Discretizer, n_actions: int, bundle_sha256: str
+) -> str | None:
+    """Why a snapshot was not learnt from this bundle's Q-table, or None if it was."""
+    if table.discretizer != discretizer:
+        return f"its grid {table.discretizer.n_bins} is not the bundle's"
+    if table.n_actions != n_actions:
+        return f"it has {table.n_actions} actions, the bundle {n_actions}"
+    found = table.meta.get("bundle_qtable_sha256")
+    if found != bundle_sha256:
+        return f"it was learned from bundle Q-table sha256 {found}, not {bundle_sha256}"
+    return None
+
+
+def learned_table(bundle: Any, state_dir: Path) -> tuple[QTable, Path]:
+    """The newest good snapshot in ``state_dir``, learnt from ``bundle``'s Q-table, and its path.
+
+    What ``[bundle] policy = "qtable-learned"`` drives. Raises ``NoSnapshotError`` when no
+    snapshot's checksum holds, ``ValueError`` when the newest good one was learnt from another
+    bundle (the learner moves such snapshots aside the next time it starts; this never moves
+    anything).
+    """
+    from shared.bundle import sha256_file
+
+    result = load_latest(state_dir)
+    for path, reason in result.skipped:
+        _log.warning("learned table: skipped snapshot %s: %s", path.name, reason)
+    sha = sha256_file(bundle.file(bundle.qtable_file))
+    why = snapshot_mismatch(result.qtable, bundle.discretizer, len(bundle.spec.actions), sha)
+    if why is not None:
+        raise ValueError(f"{result.path}: not learnt from this bundle: {why}")
+    return result.qtable, result.path
 
 
 def with_state_dir(settings: LearnerSettings, state_dir: Path) -> LearnerSettings:

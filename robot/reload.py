@@ -81,7 +81,7 @@ def prepare_replacement(
             f"{config.source}: the new bundle's action table differs from the one the gym "
             "world was made with; restart to change it"
         )
-    policy = open_policy(config, bundle)
+    policy = open_policy(config, bundle, learning=learn or config.learning.enabled)
     new_telemetry = telemetry
     if config.telemetry != current.telemetry:
         new_telemetry = TelemetryWriter(config.telemetry) if config.telemetry.enabled else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,11 +13,17 @@ from robot.clock import Clock
 from robot.config import LearningConfig, RobotConfig, TelemetryConfig, check_channels
 from robot.errors import HardwareError, PolicyLoadError
 from robot.hardware.base import Hardware
-from robot.policy import POLICY_KINDS, Policy, load_policy
+from robot.learner import learned_table
+from robot.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
 from robot.tflite import TFLiteRuntime, choose_runtime
 from robot.tflite_probe import STATE_DIR_ENV
 from shared.bundle import Bundle, read_bundle
-from shared.errors import BundleError
+from shared.errors import BundleError, NoSnapshotError
+
+_log = logging.getLogger(__name__)
+
+#: ``[bundle] policy`` that drives the Q-table learnt on the robot (``open_learned_policy``).
+LEARNED_POLICY = "qtable-learned"
 
 
 def open_bundle(config: RobotConfig) -> Bundle:
@@ -30,17 +37,50 @@ def open_bundle(config: RobotConfig) -> Bundle:
 
 
 def open_policy(
-    config: RobotConfig, bundle: Bundle, runtime: TFLiteRuntime | None = None
+    config: RobotConfig,
+    bundle: Bundle,
+    runtime: TFLiteRuntime | None = None,
+    *,
+    learning: bool = False,
 ) -> Policy:
     """The configured policy from ``bundle``; a TFLite one on the runtime ``choose_runtime`` picks.
 
     Without ``runtime``, a TFLite policy's runtime is the first that passes the child-process
     probe of the configured model (cached in ``probe_state_dir()``), or the forced one.
+    ``learning``: the learner will decide (``--learn``); a ``qtable-learned`` policy is then the
+    bundle's Q-table (the learner resumes from the newest snapshot itself, or starts from it).
     """
+    if config.bundle.policy == LEARNED_POLICY:
+        if learning:
+            return load_policy(bundle, "qtable")
+        return open_learned_policy(config, bundle)
     kind = POLICY_KINDS.get(config.bundle.policy)
     if runtime is None and kind is not None and kind in bundle.models:
         runtime = choose_runtime(bundle.path, kind, state_dir=probe_state_dir())
     return load_policy(bundle, config.bundle.policy, runtime)
+
+
+def open_learned_policy(config: RobotConfig, bundle: Bundle) -> QTablePolicy:
+    """Greedy over the Q-table learnt on the robot: the newest good snapshot in ``[learning]
+    state_dir`` that was learnt from this bundle's Q-table (no learning, no exploration)."""
+    state_dir = config.learning.state_dir
+    try:
+        table, path = learned_table(bundle, state_dir)
+    except (NoSnapshotError, ValueError) as exc:
+        raise PolicyLoadError(
+            f"{config.source}: [bundle.policy] = {LEARNED_POLICY!r}: expected a snapshot learnt "
+            f"from this bundle in [learning] state_dir {state_dir}, found none usable ({exc}); "
+            "learn first (robot run --learn, same bundle and state_dir) or choose policy = "
+            "'qtable'"
+        ) from None
+    policy = QTablePolicy(bundle, table.values)
+    policy.name = LEARNED_POLICY
+    _log.info(
+        "policy qtable-learned: snapshot %s (%d updates on the robot)",
+        path,
+        int(table.meta.get("updates", 0)),
+    )
+    return policy
 
 
 def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:

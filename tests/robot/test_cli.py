@@ -161,6 +161,30 @@ def test_run_learn_learns_and_saves_its_state(tmp_path: Path, rig: tuple) -> Non
     assert list((tmp_path / "learning").glob("qtable-*.snap"))
 
 
+def test_the_qtable_learned_policy_drives_the_table_learnt_on_the_robot(
+    tmp_path: Path, rig: tuple, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory, _ = rig
+    learned = example(
+        tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable-learned"')
+    )
+    run = ["run", "--config", str(learned), "--max-ticks", "30"]
+    assert main(run, pin_factory=factory) == 2  # nothing learnt yet: refused, motors never moved
+    assert "[bundle.policy] = 'qtable-learned': expected a snapshot learnt from this bundle" in (
+        caplog.text
+    )
+    assert "learn first (robot run --learn" in caplog.text
+    assert {float(s.state) for s in factory.pin(12).states} == {0.0}
+    assert main([*run, "--learn"], pin_factory=factory) == 0  # learns, saves at exit
+    snapshot = max((tmp_path / "learning").glob("qtable-*.snap"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(run, pin_factory=factory) == 0
+    assert f"policy qtable-learned: snapshot {snapshot}" in caplog.text
+    assert motor_states(factory) == [0.0] * 4
+    assert list((tmp_path / "learning").glob("qtable-*.snap")) == [snapshot]  # nothing learnt
+
+
 def test_run_drives_then_stops_and_writes_a_summary(tmp_path: Path, rig: tuple) -> None:
     factory, _ = rig
     config = example(

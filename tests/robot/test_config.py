@@ -200,10 +200,11 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
         "\n[learning]\nalpha_omega = 0.7\nalpha_floor = 0.02\ncollision_distance_m = 0.08\n"
         "rollback_window = 5\nrollback_drop = 2.5\nrollback_epsilon_factor = 0.25\n"
         "recovery = [[0, 0, 0.2], [-0.4, -0.4, 1]]\nstate_share = 0.5\ntrace_lambda = 0.8\n"
-        "huber_delta = 2\n"
+        "huber_delta = 2\nshield_greedy_distance_m = 0.2\n"
     )
     learning = load_config(write(tmp_path, text)).learning
     assert (learning.state_share, learning.trace_lambda, learning.huber_delta) == (0.5, 0.8, 2)
+    assert learning.shield_greedy_distance_m == 0.2
     assert (learning.alpha_omega, learning.alpha_floor) == (0.7, 0.02)
     assert learning.collision_distance_m == 0.08 and learning.rollback_window == 5
     assert (learning.rollback_drop, learning.rollback_epsilon_factor) == (2.5, 0.25)
@@ -227,6 +228,10 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
         ("state_share = 1", "[learning.state_share] expected 0.0..0.999"),
         ("trace_lambda = 1", "[learning.trace_lambda] expected 0.0..0.999"),
         ("huber_delta = -1", "[learning.huber_delta] expected 0.0..1000000.0"),
+        (
+            "shield_greedy_distance_m = -1",
+            "[learning.shield_greedy_distance_m] expected 0.0..4.0 m",
+        ),
         ("recovery = [[0, 0]]", "[learning.recovery] step 0: expected [left duty, right duty"),
         ('recovery = [[0, "a", 1]]', "[learning.recovery] step 0: expected [left duty"),
         ("recovery = [[0, 0, 1], [2, 0, 1]]", "[learning.recovery] step 1: expected duties in"),

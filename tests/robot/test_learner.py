@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.learner import LEARN, RECOVER, Learner, LearnerSettings, recovery_from
+from robot.learner import LEARN, RECOVER, Learner, LearnerSettings, learned_table, recovery_from
+from shared.bundle import Bundle
 from shared.discretize import Discretizer
+from shared.errors import NoSnapshotError
 from shared.qtable import list_snapshots, load_latest
 from shared.reference_robot import obstacle_avoid_spec
 from shared.reward import RewardFunction
@@ -225,6 +227,42 @@ def test_shield_never_explores_forward_near_an_obstacle(tmp_path: Path) -> None:
     assert far == set(range(5))  # far from obstacles every action can be explored
 
 
+def test_greedy_shield_overrides_a_forward_choice_near_an_obstacle(tmp_path: Path) -> None:
+    values = np.zeros((GRID.n_states, 5))
+    values[:, 0] = 5.0  # greedy: forward
+    values[:, 4] = 2.0  # the best action that does not drive forward: spin_right
+    values[:, 3] = 1.0
+    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0}
+    near = np.array([1.0, 0.15, 1.0])  # front below 0.2, above collision_distance_m
+    off = make(tmp_path / "off", values, **greedy)
+    assert off.step(near, False, 0.0).action_index == 0  # the default: greedy is never shielded
+    learner = make(tmp_path / "on", values, shield_greedy_distance_m=0.2, **greedy)
+    chosen = learner.step(near, False, 0.0)
+    assert chosen.action_index == 4 and chosen.command == SPEC.actions[4].motor
+    assert chosen.q_values is not None and chosen.q_values.argmax() == 0  # the values, unchanged
+    assert learner.telemetry_fields()["learn_events"] == ["overridden"]
+    assert learner.stats.overridden == 1 and learner.summary()["overridden"] == 1
+    # The update is the override's: the pair driven (spin_right), not the greedy forward.
+    learner.step(near, False, 0.05)
+    s0 = GRID.index(near)
+    r = RewardFunction(SPEC)(near, SPEC.actions[4].motor, False).total
+    share = learner.settings.state_share
+    td_error = r + learner.settings.gamma * 5.0 - 2.0
+    assert learner.table.values[s0, 4] == pytest.approx(2.0 + 0.1 * td_error)
+    assert learner.table.values[s0, 0] == pytest.approx(5.0 + 0.1 * share * td_error)
+    # Past the distance the greedy forward is driven, and exploration is shielded as before.
+    assert learner.step(np.array([1.0, 0.25, 1.0]), False, 0.1).action_index == 0
+    assert learner.stats.overridden == 2  # the second near tick
+    explorer = make(
+        tmp_path / "x", values, shield_greedy_distance_m=0.5, epsilon_start=1.0, epsilon_floor=1.0
+    )
+    middle = np.array([1.0, 0.4, 1.0])  # inside 0.5, outside the exploration shield's 0.25
+    chosen_all = {explorer.step(middle, False, 0.05 * i).action_index for i in range(200)}
+    assert chosen_all == {3, 4}  # exploratory draws are overridden too
+    with pytest.raises(ValueError, match="shield_greedy_distance_m"):
+        make(tmp_path, shield_greedy_distance_m=-0.1)
+
+
 def run_episode(learner: Learner, t: float, length: int, forward: bool) -> float:
     """Drive ``length`` ticks then collide; forward ticks earn reward, the others do not."""
     obs = FAR if forward else np.array([0.2, 0.2, 0.2])
@@ -305,6 +343,30 @@ def test_snapshot_of_another_bundle_is_moved_aside(tmp_path: Path, caplog) -> No
     assert "another bundle" in caplog.text
     assert not list_snapshots(tmp_path / "state")
     assert list((tmp_path / "state").glob("stale-*/qtable-*.snap"))
+
+
+def test_learned_table_is_the_newest_good_snapshot_of_this_bundle(
+    tmp_path: Path, bundle: Bundle
+) -> None:
+    with pytest.raises(NoSnapshotError):
+        learned_table(bundle, tmp_path / "state")
+    learner = Learner.from_bundle(
+        bundle, LearnerSettings(state_dir=tmp_path / "state", save_every=3), seed=0
+    )
+    for i in range(8):
+        learner.step(FAR, False, 0.05 * i)
+    learner.table.values[0, 0] = -123.0  # after the last save (6 updates): not in a snapshot
+    table, path = learned_table(bundle, tmp_path / "state")
+    assert path == list_snapshots(tmp_path / "state")[-1]
+    assert table.meta["updates"] == 6 and table.values[0, 0] != -123.0
+    learner.close()  # the exit save
+    table, _ = learned_table(bundle, tmp_path / "state")
+    assert table.meta["updates"] == 7 and table.values[0, 0] == -123.0
+    other = make(tmp_path, sha="b" * 64)  # the same directory, learnt from another table
+    other.step(FAR, False, 0.0)
+    other.close()
+    with pytest.raises(ValueError, match="not learnt from this bundle"):
+        learned_table(bundle, tmp_path / "state")
 
 
 def test_settings_from_config_and_validation(tmp_path: Path) -> None:
