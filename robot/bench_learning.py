@@ -387,26 +387,50 @@ def bench_seed(
     can return there, for comparison with what learning reached.
     """
     table = bundle.load_qtable().astype(np.float64)
-    kw: dict[str, Any] = {"settings": settings, "seed": seed}
     rooms = room_seeds(seed, learn_rooms)
     per_room = learn_ticks // len(rooms)
-    progress(f"{shift.name} seed {seed}: unlearned, shifted, {len(rooms)} room(s)")
-    frozen = run_rooms(
-        bundle, gpio, rooms, shift=shift, values=table, ticks_per_room=per_room, learn=False, **kw
-    )
-    progress(f"{shift.name} seed {seed}: learning, shifted, {len(rooms)} room(s)")
-    learned = run_rooms(
-        bundle, gpio, rooms, shift=shift, values=table, ticks_per_room=per_room, learn=True, **kw
-    )
-    out: dict[str, Any] = {"seed": seed, "unlearned": frozen, "learning": learned}
+    # Greedy tables run without the learner's shield, as ``robot run`` (``--learned``) drives
+    # them. With shield_greedy_distance_m > 0 the learner shields its greedy choices while it
+    # learns; then the bundle's table is also run under that shield without learning (what the
+    # shield does alone), and the learned table under it too (as ``run --learn`` drives it).
+    bare = replace(settings, shield_greedy_distance_m=0.0)
+    shielded = settings.shield_greedy_distance_m > 0.0
+    out: dict[str, Any] = {"seed": seed}
+    runs = [
+        ("unlearned", False, bare),
+        ("learning", True, settings),
+        *([("unlearned_shielded", False, settings)] if shielded else []),
+    ]
+    for name, learn, run_settings in runs:
+        progress(f"{shift.name} seed {seed}: {name}, shifted, {len(rooms)} room(s)")
+        out[name] = run_rooms(
+            bundle,
+            gpio,
+            rooms,
+            shift=shift,
+            values=table,
+            ticks_per_room=per_room,
+            learn=learn,
+            settings=run_settings,
+            seed=seed,
+        )
     evaluations = [
-        ("eval_nominal", NOMINAL, table),
-        ("eval_shifted", shift, table),
-        ("eval_learned", shift, learned.values),
+        ("eval_nominal", NOMINAL, table, bare),
+        ("eval_shifted", shift, table, bare),
+        ("eval_learned", shift, out["learning"].values, bare),
+        *(
+            [
+                ("eval_shielded", shift, table, settings),
+                ("eval_learned_shielded", shift, out["learning"].values, settings),
+            ]
+            if shielded
+            else []
+        ),
     ]
     if shift_trained is not None:
-        evaluations.append(("eval_shift_trained", shift, np.asarray(shift_trained, np.float64)))
-    for name, world_shift, values in evaluations:
+        trained = np.asarray(shift_trained, np.float64)
+        evaluations.append(("eval_shift_trained", shift, trained, bare))
+    for name, world_shift, values, run_settings in evaluations:
         progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
         # Frozen (ε = 0, α = 0): each arena starts from rest with ``values``, whatever the rooms
         # before it, so these are independent greedy runs.
@@ -418,7 +442,8 @@ def bench_seed(
             values=values,
             ticks_per_room=eval_ticks,
             learn=False,
-            **kw,
+            settings=run_settings,
+            seed=seed,
         )
     return out
 
@@ -462,6 +487,7 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
         "rollbacks": int(sum(s["learning"].learning.get("rollbacks", 0) for s in seeds)),
         "bar_met": bool(recovered >= 0.5 and during <= unlearned),
         **_shift_trained_figures(seeds, ret, coll, lost, shifted),
+        **_shield_figures(seeds, ret, coll, lost, shifted),
         "per_seed": [_seed_figures(s, episode_ticks) for s in seeds],
     }
 
@@ -482,6 +508,32 @@ def _shift_trained_figures(
         "return_shift_trained": trained,
         "recovered_fraction_shift_trained": share,
         "collisions_per_min_eval_shift_trained": coll("eval_shift_trained"),
+    }
+
+
+def _shield_figures(
+    seeds: list[dict[str, Any]],
+    ret: Callable[[str], float],
+    coll: Callable[[str], float],
+    lost: float,
+    shifted: float,
+) -> dict[str, Any]:
+    """With the greedy shield: the bundle's table under it without learning (the shield alone),
+    and the learned table under it (as the learner drives it)."""
+    if not all("eval_shielded" in s for s in seeds):
+        return {}
+    alone, learned = ret("eval_shielded"), ret("eval_learned_shielded")
+    return {
+        "return_shield_alone": alone,
+        "recovered_fraction_shield_alone": (alone - shifted) / lost if lost > 0 else float("nan"),
+        "return_learned_shielded": learned,
+        "recovered_fraction_learned_shielded": (
+            (learned - shifted) / lost if lost > 0 else float("nan")
+        ),
+        "collisions_per_min_eval_shield_alone": coll("eval_shielded"),
+        "collisions_per_min_eval_learned_shielded": coll("eval_learned_shielded"),
+        "collisions_per_min_unlearned_shielded": coll("unlearned_shielded"),
+        "return_unlearned_shielded_same_ticks": ret("unlearned_shielded"),
     }
 
 
@@ -509,6 +561,17 @@ def _seed_figures(seed: dict[str, Any], episode_ticks: int) -> dict[str, Any]:
                 "collisions_eval_shift_trained": seed["eval_shift_trained"].collisions,
             }
             if "eval_shift_trained" in seed
+            else {}
+        ),
+        **(
+            {
+                "collisions_unlearned_shielded": seed["unlearned_shielded"].collisions,
+                "return_shield_alone": ret("eval_shielded"),
+                "return_learned_shielded": ret("eval_learned_shielded"),
+                "collisions_eval_shield_alone": seed["eval_shielded"].collisions,
+                "collisions_eval_learned_shielded": seed["eval_learned_shielded"].collisions,
+            }
+            if "eval_shielded" in seed
             else {}
         ),
         "learner": seed["learning"].learning,

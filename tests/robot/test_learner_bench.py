@@ -16,6 +16,7 @@ from robot.bench_learning import (
     MISMATCHED,
     NOMINAL,
     RunResult,
+    bench_seed,
     delay_duties,
     eval_seeds,
     learning_curve,
@@ -181,6 +182,36 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
     assert not np.array_equal(learned.values, table)
     frozen = run_rooms(obstacle_bundle, GPIO, rooms, shift=LITERAL, learn=False, **common)
     assert np.array_equal(frozen.values, table) and frozen.learning["explored"] == 0
+
+
+def test_with_the_greedy_shield_the_bundle_runs_without_it_and_under_it(
+    obstacle_bundle: Bundle, tmp_path: Path
+) -> None:
+    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
+    common = {"learn_ticks": 200, "eval_ticks": 100, "eval_arenas": 1, "learn_rooms": 2}
+    plain = bench_seed(obstacle_bundle, GPIO, 3, settings=settings, shift=ANGLED, **common)
+    assert "unlearned_shielded" not in plain and "eval_shielded" not in plain
+    shielded = replace(settings, shield_greedy_distance_m=0.6)
+    both = bench_seed(obstacle_bundle, GPIO, 3, settings=shielded, shift=ANGLED, **common)
+    # The bundle's table without learning (the bar's comparison) is never shielded.
+    for name in ("unlearned", "eval_nominal", "eval_shifted"):
+        assert np.array_equal(both[name].rewards, plain[name].rewards), name
+        assert both[name].learning["overridden"] == 0
+    # Under the shield: the bundle's table unlearned, the learning, the learned table.
+    for name in ("unlearned_shielded", "learning", "eval_shielded", "eval_learned_shielded"):
+        assert both[name].learning["overridden"] > 0, name
+    assert both["eval_learned"].learning["overridden"] == 0  # the table greedily, no shield
+    assert np.array_equal(both["unlearned_shielded"].values, both["unlearned"].values)
+    figures = report([both], episode_ticks=10)
+    assert figures["collisions_per_min_unlearned_shielded"] == pytest.approx(
+        60.0 * both["unlearned_shielded"].collisions / both["unlearned_shielded"].simulated_s
+    )
+    assert figures["return_shield_alone"] == pytest.approx(
+        both["eval_shielded"].rewards.mean() * 10
+    )
+    (one,) = figures["per_seed"]
+    assert one["collisions_eval_learned_shielded"] == both["eval_learned_shielded"].collisions
+    assert "return_shield_alone" not in report([plain], episode_ticks=10)
 
 
 def _result(reward_per_tick: float, collisions: int) -> RunResult:
