@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from robot.config import load_config
-from robot.errors import ConfigError, SpecMismatchError
+from robot.errors import ConfigError, PolicyLoadError, SpecMismatchError
 from robot.hardware import frames
 from robot.logging_setup import JournalFormatter, configure_logging, stream_is_journal
 from robot.reload import prepare_replacement
@@ -468,6 +468,27 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
         config, new_bundle, path, None, running_learner=opened, learn=True
     )
     assert kept.open_learner is not None  # the bundle changed back: a learner on it
+
+
+def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -> None:
+    from robot.learner import Learner, LearnerSettings
+
+    path = serial_config(tmp_path, "loop://")
+    config = load_config(path)
+    bundle = open_bundle(config)
+    learnt = f'\n[learning]\nstate_dir = "{tmp_path / "learning"}"\n'
+    path.write_text(path.read_text().replace('policy = "qtable"', 'policy = "qtable-learned"'))
+    path.write_text(path.read_text() + learnt)
+    with pytest.raises(PolicyLoadError, match="found none usable"):
+        prepare_replacement(config, bundle, path, None)  # nothing learnt: refused, old runs on
+    settings = LearnerSettings.from_config(load_config(path).learning)
+    learner = Learner.from_bundle(bundle, settings)
+    learner.table.values[...] = -learner.table.values  # a table unlike the bundle's
+    learner.close()
+    replacement, _, _ = prepare_replacement(config, bundle, path, None)
+    assert replacement.label == "bundle obstacle_bundle, policy qtable-learned"
+    assert replacement.policy.qtable == pytest.approx(-bundle.load_qtable())  # type: ignore[attr-defined]
+    assert replacement.open_learner is None
 
 
 def test_prepare_replacement_refuses_learning_on_a_bundle_without_a_qtable(
