@@ -64,6 +64,8 @@ def open_learned_policy(config: RobotConfig, bundle: Bundle) -> QTablePolicy:
     """Greedy over the Q-table learnt on the robot: the newest good snapshot in ``[learning]
     state_dir`` that was learnt from this bundle's Q-table (no learning, no exploration)."""
     state_dir = config.learning.state_dir
+    if bundle.qtable_file is None:
+        return QTablePolicy(bundle)  # refused there: no Q-table, with the way out
     try:
         table, path = learned_table(bundle, state_dir)
     except (NoSnapshotError, ValueError) as exc:

@@ -489,6 +489,16 @@ def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -
     assert replacement.label == "bundle obstacle_bundle, policy qtable-learned"
     assert replacement.policy.qtable == pytest.approx(-bundle.load_qtable())  # type: ignore[attr-defined]
     assert replacement.open_learner is None
+    # A bundle without a Q-table has nothing to have learnt: the Q-table policy's refusal.
+    no_table = tmp_path / "no-qtable"
+    shutil.copytree(FIXTURE_BUNDLE, no_table)
+    manifest = json.loads((no_table / "manifest.json").read_text())
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "qtable.npy"}
+    manifest.pop("qtable", None)
+    (no_table / "manifest.json").write_text(json.dumps(manifest))
+    path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(no_table)))
+    with pytest.raises(PolicyLoadError, match="this bundle has no Q-table"):
+        prepare_replacement(config, bundle, path, None)
 
 
 def test_prepare_replacement_refuses_learning_on_a_bundle_without_a_qtable(
