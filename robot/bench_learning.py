@@ -390,9 +390,10 @@ def bench_seed(
     rooms = room_seeds(seed, learn_rooms)
     per_room = learn_ticks // len(rooms)
     # Greedy tables run without the learner's shield, as ``robot run`` drives them (policy
-    # ``qtable``, or ``qtable-learned`` for the learned one). With shield_greedy_distance_m > 0 the learner shields its greedy choices while it
-    # learns; then the bundle's table is also run under that shield without learning (what the
-    # shield does alone), and the learned table under it too (as ``run --learn`` drives it).
+    # ``qtable``, or ``qtable-learned`` for the learned one). With shield_greedy_distance_m > 0
+    # the learner shields its greedy choices while it learns; then the bundle's table is also
+    # run under that shield without learning (what the shield does alone), and the learned
+    # table under it too (as ``run --learn`` drives it).
     bare = replace(settings, shield_greedy_distance_m=0.0)
     shielded = settings.shield_greedy_distance_m > 0.0
     out: dict[str, Any] = {"seed": seed}
