@@ -211,7 +211,7 @@ class LearningConfig:
     gamma: float = 0.99
     #: The share of each TD correction applied to every action of the state, not only the one
     #: taken (0: plain Q-learning). Keeps the bundle's preferences until experience changes them.
-    state_share: float = 0.9
+    state_share: float = 0.5
     #: lambda of Watkins's Q(lambda): each TD error also corrects the (state, action) pairs
     #: before it, by their eligibility trace (x gamma*lambda per tick back; cut at an exploratory
     #: action and at each collision). 0: one-step Q-learning (the default: on the benchmark's
@@ -220,18 +220,18 @@ class LearningConfig:
     #: The TD error of a tick without a collision is clipped to +-huber_delta before it moves a
     #: value (the gradient of the Huber loss the trainer's DQN minimises, huber_delta 1.0 there);
     #: a collision's is never clipped. 0: nothing is clipped.
-    huber_delta: float = 0.0
+    huber_delta: float = 1.0
     save_every: int = 500
     keep: int = 3
     #: Exploration never drives forward while any range is below this (metres).
     shield_distance_m: float = 0.25
     #: While learning, no choice (greedy ones too) drives forward while any range is below this
     #: (metres): the best-valued action that does not is driven, and learnt from. 0: off.
-    shield_greedy_distance_m: float = 0.0
+    shield_greedy_distance_m: float = 0.2
     state_dir: Path = Path("learning")
     #: alpha = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) per (state, action).
     alpha_omega: float = 0.5
-    alpha_floor: float = 0.01
+    alpha_floor: float = 0.05
     #: A range below this (metres) ends an episode as a collision, like the bumper. An HC-SR04
     #: reads >= 0.02 m and the front one reads ~0.02 m at contact; at 0.05 m noisy readings
     #: ended episodes without a contact (benchmark: range noise 0.03 m).

@@ -31,7 +31,9 @@ def make(tmp_path: Path, values: np.ndarray | None = None, sha: str = "a" * 64, 
 
 def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
     values = np.random.default_rng(1).normal(size=(GRID.n_states, 5))
-    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, alpha_omega=0.5)
+    # The rule itself, unclipped (huber_delta has its own test), with the floor at 0.01.
+    plain = {"huber_delta": 0.0, "alpha_floor": 0.01, "alpha_omega": 0.5}
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, **plain)
     first = learner.step(FAR, False, 0.0)
     s0, a0 = GRID.index(FAR), first.action_index
     assert a0 == int(values[s0].argmax()) and first.phase == LEARN
@@ -78,7 +80,7 @@ WALK = [FAR, np.array([1.0, 0.7, 1.2]), np.array([0.6, 1.6, 0.4]), np.array([1.9
 
 def test_each_td_error_also_corrects_the_pairs_before_by_their_trace(tmp_path: Path) -> None:
     values = np.random.default_rng(3).normal(size=(GRID.n_states, 5))
-    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "alpha_omega": 0.0}
+    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "alpha_omega": 0.0, "huber_delta": 0.0}
     learner = make(tmp_path, values, trace_lambda=0.8, **greedy)
     pairs = _walk(learner, WALK)
     assert len(set(p[0] for p in pairs)) == 4  # four different states
@@ -232,10 +234,10 @@ def test_greedy_shield_overrides_a_forward_choice_near_an_obstacle(tmp_path: Pat
     values[:, 0] = 5.0  # greedy: forward
     values[:, 4] = 2.0  # the best action that does not drive forward: spin_right
     values[:, 3] = 1.0
-    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0}
+    greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "huber_delta": 0.0}
     near = np.array([1.0, 0.15, 1.0])  # front below 0.2, above collision_distance_m
-    off = make(tmp_path / "off", values, **greedy)
-    assert off.step(near, False, 0.0).action_index == 0  # the default: greedy is never shielded
+    off = make(tmp_path / "off", values, shield_greedy_distance_m=0.0, **greedy)
+    assert off.step(near, False, 0.0).action_index == 0  # 0: greedy choices are not shielded
     learner = make(tmp_path / "on", values, shield_greedy_distance_m=0.2, **greedy)
     chosen = learner.step(near, False, 0.0)
     assert chosen.action_index == 4 and chosen.command == SPEC.actions[4].motor

@@ -187,7 +187,7 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
 def test_with_the_greedy_shield_the_bundle_runs_without_it_and_under_it(
     obstacle_bundle: Bundle, tmp_path: Path
 ) -> None:
-    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
+    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5, shield_greedy_distance_m=0)
     common = {"learn_ticks": 200, "eval_ticks": 100, "eval_arenas": 1, "learn_rooms": 2}
     plain = bench_seed(obstacle_bundle, GPIO, 3, settings=settings, shift=ANGLED, **common)
     assert "unlearned_shielded" not in plain and "eval_shielded" not in plain
