@@ -468,7 +468,7 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
 
     nominal, shifted, learned = ret("eval_nominal"), ret("eval_shifted"), ret("eval_learned")
     lost = nominal - shifted
-    recovered = (learned - shifted) / lost if lost > 0 else float("nan")
+    recovered = recovered_share(learned, shifted, lost)
     during, unlearned = coll("learning"), coll("unlearned")
     return {
         "return_nominal": nominal,
@@ -493,6 +493,11 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
     }
 
 
+def recovered_share(value: float, shifted: float, lost: float) -> float:
+    """The share of the return lost to the shift that ``value`` wins back (nan: none lost)."""
+    return (value - shifted) / lost if lost > 0 else float("nan")
+
+
 def _shift_trained_figures(
     seeds: list[dict[str, Any]],
     ret: Callable[[str], float],
@@ -504,10 +509,9 @@ def _shift_trained_figures(
     if not all("eval_shift_trained" in s for s in seeds):
         return {}
     trained = ret("eval_shift_trained")
-    share = (trained - shifted) / lost if lost > 0 else float("nan")
     return {
         "return_shift_trained": trained,
-        "recovered_fraction_shift_trained": share,
+        "recovered_fraction_shift_trained": recovered_share(trained, shifted, lost),
         "collisions_per_min_eval_shift_trained": coll("eval_shift_trained"),
     }
 
@@ -526,11 +530,9 @@ def _shield_figures(
     alone, learned = ret("eval_shielded"), ret("eval_learned_shielded")
     return {
         "return_shield_alone": alone,
-        "recovered_fraction_shield_alone": (alone - shifted) / lost if lost > 0 else float("nan"),
+        "recovered_fraction_shield_alone": recovered_share(alone, shifted, lost),
         "return_learned_shielded": learned,
-        "recovered_fraction_learned_shielded": (
-            (learned - shifted) / lost if lost > 0 else float("nan")
-        ),
+        "recovered_fraction_learned_shielded": recovered_share(learned, shifted, lost),
         "collisions_per_min_eval_shield_alone": coll("eval_shielded"),
         "collisions_per_min_eval_learned_shielded": coll("eval_learned_shielded"),
         "collisions_per_min_unlearned_shielded": coll("unlearned_shielded"),

@@ -470,6 +470,18 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     assert kept.open_learner is not None  # the bundle changed back: a learner on it
 
 
+def bundle_without_a_qtable(tmp_path: Path) -> Path:
+    """A copy of the fixture bundle whose manifest and directory have no Q-table."""
+    no_table = tmp_path / "no-qtable"
+    shutil.copytree(FIXTURE_BUNDLE, no_table)
+    manifest = json.loads((no_table / "manifest.json").read_text())
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "qtable.npy"}
+    manifest.pop("qtable", None)
+    (no_table / "manifest.json").write_text(json.dumps(manifest))
+    (no_table / "qtable.npy").unlink()
+    return no_table
+
+
 def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -> None:
     from robot.learner import Learner, LearnerSettings
 
@@ -490,12 +502,7 @@ def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -
     assert replacement.policy.qtable == pytest.approx(-bundle.load_qtable())  # type: ignore[attr-defined]
     assert replacement.open_learner is None
     # A bundle without a Q-table has nothing to have learnt: the Q-table policy's refusal.
-    no_table = tmp_path / "no-qtable"
-    shutil.copytree(FIXTURE_BUNDLE, no_table)
-    manifest = json.loads((no_table / "manifest.json").read_text())
-    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "qtable.npy"}
-    manifest.pop("qtable", None)
-    (no_table / "manifest.json").write_text(json.dumps(manifest))
+    no_table = bundle_without_a_qtable(tmp_path)
     path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(no_table)))
     with pytest.raises(PolicyLoadError, match="this bundle has no Q-table"):
         prepare_replacement(config, bundle, path, None)
@@ -504,13 +511,7 @@ def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -
 def test_prepare_replacement_refuses_learning_on_a_bundle_without_a_qtable(
     tmp_path: Path,
 ) -> None:
-    no_table = tmp_path / "no-qtable"
-    shutil.copytree(FIXTURE_BUNDLE, no_table)
-    manifest = json.loads((no_table / "manifest.json").read_text())
-    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "qtable.npy"}
-    manifest.pop("qtable", None)
-    (no_table / "manifest.json").write_text(json.dumps(manifest))
-    (no_table / "qtable.npy").unlink()
+    no_table = bundle_without_a_qtable(tmp_path)
     path = serial_config(tmp_path, "loop://")
     config = load_config(path)
     bundle = open_bundle(config)
