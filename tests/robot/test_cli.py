@@ -169,10 +169,10 @@ def test_the_qtable_learned_policy_drives_the_table_learnt_on_the_robot(
         tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable-learned"')
     )
     run = ["run", "--config", str(learned), "--max-ticks", "30"]
+    assert main(["check", "--config", str(learned)], pin_factory=factory) == 2
     assert main(run, pin_factory=factory) == 2  # nothing learnt yet: refused, motors never moved
-    assert "[bundle.policy] = 'qtable-learned': expected a snapshot learnt from this bundle" in (
-        caplog.text
-    )
+    said = "[bundle.policy] = 'qtable-learned': expected a snapshot learnt from this bundle"
+    assert caplog.text.count(said) == 2  # check, then run
     assert "learn first (robot run --learn" in caplog.text
     assert {float(s.state) for s in factory.pin(12).states} == {0.0}
     assert main([*run, "--learn"], pin_factory=factory) == 0  # learns, saves at exit
