@@ -218,6 +218,8 @@ class Learner:
         self.bundle_sha256 = bundle_sha256
         self.commands = [action.motor for action in spec.actions]
         self._forward = np.array([c.left + c.right > 0.0 for c in self.commands])  # type: ignore[union-attr]
+        #: The actions that do not drive forward: what a shield leaves (none: it never acts).
+        self._turns = np.flatnonzero(~self._forward)
         self.reward_fn = RewardFunction(spec)
         self._metre = [i for i, c in enumerate(spec.observation.channels) if c.unit == "m"]
         self.rng = np.random.default_rng(seed)
@@ -360,22 +362,20 @@ class Learner:
 
     # -- acting and learning ---------------------------------------------------------------
 
+    def nearest_m(self, raw_observation: np.ndarray) -> float:
+        """The nearest range a metre channel reads (inf without any)."""
+        return min((float(raw_observation[i]) for i in self._metre), default=np.inf)
+
     def collided(self, raw_observation: np.ndarray, bumper: bool | None) -> bool:
         """A bump, or a range channel closer than ``collision_distance_m``."""
-        if bumper:
-            return True
-        nearest = min((float(raw_observation[i]) for i in self._metre), default=np.inf)
-        return nearest < self.settings.collision_distance_m
+        return self._collided(bumper, self.nearest_m(raw_observation))
 
-    def allowed(self, raw_observation: np.ndarray, distance_m: float | None = None) -> np.ndarray:
-        """Boolean mask of the actions the shield allows here (``distance_m``: default the
-        exploration shield's ``shield_distance_m``)."""
-        if distance_m is None:
-            distance_m = self.settings.shield_distance_m
-        nearest = min((float(raw_observation[i]) for i in self._metre), default=np.inf)
-        if nearest < distance_m:
-            return ~self._forward
-        return np.ones(len(self.commands), bool)
+    def _collided(self, bumper: bool | None, nearest_m: float) -> bool:
+        return bool(bumper) or nearest_m < self.settings.collision_distance_m
+
+    def _shielded(self, action: int, nearest_m: float, distance_m: float) -> bool:
+        """Whether a shield at ``distance_m`` forbids ``action`` (driving forward) here."""
+        return nearest_m < distance_m and bool(self._forward[action])
 
     def alpha_for(self, visits: Any) -> Any:
         """The learning rate for a (state, action) visited ``visits`` times before (or an array)."""
@@ -392,7 +392,8 @@ class Learner:
             choice = self._recover(now_s)
             if choice is not None:
                 return choice
-        hit = self.collided(raw, bumper)
+        nearest = self.nearest_m(raw)  # once a tick: the collision check and both shields
+        hit = self._collided(bumper, nearest)
         state = self.discretizer.index(raw)
         if self._prev is not None:
             self._update(raw, state, hit)
@@ -403,7 +404,7 @@ class Learner:
             if choice is not None:
                 return choice
             return Choice(None, MotorCommand(0.0, 0.0), RECOVER)  # an empty recovery: stop once
-        return self._choose(raw, state)
+        return self._choose(nearest, state)
 
     def _update(self, raw: np.ndarray, state: int, terminal: bool) -> None:
         """One Q(λ) update with this tick's reward: the previous (state, action) and its trace."""
@@ -469,30 +470,26 @@ class Learner:
             return
         self._trace = {k: e * decay for k, e in self._trace.items() if e * decay > TRACE_CUTOFF}
 
-    def _choose(self, raw: np.ndarray, state: int) -> Choice:
-        """ε-greedy with the shield; remembers (state, action) for the next update."""
-        greedy = int(self.table.values[state].argmax())
+    def _choose(self, nearest_m: float, state: int) -> Choice:
+        """ε-greedy with the shields; remembers (state, action) for the next update."""
+        q = self.table.values[state]
+        greedy = int(q.argmax())
         action, explored = greedy, False
         if self.rng.random() < self.epsilon:
             explored = True
             self.stats.explored += 1
-            draw = int(self.rng.integers(len(self.commands)))
-            allowed = self.allowed(raw)
-            if not allowed[draw]:
+            action = int(self.rng.integers(len(self.commands)))
+            if self._shielded(action, nearest_m, self.settings.shield_distance_m):
                 self.stats.shielded += 1
                 self._events.append("shielded")
-                choices = np.flatnonzero(allowed)
-                draw = int(self.rng.choice(choices)) if choices.size else greedy
-            action = draw
-        if self.settings.shield_greedy_distance_m > 0.0:
-            allowed = self.allowed(raw, self.settings.shield_greedy_distance_m)
-            if not allowed[action] and allowed.any():
-                # The shield overrides the choice itself: the best-valued allowed action is
-                # driven, and its update is the one learnt (the pair remembered below).
-                self.stats.overridden += 1
-                self._events.append("overridden")
-                q = self.table.values[state]
-                action = int(np.flatnonzero(allowed)[q[allowed].argmax()])
+                action = int(self.rng.choice(self._turns)) if self._turns.size else greedy
+        greedy_shield = self.settings.shield_greedy_distance_m
+        if self._turns.size and self._shielded(action, nearest_m, greedy_shield):
+            # The shield overrides the choice itself: the best-valued action that does not
+            # drive forward is driven, and its update is the one learnt (the pair remembered).
+            self.stats.overridden += 1
+            self._events.append("overridden")
+            action = int(self._turns[q[self._turns].argmax()])
         if action != greedy:
             self._trace = {}  # Watkins: what came before did not lead to a greedy action
         self._prev = (state, action)
@@ -501,7 +498,7 @@ class Learner:
             self.commands[action],  # type: ignore[arg-type]
             LEARN,
             explored,
-            self.table.values[state].copy(),
+            q.copy(),
         )
 
     def _end_episode(self) -> None:
