@@ -18,9 +18,10 @@ from robot.errors import ConfigError
 from robot.tomltable import Table
 from shared.spec import TaskSpec
 
-#: ``qtable-learned``: the bundle's Q-table as learnt on the robot (the newest good snapshot in
-#: ``[learning] state_dir``), driven greedily without learning.
-POLICIES = ("tflite", "tflite-int8", "qtable", "qtable-learned")
+#: The bundle's Q-table as learnt on the robot (the newest good snapshot in ``[learning]
+#: state_dir``), driven greedily without learning (``robot.runtime.open_learned_policy``).
+LEARNED_POLICY = "qtable-learned"
+POLICIES = ("tflite", "tflite-int8", "qtable", LEARNED_POLICY)
 BACKENDS = ("gpio", "serial", "gym", "sim")
 DRIVE_KINDS = ("motor", "phase_enable")
 #: A sane control rate: below 1 Hz a robot cannot react, above 200 Hz HC-SR04s cannot keep up.

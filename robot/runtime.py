@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from robot.clock import Clock
-from robot.config import LearningConfig, RobotConfig, TelemetryConfig, check_channels
+from robot.config import (
+    LEARNED_POLICY,
+    LearningConfig,
+    RobotConfig,
+    TelemetryConfig,
+    check_channels,
+)
 from robot.errors import HardwareError, PolicyLoadError
 from robot.hardware.base import Hardware
 from robot.learner import learned_table
@@ -21,9 +27,6 @@ from shared.bundle import Bundle, read_bundle
 from shared.errors import BundleError, NoSnapshotError
 
 _log = logging.getLogger(__name__)
-
-#: ``[bundle] policy`` that drives the Q-table learnt on the robot (``open_learned_policy``).
-LEARNED_POLICY = "qtable-learned"
 
 
 def open_bundle(config: RobotConfig) -> Bundle:
