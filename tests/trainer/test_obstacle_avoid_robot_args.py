@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from test_obstacle_avoid_env import RANDOMISED as ENV_RANDOMISED
 
 from shared.world import (
     REFERENCE_SENSOR_ANGLE_RAD,
@@ -18,13 +19,8 @@ from trainer.envs.obstacle_avoid import SIDE_RANGER_DEG, ObstacleAvoidEnv
 
 pytestmark = pytest.mark.trainer
 
-RANDOMISED = {
-    "sensor_noise_m": 0.003,
-    "dropout_prob": 0.05,
-    "motor_gain_spread": 0.1,
-    "dead_band_range": (0.05, 0.25),
-    "latency_ticks": (0, 2),
-}
+#: test_obstacle_avoid_env's randomised arguments, on the reference arena.
+RANDOMISED = {k: v for k, v in ENV_RANDOMISED.items() if not k.startswith(("arena_", "obstacles_"))}
 
 
 def _trajectory(env: ObstacleAvoidEnv, seed: int, steps: int) -> list[tuple]:
