@@ -487,8 +487,7 @@ def report(seeds: list[dict[str, Any]], episode_ticks: int) -> dict[str, Any]:
         "return_unlearned_same_ticks": ret("unlearned"),
         "rollbacks": int(sum(s["learning"].learning.get("rollbacks", 0) for s in seeds)),
         "bar_met": bool(recovered >= 0.5 and during <= unlearned),
-        **_shift_trained_figures(seeds, ret, coll, lost, shifted),
-        **_shield_figures(seeds, ret, coll, lost, shifted),
+        **_comparison_figures(seeds, ret, coll, lost, shifted),
         "per_seed": [_seed_figures(s, episode_ticks) for s in seeds],
     }
 
@@ -498,46 +497,37 @@ def recovered_share(value: float, shifted: float, lost: float) -> float:
     return (value - shifted) / lost if lost > 0 else float("nan")
 
 
-def _shift_trained_figures(
+def _comparison_figures(
     seeds: list[dict[str, Any]],
     ret: Callable[[str], float],
     coll: Callable[[str], float],
     lost: float,
     shifted: float,
 ) -> dict[str, Any]:
-    """The shift-trained table's mean return, collisions and share of the loss it recovers."""
-    if not all("eval_shift_trained" in s for s in seeds):
-        return {}
-    trained = ret("eval_shift_trained")
-    return {
-        "return_shift_trained": trained,
-        "recovered_fraction_shift_trained": recovered_share(trained, shifted, lost),
-        "collisions_per_min_eval_shift_trained": coll("eval_shift_trained"),
-    }
-
-
-def _shield_figures(
-    seeds: list[dict[str, Any]],
-    ret: Callable[[str], float],
-    coll: Callable[[str], float],
-    lost: float,
-    shifted: float,
-) -> dict[str, Any]:
-    """With the greedy shield: the bundle's table under it without learning (the shield alone),
-    and the learned table under it (as the learner drives it)."""
-    if not all("eval_shielded" in s for s in seeds):
-        return {}
-    alone, learned = ret("eval_shielded"), ret("eval_learned_shielded")
-    return {
-        "return_shield_alone": alone,
-        "recovered_fraction_shield_alone": recovered_share(alone, shifted, lost),
-        "return_learned_shielded": learned,
-        "recovered_fraction_learned_shielded": recovered_share(learned, shifted, lost),
-        "collisions_per_min_eval_shield_alone": coll("eval_shielded"),
-        "collisions_per_min_eval_learned_shielded": coll("eval_learned_shielded"),
-        "collisions_per_min_unlearned_shielded": coll("unlearned_shielded"),
-        "return_unlearned_shielded_same_ticks": ret("unlearned_shielded"),
-    }
+    """The runs beside the bar's, when every seed has them: the shift-trained table's return,
+    collisions and share of the loss; with the greedy shield, the bundle's table under it without
+    learning (the shield alone) and the learned table under it (as the learner drives it)."""
+    out: dict[str, Any] = {}
+    if all("eval_shift_trained" in s for s in seeds):
+        trained = ret("eval_shift_trained")
+        out |= {
+            "return_shift_trained": trained,
+            "recovered_fraction_shift_trained": recovered_share(trained, shifted, lost),
+            "collisions_per_min_eval_shift_trained": coll("eval_shift_trained"),
+        }
+    if all("eval_shielded" in s for s in seeds):
+        alone, learned = ret("eval_shielded"), ret("eval_learned_shielded")
+        out |= {
+            "return_shield_alone": alone,
+            "recovered_fraction_shield_alone": recovered_share(alone, shifted, lost),
+            "return_learned_shielded": learned,
+            "recovered_fraction_learned_shielded": recovered_share(learned, shifted, lost),
+            "collisions_per_min_eval_shield_alone": coll("eval_shielded"),
+            "collisions_per_min_eval_learned_shielded": coll("eval_learned_shielded"),
+            "collisions_per_min_unlearned_shielded": coll("unlearned_shielded"),
+            "return_unlearned_shielded_same_ticks": ret("unlearned_shielded"),
+        }
+    return out
 
 
 def _seed_figures(seed: dict[str, Any], episode_ticks: int) -> dict[str, Any]:
