@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SimConfig, load_config
-from robot.hardware.sim import build_world, open_sim
-from robot.loop import ControlLoop
-from robot.mcu_emulator import McuEmulator
-from robot.policy import load_policy
+from robot.control.loop import ControlLoop
+from robot.hardware.sim.backend import build_world, open_sim
+from robot.hardware.sim.mcu_emulator import McuEmulator
+from robot.inference.policy import load_policy
 from shared.bundle import read_bundle
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from robot.config import LoopConfig, SerialConfig, SimConfig
+from robot.control.loop import ControlLoop
 from robot.hardware.base import Snapshot
 from robot.hardware.serial_link import SerialHardware
-from robot.hardware.sim import build_world
-from robot.loop import ControlLoop
-from robot.mcu_emulator import McuEmulator
-from robot.policy import Decision, Policy, load_policy
+from robot.hardware.sim.backend import build_world
+from robot.hardware.sim.mcu_emulator import McuEmulator
+from robot.inference.policy import Decision, Policy, load_policy
 from shared.bundle import read_bundle
 from shared.spec import MotorCommand
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SerialConfig, SimConfig
+from robot.control.loop import ControlLoop
 from robot.hardware.serial_link import SerialHardware
-from robot.hardware.sim import build_world
-from robot.loop import ControlLoop
-from robot.mcu_emulator import McuEmulator
-from robot.policy import load_policy
+from robot.hardware.sim.backend import build_world
+from robot.hardware.sim.mcu_emulator import McuEmulator
+from robot.inference.policy import load_policy
 from shared.bundle import read_bundle
 from shared.spec import MotorCommand
 

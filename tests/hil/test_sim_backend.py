@@ -10,7 +10,7 @@ import pytest
 
 from robot.config import load_config
 from robot.errors import ConfigError
-from robot.hardware.sim import SimHardware, WorldClock, open_sim
+from robot.hardware.sim.backend import SimHardware, WorldClock, open_sim
 from shared.spec import MotorCommand
 from shared.world import Arena, Pose, World, reference_sensors
 

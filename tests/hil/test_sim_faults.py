@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SimConfig, load_config
-from robot.hardware.sim import SimHardware, WorldClock, build_world
-from robot.loop import ControlLoop
-from robot.policy import load_policy
+from robot.control.loop import ControlLoop
+from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
+from robot.inference.policy import load_policy
 from shared.bundle import read_bundle
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from robot.config import LoopConfig, load_config
-from robot.hardware.sim import SimHardware, WorldClock
-from robot.loop import ControlLoop
-from robot.policy import load_policy
+from robot.control.loop import ControlLoop
+from robot.hardware.sim.backend import SimHardware, WorldClock
+from robot.inference.policy import load_policy
 from shared.bundle import read_bundle
 from shared.world import Arena, Pose, World, reference_sensors
 

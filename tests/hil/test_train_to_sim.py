@@ -18,9 +18,9 @@ gym = pytest.importorskip("gymnasium")  # the Pi venv has no trainer: skip, not 
 
 import trainer.envs  # noqa: E402, F401  (registers sim2pi/ObstacleAvoid-v0)
 from robot.config import LoopConfig, SimConfig, load_config  # noqa: E402
-from robot.hardware.sim import SimHardware, WorldClock, build_world  # noqa: E402
-from robot.loop import ControlLoop  # noqa: E402
-from robot.policy import load_policy  # noqa: E402
+from robot.control.loop import ControlLoop  # noqa: E402
+from robot.hardware.sim.backend import SimHardware, WorldClock, build_world  # noqa: E402
+from robot.inference.policy import load_policy  # noqa: E402
 from shared.bundle import read_bundle  # noqa: E402
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from robot import tflite
-from robot.bench import DRIVE_PINS, simulated_gpio
 from robot.cli import main
-from robot.tflite import FORCE_ENV, PROBE_CANDIDATES
+from robot.cli.bench import DRIVE_PINS, simulated_gpio
+from robot.inference import runtimes as tflite
+from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES
 from tests.robot.mcu import Microcontroller, wait_for
 from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 

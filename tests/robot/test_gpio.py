@@ -11,7 +11,7 @@ import pytest
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from robot.bench import simulated_gpio
+from robot.cli.bench import simulated_gpio
 from robot.config import DriveConfig, GpioConfig, LineSensorConfig, MotorPins
 from robot.errors import HardwareError
 from robot.hardware.gpio import GpioHardware

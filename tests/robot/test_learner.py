@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.learner import LEARN, RECOVER, Learner, LearnerSettings, learned_table, recovery_from
+from robot.learning.learner import (
+    LEARN,
+    RECOVER,
+    Learner,
+    LearnerSettings,
+    learned_table,
+    recovery_from,
+)
 from shared.bundle import Bundle
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
@@ -293,7 +300,7 @@ def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, ca
     assert best is not None and best > 0.0
     best_values = learner.table.values.copy()
     assert load_latest(tmp_path / "state" / "best").qtable.values == pytest.approx(best_values)
-    with caplog.at_level(logging.WARNING, logger="robot.learner"):
+    with caplog.at_level(logging.WARNING, logger="robot.learning.learner"):
         t = run_episode(learner, t, 1, forward=False)  # about the collision penalty: mean drops
     assert learner.stats.rollbacks == 1
     assert learner.epsilon == pytest.approx(0.2)

@@ -1,4 +1,4 @@
-"""The learning benchmark's harness (robot/bench_learning.py) on the sim backend, tiny budgets."""
+"""The learning benchmark's harness (bench/shifted_learning.py) on the sim backend, tiny budgets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.bench_learning import (
+from bench.shifted_learning import (
     ANGLED,
     ANGLED_ONLY,
     LITERAL,
@@ -28,8 +28,8 @@ from robot.bench_learning import (
     shifted_world,
 )
 from robot.config import load_config
-from robot.hardware.sim import SimHardware, WorldClock
-from robot.learner import LearnerSettings
+from robot.hardware.sim.backend import SimHardware, WorldClock
+from robot.learning.learner import LearnerSettings
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
 from shared.world import ROBOT_RADIUS_M, Arena, Pose, World

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.learner import Learner, LearnerSettings, state_digest
+from robot.learning.learner import Learner, LearnerSettings, state_digest
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
 from shared.qtable import load_latest

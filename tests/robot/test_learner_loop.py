@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.bench import simulated_gpio
-from robot.clock import SimulatedClock
+from robot.cli.bench import simulated_gpio
 from robot.config import LoopConfig, TelemetryConfig
+from robot.control.clock import SimulatedClock
+from robot.control.loop import ControlLoop, Replacement
+from robot.control.telemetry import TelemetryWriter
 from robot.hardware.gpio import GpioHardware
-from robot.learner import Learner, LearnerSettings
-from robot.loop import ControlLoop, Replacement
-from robot.policy import QTablePolicy
-from robot.telemetry import TelemetryWriter
+from robot.inference.policy import QTablePolicy
+from robot.learning.learner import Learner, LearnerSettings
 from shared.bundle import Bundle
 from shared.qtable import load_latest
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.bench import DRIVE_PINS, EchoTriggerPin, simulated_gpio
 from robot.cli import install_signal_handlers
-from robot.clock import MonotonicClock, SimulatedClock
+from robot.cli.bench import DRIVE_PINS, EchoTriggerPin, simulated_gpio
 from robot.config import LoopConfig, TelemetryConfig
+from robot.control.clock import MonotonicClock, SimulatedClock
+from robot.control.loop import ControlLoop, LoopFailedError
+from robot.control.telemetry import TelemetryWriter
 from robot.errors import SpecMismatchError
 from robot.hardware.gpio import GpioHardware
-from robot.loop import ControlLoop, LoopFailedError
-from robot.policy import Decision, Policy, load_policy
-from robot.sdnotify import Notifier
-from robot.telemetry import TelemetryWriter
+from robot.inference.policy import Decision, Policy, load_policy
+from robot.systemd.sdnotify import Notifier
 from shared.bundle import Bundle
 from shared.spec import Action, ActionTable, TaskSpec
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from robot.control.observation import FAULT, INVALID, STALE, ObservationBuilder, Refusal
 from robot.hardware.base import Snapshot
-from robot.observation import FAULT, INVALID, STALE, ObservationBuilder, Refusal
 from shared.reference_robot import obstacle_avoid_spec
 from shared.spec import Channel, ObservationSpec
 

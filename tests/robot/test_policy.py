@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from robot.errors import PolicyLoadError
-from robot.policy import Decision, QTablePolicy, TFLitePolicy, available_policies, load_policy
-from robot.tflite import select_runtime
+from robot.inference.policy import (
+    Decision,
+    QTablePolicy,
+    TFLitePolicy,
+    available_policies,
+    load_policy,
+)
+from robot.inference.runtimes import select_runtime
 from shared.bundle import MODEL_FILES, Bundle, ModelEntry, read_bundle, write_bundle
 from shared.errors import SpecError
 
@@ -140,7 +146,7 @@ def test_bundle_without_a_qtable(tmp_path: Path, bundle: Bundle) -> None:
 
 
 def test_int8_input_quantisation_matches_normalise_then_quantise(bundle: Bundle) -> None:
-    from robot.policy import _fused_quantisation
+    from robot.inference.policy import _fused_quantisation
 
     info = bundle.models["int8"].input
     gains, offsets, low, high = _fused_quantisation(bundle.spec.observation, info)
@@ -178,7 +184,7 @@ def _random_observations(bundle: Bundle, count: int) -> np.ndarray:
 def _reference(bundle: Bundle, kind: str) -> Callable[[np.ndarray], tuple[int, np.ndarray]]:
     """The straightforward computation, on an interpreter of its own: normalise (and quantise)
     with numpy, set_tensor, invoke, get_tensor, (dequantise,) argmax."""
-    from robot.policy import _fused_quantisation
+    from robot.inference.policy import _fused_quantisation
 
     entry = bundle.models[kind]
     interpreter = select_runtime(bundle.file(entry.file)).interpreter(bundle.file(entry.file))
@@ -245,7 +251,7 @@ def test_decisions_own_their_q_values(bundle: Bundle, policy: str) -> None:
 
 
 def test_int8_q_values_are_dequantised_once_on_demand(bundle: Bundle) -> None:
-    from robot.policy import QuantizedDecision
+    from robot.inference.policy import QuantizedDecision
 
     fast = load_policy(bundle, "tflite-int8")
     raw = np.array([0.3, 1.0, 1.8], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""robot.tflite_probe: each TFLite runtime is tried in a child process against reference outputs.
+"""robot.inference.probe: each TFLite runtime is tried in a child process against reference outputs.
 
 The real runtime of this venv (ai_edge_litert, or tflite_runtime on 32-bit Pi OS) must reproduce
 the fixture bundle. A crashing, hanging or wrong build is played by a tiny fake distribution put
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot import tflite_probe
-from robot.tflite_probe import (
+from robot.inference import probe as tflite_probe
+from robot.inference.probe import (
     CACHE_FILE,
     FLOAT_TOLERANCE,
     ProbeReport,
@@ -130,7 +130,7 @@ def test_a_crashing_runtime_is_skipped_and_the_next_chosen(
     fake, tmp_path: Path, caplog: pytest.LogCaptureFixture, behaviour: str, signal_name: str
 ) -> None:
     env = fake(behaviour)
-    with caplog.at_level(logging.WARNING, logger="robot.tflite_probe"):
+    with caplog.at_level(logging.WARNING, logger="robot.inference.probe"):
         report = probe_runtimes(
             FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE, REAL), state_dir=tmp_path, env=env
         )
@@ -208,7 +208,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(
 ) -> None:
     env = fake("raise")
     (tmp_path / CACHE_FILE).write_text('{"format": 1, "verdicts": {"torn')
-    with caplog.at_level(logging.WARNING, logger="robot.tflite_probe"):
+    with caplog.at_level(logging.WARNING, logger="robot.inference.probe"):
         report = probe_runtimes(
             FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.sdnotify import Notifier, WatchdogGate, parse_notify_address
+from robot.systemd.sdnotify import Notifier, WatchdogGate, parse_notify_address
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,7 +161,7 @@ def test_parse_notify_address():
 def test_a_vanished_socket_is_counted_and_logged_once(caplog):
     with tempfile.TemporaryDirectory(prefix="sdn") as tmp:
         notifier = Notifier.from_environment({"NOTIFY_SOCKET": os.path.join(tmp, "gone")})
-        with caplog.at_level(logging.DEBUG, logger="robot.sdnotify"):
+        with caplog.at_level(logging.DEBUG, logger="robot.systemd.sdnotify"):
             results = [notifier.watchdog() for _ in range(3)]
     assert results == [False, False, False]
     assert notifier.send_errors == 3
@@ -257,7 +257,7 @@ def test_watchdog_gate_without_watchdog_and_with_an_explicit_interval(path_recei
 def test_a_child_process_inherits_the_socket_from_its_environment(abstract_receiver):
     # The service's real situation: systemd sets the variables, the Python process reads them.
     script = (
-        "from robot.sdnotify import Notifier, WatchdogGate\n"
+        "from robot.systemd.sdnotify import Notifier, WatchdogGate\n"
         "n = Notifier.from_environment()\n"
         "n.ready('child up')\n"
         "g = WatchdogGate(n)\n"

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from robot.clock import MonotonicClock
 from robot.config import LoopConfig, SerialConfig
+from robot.control.clock import MonotonicClock
+from robot.control.loop import ControlLoop
 from robot.hardware import frames
 from robot.hardware.serial_link import SerialHardware
-from robot.loop import ControlLoop
-from robot.policy import load_policy
+from robot.inference.policy import load_policy
 from shared.bundle import Bundle
 from shared.spec import MotorCommand
 from tests.robot.mcu import Microcontroller, wait_for

@@ -30,9 +30,9 @@ import pytest
 from robot.config import load_config
 from robot.errors import ConfigError, PolicyLoadError, SpecMismatchError
 from robot.hardware import frames
-from robot.logging_setup import JournalFormatter, configure_logging, stream_is_journal
-from robot.reload import prepare_replacement
-from robot.runtime import open_bundle, with_writable_defaults
+from robot.runtime.compose import open_bundle, with_writable_defaults
+from robot.runtime.reload import prepare_replacement
+from robot.systemd.journal import JournalFormatter, configure_logging, stream_is_journal
 from shared.spec import ObservationSpec, TaskSpec
 from tests.robot.mcu import Microcontroller
 
@@ -231,7 +231,7 @@ def test_a_stalled_loop_stops_the_watchdog_pings_while_the_process_lives(
 
 GPIO_CHILD = """\
 import json, sys
-from robot.bench import DRIVE_PINS, simulated_gpio
+from robot.cli.bench import DRIVE_PINS, simulated_gpio
 from robot.cli import main
 factory, _, _ = simulated_gpio(("left_distance_m", "front_distance_m", "right_distance_m"),
                                (1.5, 1.5, 1.5))
@@ -438,7 +438,7 @@ def test_prepare_replacement_checks_the_channels_against_the_running_hardware(
 def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_otherwise(
     tmp_path: Path,
 ) -> None:
-    from robot.learner import Learner, LearnerSettings
+    from robot.learning.learner import Learner, LearnerSettings
 
     path = serial_config(tmp_path, "loop://")
     learning = f'\n[learning]\nenabled = true\nstate_dir = "{tmp_path / "learning"}"\n'
@@ -483,7 +483,7 @@ def bundle_without_a_qtable(tmp_path: Path) -> Path:
 
 
 def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -> None:
-    from robot.learner import Learner, LearnerSettings
+    from robot.learning.learner import Learner, LearnerSettings
 
     path = serial_config(tmp_path, "loop://")
     config = load_config(path)
@@ -532,10 +532,13 @@ def test_journal_lines_carry_the_syslog_priority_on_one_line() -> None:
     formatter = JournalFormatter()
 
     def line(level: int, message: str, exc_info: object = None) -> str:
-        record = logging.LogRecord("robot.loop", level, __file__, 1, message, (), exc_info)
+        record = logging.LogRecord("robot.control.loop", level, __file__, 1, message, (), exc_info)
         return formatter.format(record)
 
-    assert line(logging.INFO, "first valid decision") == "<6>INFO robot.loop: first valid decision"
+    assert (
+        line(logging.INFO, "first valid decision")
+        == "<6>INFO robot.control.loop: first valid decision"
+    )
     assert line(logging.WARNING, "motors stopped").startswith("<4>WARNING ")
     assert line(logging.ERROR, "reload refused").startswith("<3>ERROR ")
     assert line(logging.CRITICAL, "x").startswith("<2>")
@@ -545,7 +548,7 @@ def test_journal_lines_carry_the_syslog_priority_on_one_line() -> None:
     except ValueError:
         folded = line(logging.ERROR, "tick 3 raised\nsecond line", sys.exc_info())
     assert "\n" not in folded
-    assert folded.startswith("<3>ERROR robot.loop: tick 3 raised ⏎ second line ⏎ Traceback")
+    assert folded.startswith("<3>ERROR robot.control.loop: tick 3 raised ⏎ second line ⏎ Traceback")
     assert folded.endswith("ValueError: boom")
 
 
@@ -655,12 +658,12 @@ def test_run_writes_telemetry_under_state_directory(
 def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
     # A signal handler runs on the loop's own thread, possibly while that thread holds the wake
     # event's lock inside Event.wait. Here the calling thread holds that lock, as then.
-    from robot.bench import simulated_gpio
-    from robot.clock import SimulatedClock
+    from robot.cli.bench import simulated_gpio
     from robot.config import LoopConfig
+    from robot.control.clock import SimulatedClock
+    from robot.control.loop import ControlLoop
     from robot.hardware.gpio import GpioHardware
-    from robot.loop import ControlLoop
-    from robot.policy import load_policy
+    from robot.inference.policy import load_policy
 
     factory, gpio, _ = simulated_gpio(bundle.spec.observation.names)
     clock = SimulatedClock()
@@ -692,13 +695,13 @@ def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
 def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works(
     tmp_path: Path, bundle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from robot.bench import simulated_gpio
-    from robot.clock import SimulatedClock
+    from robot.cli.bench import simulated_gpio
+    from robot.control.clock import SimulatedClock
+    from robot.control.loop import ControlLoop
     from robot.hardware.gpio import GpioHardware
-    from robot.loop import ControlLoop
-    from robot.policy import load_policy
-    from robot.reload import Reloader
-    from robot.sdnotify import Notifier
+    from robot.inference.policy import load_policy
+    from robot.runtime.reload import Reloader
+    from robot.systemd.sdnotify import Notifier
 
     path = serial_config(tmp_path, "loop://")
     config = load_config(path)
@@ -744,13 +747,13 @@ def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works
 def test_the_loop_switches_policy_rate_and_telemetry_at_a_tick_boundary(
     tmp_path: Path, bundle
 ) -> None:
-    from robot.bench import simulated_gpio
-    from robot.clock import SimulatedClock
+    from robot.cli.bench import simulated_gpio
     from robot.config import LoopConfig, TelemetryConfig
+    from robot.control.clock import SimulatedClock
+    from robot.control.loop import ControlLoop, Replacement
+    from robot.control.telemetry import TelemetryWriter
     from robot.hardware.gpio import GpioHardware
-    from robot.loop import ControlLoop, Replacement
-    from robot.policy import load_policy
-    from robot.telemetry import TelemetryWriter
+    from robot.inference.policy import load_policy
 
     factory, gpio, _ = simulated_gpio(bundle.spec.observation.names)
     clock = SimulatedClock()

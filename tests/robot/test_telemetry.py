@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from robot.config import TelemetryConfig
-from robot.telemetry import RunStats, SampleRing, TelemetryWriter, format_summary
+from robot.control.telemetry import RunStats, SampleRing, TelemetryWriter, format_summary
 
 
 def test_lines_are_json_and_sampled(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ REFERENCE = ROOT / "reference_bundles/obstacle_avoid"
 
 
 def _script() -> Any:
-    """scripts/bench_learning.py as a module."""
+    """bench/shifted_learning_cli.py as a module."""
     spec = importlib.util.spec_from_file_location(
-        "bench_learning", ROOT / "scripts/bench_learning.py"
+        "bench_learning", ROOT / "bench/shifted_learning_cli.py"
     )
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)

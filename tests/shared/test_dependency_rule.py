@@ -83,9 +83,12 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert "innocent" not in result.stdout
 
 
-def static_violations(root: Path, packages: tuple[str, ...]) -> list[str]:
-    """``file:line imports name`` for each import statement of a forbidden package, anywhere."""
-    banned = {*FORBIDDEN, "trainer"}
+def static_violations(
+    root: Path,
+    packages: tuple[str, ...],
+    banned: frozenset[str] = frozenset({*FORBIDDEN, "trainer", "bench"}),
+) -> list[str]:
+    """``file:line imports name`` for each import statement of a ``banned`` package, anywhere."""
     found: list[tuple[str, int, str]] = []
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
@@ -105,6 +108,11 @@ def static_violations(root: Path, packages: tuple[str, ...]) -> list[str]:
 
 def test_no_import_statement_names_a_forbidden_package_even_lazily() -> None:
     assert static_violations(ROOT, ("shared", "robot")) == []
+
+
+def test_no_installed_package_imports_the_benchmarks() -> None:
+    # bench/ is lab code: run from a checkout, never installed or deployed.
+    assert static_violations(ROOT, ("shared", "robot", "trainer"), frozenset({"bench"})) == []
 
 
 def test_the_static_check_catches_a_lazy_import(tmp_path: Path) -> None:

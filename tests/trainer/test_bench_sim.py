@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer import bench_sim
+from bench import sim_quality as bench_sim
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 

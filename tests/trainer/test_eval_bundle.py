@@ -11,7 +11,7 @@ from shared.bundle import Bundle, read_bundle, write_bundle
 from shared.reference_robot import obstacle_avoid_spec
 from trainer.cli.main import main
 from trainer.errors import UsageError
-from trainer.export.evaluate import evaluate_bundle
+from trainer.export.bundle_eval import evaluate_bundle
 
 pytestmark = pytest.mark.trainer
 
@@ -85,7 +85,7 @@ def test_an_unknown_env_is_a_usage_error(
 def test_policies_run_on_the_robots_runtime_choice(
     fixture_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # eval-bundle loads models through robot.policy, so the robot's runtime override applies.
+    # eval-bundle loads models through robot.inference.policy: the robot's runtime override applies.
     monkeypatch.setenv("SIM2PI_TFLITE_RUNTIME", "no_such_runtime")
     assert main(["eval-bundle", str(fixture_bundle.path), "--episodes", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

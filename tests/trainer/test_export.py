@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from robot.errors import PolicyLoadError
-from robot.policy import available_policies, load_policy
+from robot.inference.policy import available_policies, load_policy
 from shared.bundle import MODEL_FILES, QTABLE_FILE, Bundle, ModelEntry, read_bundle, write_bundle
 from shared.errors import BundleFileMissingError, BundleVersionError, ChecksumError, ManifestError
 from trainer.cli.main import main
-from trainer.export.bundle import ExportOptions, export_run
+from trainer.export.exporter import ExportOptions, export_run
 from trainer.export.parity import ParityError
 from trainer.export.tflite import convert_float32, tensor_infos
 from trainer.hyperparams import DQNConfig, preset_for

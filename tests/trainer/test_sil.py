@@ -10,15 +10,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from robot.clock import SimulatedClock
 from robot.config import GymConfig, LoopConfig
+from robot.control.clock import SimulatedClock
+from robot.control.loop import ControlLoop
 from robot.errors import HardwareError
-from robot.loop import ControlLoop
-from robot.policy import load_policy
+from robot.inference.policy import load_policy
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
 from trainer.cli.main import main as trainer_main
-from trainer.sil import GymHardware
+from trainer.sil_hardware import GymHardware
 
 pytestmark = pytest.mark.trainer
 

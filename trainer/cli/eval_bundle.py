@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "eval-bundle",
         help="evaluate a bundle's policies through the robot's policy code",
         description="Verify a bundle, then run greedy episodes of each of its policies (tflite, "
-        "tflite-int8, qtable) through robot.policy — the TFLite interpreter or Q-table lookup "
+        "tflite-int8, qtable) through robot.inference — the TFLite interpreter or Q-table lookup "
         "exactly as the robot runs them — in the bundle's env, and print the returns beside "
         "those of the run it was exported from (when that run directory is on this machine).",
     )
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table; 0 on success."""
     from robot.errors import RobotError
     from shared.errors import BundleError
-    from trainer.export.evaluate import evaluate_bundle, report_lines
+    from trainer.export.bundle_eval import evaluate_bundle, report_lines
 
     try:
         evaluation = evaluate_bundle(args.bundle_dir, args.episodes)

@@ -137,8 +137,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Export, print the parity report and the bundle's files; 0 on success, 1 on parity."""
     from shared.errors import BundleError
-    from trainer.export.bundle import ExportOptions, export_run
     from trainer.export.distill import parse_bin_edges
+    from trainer.export.exporter import ExportOptions, export_run
     from trainer.export.parity import MIN_AGREEMENT, ParityError
 
     minimums = dict(MIN_AGREEMENT)

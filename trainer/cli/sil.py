@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Hand over to ``trainer.sil.main``; its exit code is the robot CLI's."""
-    from trainer.sil import main
+    """Hand over to ``trainer.sil_hardware.main``; its exit code is the robot CLI's."""
+    from trainer.sil_hardware import main
 
     return main(args.robot_args or ["--help"])

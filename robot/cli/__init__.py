@@ -22,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from robot.clock import MonotonicClock
 from robot.config import load_config
+from robot.control.clock import MonotonicClock
+from robot.control.loop import ControlLoop, LoopFailedError
+from robot.control.telemetry import TelemetryWriter, format_summary
 from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
-from robot.faults import inject_faults
-from robot.learner import Learner
-from robot.logging_setup import configure_logging
-from robot.loop import ControlLoop, LoopFailedError
-from robot.process import process_age_s, rss_mb
-from robot.reload import Reloader, learner_recipe
-from robot.runtime import (
+from robot.hardware.faults import inject_faults
+from robot.hardware.motor_stop import stop_motors
+from robot.inference.probe import installed_version
+from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
+from robot.learning.learner import Learner
+from robot.runtime.compose import (
     describe_running,
     open_bundle,
     open_hardware,
@@ -39,11 +40,10 @@ from robot.runtime import (
     probe_state_dir,
     with_writable_defaults,
 )
-from robot.sdnotify import Notifier
-from robot.stop import stop_motors
-from robot.telemetry import TelemetryWriter, format_summary
-from robot.tflite import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
-from robot.tflite_probe import installed_version
+from robot.runtime.reload import Reloader, learner_recipe
+from robot.systemd.journal import configure_logging
+from robot.systemd.process import process_age_s, rss_mb
+from robot.systemd.sdnotify import Notifier
 from shared.bundle import read_bundle
 from shared.errors import Sim2PiError
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--learn",
         action="store_true",
-        help="learn on the robot for this run (as [learning] enabled = true; robot/learner.py)",
+        help="learn on the robot for this run (as [learning] enabled = true; robot/learning/)",
     )
     check = sub.add_parser(
         "check",
@@ -377,7 +377,7 @@ def cmd_stop(args: argparse.Namespace, pin_factory: Any = None) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``bench``: latency and tick-cost figures for a bundle."""
-    from robot.bench import run_bench
+    from robot.cli.bench import run_bench
 
     bundle = read_bundle(args.bundle)
     for line in run_bench(bundle, args.decisions, args.ticks, args.rate_hz):

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from robot.config.toml_table import Table
 from robot.errors import ConfigError
-from robot.tomltable import Table
 from shared.spec import TaskSpec
 
 #: The bundle's Q-table as learnt on the robot (the newest good snapshot in ``[learning]
-#: state_dir``), driven greedily without learning (``robot.runtime.open_learned_policy``).
+#: state_dir``), driven greedily without learning (``robot.runtime.compose.open_learned_policy``).
 LEARNED_POLICY = "qtable-learned"
 POLICIES = ("tflite", "tflite-int8", "qtable", LEARNED_POLICY)
 BACKENDS = ("gpio", "serial", "gym", "sim")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.bench import decision_latency_us, tick_cost
+from robot.cli.bench import decision_latency_us, tick_cost
 from shared.bundle import read_bundle
 from tests.robot.mcu import Microcontroller
 

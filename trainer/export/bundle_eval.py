@@ -26,7 +26,7 @@ class BundleEvaluation:
 
 
 def _robot_act(policy: Any) -> Any:
-    """``act(raw_obs) -> action`` through a ``robot.policy.Policy``: float32 channels in."""
+    """``act(raw_obs) -> action`` through a ``robot.inference`` Policy: float32 channels in."""
 
     def act(obs: Any) -> int:
         return policy.decide(np.atleast_1d(np.asarray(obs, dtype=np.float32))).action_index
@@ -69,8 +69,8 @@ def _check_spec_fits(bundle: Bundle, env_spec: TaskSpec) -> None:
 
 
 def evaluate_bundle(bundle_dir: str | Path, episodes: int) -> BundleEvaluation:
-    """Greedy episodes of every policy in the bundle (via ``robot.policy``) and of its run."""
-    from robot.policy import available_policies, load_policy
+    """Greedy episodes of every policy in the bundle (via ``robot.inference``) and of its run."""
+    from robot.inference.policy import available_policies, load_policy
     from trainer.gymenv import make_env  # imports trainer.envs, which registers the robot env
     from trainer.specs import task_spec_for
 

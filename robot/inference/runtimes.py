@@ -3,7 +3,7 @@
 An import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails
 inside ``Interpreter()``), so a runtime is only chosen once it has built an interpreter for a
 model. The robot's start-up (``choose_runtime``) goes further: it probes each candidate in a
-child process against the bundle's reference outputs (``robot.tflite_probe``), so that a build
+child process against the bundle's reference outputs (``robot.inference.probe``), so that a build
 that segfaults inside ``Interpreter()`` is skipped instead of killing the runtime, and builds its
 interpreter with the first that passes. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``,
 ``tflite_runtime``) and skips the probe; the CI venv with ``tflite-runtime``
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from robot import tflite_probe
 from robot.errors import TFLiteRuntimeError
-from robot.tflite_probe import ProbeReport
+from robot.inference import probe as tflite_probe
+from robot.inference.probe import ProbeReport
 
 _log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def choose_runtime(
             f"no TFLite runtime reproduces {model_path}'s reference outputs (probed in child "
             f"processes; verdicts cached in {Path(state_dir) / tflite_probe.CACHE_FILE}):\n"
             f"{table}\n{_INSTALL_HINT}; or, after changing what is installed, probe again with "
-            f"`python -m robot.tflite_probe {bundle_dir} --state-dir {state_dir} --no-cache`"
+            f"`python -m robot.inference.probe {bundle_dir} --state-dir {state_dir} --no-cache`"
         )
     name = next(n for n, c in PROBE_NAMES.items() if c == report.chosen.candidate)
     module_name, distributions = next((m, d) for n, m, d in RUNTIMES if n == name)

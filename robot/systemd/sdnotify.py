@@ -10,7 +10,7 @@ Nothing here raises into the control loop: the socket is non-blocking, and a fai
 logged once (then at debug level), counted in ``Notifier.send_errors`` and otherwise ignored.
 Only the standard library is used.
 
-Integration, for the loop (``robot/loop.py``)::
+Integration, for the loop (``robot/control/loop.py``)::
 
     notifier = Notifier.from_environment()
     gate = WatchdogGate(notifier, clock=time.monotonic)

@@ -54,10 +54,10 @@ from typing import Any
 import numpy as np
 
 from robot.config import LoopConfig, SimConfig
-from robot.hardware.sim import SimHardware, WorldClock, build_world
-from robot.learner import Choice, Learner, LearnerSettings
-from robot.loop import ControlLoop
-from robot.policy import QTablePolicy
+from robot.control.loop import ControlLoop
+from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
+from robot.inference.policy import QTablePolicy
+from robot.learning.learner import Choice, Learner, LearnerSettings
 from shared.bundle import Bundle, sha256_file
 from shared.world import (
     HC_SR04_BEAM_HALF_ANGLE_RAD,

@@ -1,10 +1,10 @@
 """Benchmarks: DQN speed and stability on CartPole-v1 (5 seeds), and the quality table.
 
-``scripts/bench_train`` runs ``python -m trainer.bench``. For each seed it trains with the shipped
-preset and reports env steps and training seconds (evaluation and checkpointing excluded) until
-the greedy mean over 10 episodes, checked every 2,000 steps, first reaches 475; env steps per
-second of training; and the greedy mean of the final and of the best checkpoint, reloaded from
-disk. ``--quality`` instead trains each row of the issue's quality table and checks its bar.
+``scripts/bench_train`` runs ``python -m bench.train_speed``. For each seed it trains with the
+shipped preset and reports env steps and training seconds (evaluation and checkpointing excluded)
+until the greedy mean over 10 episodes, checked every 2,000 steps, first reaches 475; env steps per
+second of training; and the greedy mean of the final and of the best checkpoint, reloaded from disk.
+``--quality`` instead trains each row of the issue's quality table and checks its bar.
 """
 
 from __future__ import annotations

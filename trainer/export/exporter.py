@@ -2,10 +2,10 @@
 
 Steps: collect at least ``parity_states`` raw states from greedy rollouts of the run's policy;
 convert the Keras network to TFLite (float32, optionally int8 calibrated on those states) and/or
-build the Q-table; write a *staging* bundle in a temp directory and load each policy from it
-through ``robot.policy`` — the robot's own code path; compare greedy actions and Q-values with the
-Keras model (``parity``); only if every threshold holds, write the final bundle atomically with
-the parity report and reference input/output pairs in its manifest.
+build the Q-table; write a *staging* bundle in a temp directory and load each policy from it through
+``robot.inference.policy`` — the robot's own code path; compare greedy actions and Q-values with the
+Keras model (``parity``); only if every threshold holds, write the final bundle atomically with the
+parity report and reference input/output pairs in its manifest.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from trainer.rundir import RunDir
 
 #: Raw states per model entry's ``reference`` block (the robot's tests replay them).
 REFERENCE_STATES = 8
-#: Robot policy name of each model kind (``robot.policy.POLICY_KINDS`` inverted).
+#: Robot policy name of each model kind (``robot.inference.policy.POLICY_KINDS`` inverted).
 POLICY_OF_KIND = {"float32": "tflite", "int8": "tflite-int8"}
 
 
@@ -117,7 +117,7 @@ def _validate(run: RunDir, out: Path, options: ExportOptions) -> None:
 
 def _policy_q_values(bundle: Bundle, policy_name: str, raw_states: np.ndarray) -> np.ndarray:
     """Q-values (N, n_actions) of one bundle policy, run state by state exactly as on the robot."""
-    from robot.policy import load_policy
+    from robot.inference.policy import load_policy
 
     policy = load_policy(bundle, policy_name)
     return np.stack([policy.decide(raw).q_values for raw in raw_states])

@@ -1,6 +1,6 @@
 """``scripts/bench_learning``: on-robot learning in a shifted world (figures + learning curve).
 
-The harness is ``robot/bench_learning.py`` (numpy only); this file adds the command line and
+The harness is ``bench/shifted_learning.py`` (numpy only); this file adds the command line and
 the PNG, so it needs the dev requirements (matplotlib).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot.bench_learning import (  # noqa: E402
+from bench.shifted_learning import (  # noqa: E402
     ADOPTED,
     RATE_HZ,
     SHIFTS,
@@ -33,7 +33,7 @@ from robot.bench_learning import (  # noqa: E402
     settings_record,
 )
 from robot.config import LearningConfig, load_config  # noqa: E402
-from robot.learner import LearnerSettings  # noqa: E402
+from robot.learning.learner import LearnerSettings  # noqa: E402
 from shared.bundle import read_bundle  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a learner setting (default: the [learning] defaults of robot/config.py)",
+        help="override a learner setting (default: the [learning] defaults of robot.config)",
     )
     parser.add_argument(
         "--shift-trained",

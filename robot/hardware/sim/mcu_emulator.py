@@ -9,7 +9,7 @@ The world runs in real time here (the runtime's serial backend and pyserial do r
 
 Run it beside ``python -m robot run`` with ``url`` set to the pty path it prints::
 
-    python -m robot.mcu_emulator --seed 0
+    python -m robot.hardware.sim.mcu_emulator --seed 0
 """
 
 from __future__ import annotations
@@ -176,12 +176,12 @@ class McuEmulator(ContactTally):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m robot.mcu_emulator``: print the pty path and emulate until Ctrl-C."""
+    """``python -m robot.hardware.sim.mcu_emulator``: print the pty path, emulate until Ctrl-C."""
     from robot.config import SimConfig
-    from robot.hardware.sim import build_world
+    from robot.hardware.sim.backend import build_world
 
     parser = argparse.ArgumentParser(
-        prog="python -m robot.mcu_emulator",
+        prog="python -m robot.hardware.sim.mcu_emulator",
         description="Emulate the sim2pi microcontroller on a pty, with the simulated robot.",
     )
     parser.add_argument("--seed", type=int, default=0, help="world seed (arena, pose, noise)")

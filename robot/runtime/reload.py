@@ -8,12 +8,12 @@ switches at a tick boundary (``ControlLoop.replace``). Any error is logged and t
 bundle and policy keep running. ``[hardware]`` is not reloaded: the devices stay open, so a
 change there is refused with a request to restart the service.
 
-Learning (``[learning] enabled`` or ``--learn``) survives a reload: a bundle with the same
-Q-table (sha256), spec and grid and unchanged ``[learning]`` settings keeps the running learner
-and its state; otherwise, at the switch, the running learner saves and closes and a new one opens
-on the new bundle (resuming from the state directory if its snapshot belongs to that bundle;
-``robot.learner`` moves another bundle's snapshots aside). Everything that can fail is checked
-here first; the state directory itself is only touched on the loop's thread at the switch.
+Learning (``[learning] enabled`` or ``--learn``) survives a reload: a bundle with the same Q-table
+(sha256), spec and grid and unchanged ``[learning]`` settings keeps the running learner and its
+state; otherwise, at the switch, the running learner saves and closes and a new one opens on the new
+bundle (resuming from the state directory if its snapshot belongs to that bundle;
+``robot.learning.learner`` moves another bundle's snapshots aside). Everything that can fail is
+checked here first; the state directory itself is only touched on the loop's thread at the switch.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robot.config import RobotConfig, load_config
+from robot.control.loop import ControlLoop, Replacement, motor_commands
+from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, RobotError, SpecMismatchError
-from robot.learner import Learner, LearnerSettings
-from robot.loop import ControlLoop, Replacement, motor_commands
-from robot.runtime import describe_running, open_bundle, open_policy, with_writable_defaults
-from robot.sdnotify import Notifier
-from robot.telemetry import TelemetryWriter
+from robot.learning.learner import Learner, LearnerSettings
+from robot.runtime.compose import describe_running, open_bundle, open_policy, with_writable_defaults
+from robot.systemd.sdnotify import Notifier
 from shared.bundle import Bundle, sha256_file
 from shared.errors import BundleError, Sim2PiError
 

@@ -22,14 +22,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from robot.clock import Clock, MonotonicClock
 from robot.config import LoopConfig
+from robot.control.clock import Clock, MonotonicClock
+from robot.control.observation import ObservationBuilder, Refusal
+from robot.control.telemetry import RunStats, TelemetryWriter
 from robot.errors import RobotError, SpecMismatchError
 from robot.hardware.base import Hardware, Snapshot
-from robot.observation import ObservationBuilder, Refusal
-from robot.policy import Decision, Policy
-from robot.sdnotify import Notifier, WatchdogGate
-from robot.telemetry import RunStats, TelemetryWriter
+from robot.inference.policy import Decision, Policy
+from robot.systemd.sdnotify import Notifier, WatchdogGate
 from shared.spec import MotorCommand, TaskSpec
 
 _log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ STATUS_EVERY_S = 1.0
 
 
 class Learner(Protocol):
-    """The on-robot learner (``robot.learner.Learner``): it chooses what driving ticks drive."""
+    """The on-robot learner (``robot.learning``): it chooses what driving ticks drive."""
 
     def step(self, raw_observation: np.ndarray, bumper: bool | None, now_s: float) -> Any:
         """Learn from the last tick; return a Choice (``action_index`` or None, ``command``)."""

@@ -1,6 +1,6 @@
 """Figures of the exporter: bundle sizes, greedy agreement and export time per run.
 
-``python -m trainer.export.bench RUN_DIR...`` exports each run with ``--int8 --qtable`` into a
+``python -m bench.export_figures RUN_DIR...`` exports each run with ``--int8 --qtable`` into a
 temporary directory (thresholds off, so a run below them is still measured and flagged) and
 prints a Markdown table. ``scripts/bench_export`` runs it in the dev venv.
 """
@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from trainer.export.bundle import ExportOptions, export_run
+from trainer.export.exporter import ExportOptions, export_run
 from trainer.export.parity import MIN_AGREEMENT
 
 HEADER = (

@@ -9,7 +9,7 @@ log line naming it and why. Verdicts are cached per (runtime, its version, numpy
 Python, machine, model sha256) as JSON in the state directory, so a later start-up does not pay
 for the children again. Only the standard library and numpy are used here.
 
-Run as ``python -m robot.tflite_probe BUNDLE_DIR`` to print the table for each model of a bundle.
+Run as ``python -m robot.inference.probe BUNDLE_DIR`` to print the table for each model of a bundle.
 """
 
 from __future__ import annotations
@@ -382,9 +382,9 @@ def _write_cache(path: Path, verdicts: Mapping[str, object]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m robot.tflite_probe BUNDLE``: the probe table for each model of a bundle."""
+    """``python -m robot.inference.probe BUNDLE``: the probe table for each model of a bundle."""
     parser = argparse.ArgumentParser(
-        prog="python -m robot.tflite_probe",
+        prog="python -m robot.inference.probe",
         description="Probe each TFLite runtime in a child process against a bundle's reference "
         "outputs; exit 0 only if one reproduces every model.",
     )

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockTriggerPin
 
-from robot.clock import MonotonicClock
 from robot.config import DistanceSensorConfig, DriveConfig, GpioConfig, LoopConfig, MotorPins
+from robot.control.clock import MonotonicClock
+from robot.control.loop import ControlLoop
 from robot.hardware.gpio import GpioHardware
-from robot.loop import ControlLoop
-from robot.policy import available_policies, load_policy
-from robot.process import rss_mb
+from robot.inference.policy import available_policies, load_policy
+from robot.systemd.process import rss_mb
 from shared.bundle import Bundle
 
 #: (trigger, echo) BCM pins of the simulated rangers, and the drive's IN1..IN4.

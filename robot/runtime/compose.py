@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robot.clock import Clock
 from robot.config import (
     LEARNED_POLICY,
     LearningConfig,
@@ -17,12 +16,13 @@ from robot.config import (
     TelemetryConfig,
     check_channels,
 )
+from robot.control.clock import Clock
 from robot.errors import HardwareError, PolicyLoadError
 from robot.hardware.base import Hardware
-from robot.learner import learned_table
-from robot.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
-from robot.tflite import TFLiteRuntime, choose_runtime
-from robot.tflite_probe import STATE_DIR_ENV
+from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
+from robot.inference.probe import STATE_DIR_ENV
+from robot.inference.runtimes import TFLiteRuntime, choose_runtime
+from robot.learning.learner import learned_table
 from shared.bundle import Bundle, read_bundle
 from shared.errors import BundleError, NoSnapshotError
 
@@ -101,7 +101,7 @@ def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
 HardwareFactory = Callable[[Any, Any, Callable[[], float]], Hardware]
 
 #: Backends that another package provides, by name. ``robot/`` itself never imports them: the
-#: laptop's ``trainer.sil`` registers ``gym`` (Gymnasium is a laptop-only dependency).
+#: laptop's ``trainer.sil_hardware`` registers ``gym`` (Gymnasium is a laptop-only dependency).
 _EXTERNAL_BACKENDS: dict[str, HardwareFactory] = {}
 
 
@@ -129,7 +129,7 @@ def open_hardware(
         link.wait_connected(timeout_s=1.0)
         return link
     if hardware.sim is not None:
-        from robot.hardware.sim import open_sim
+        from robot.hardware.sim.backend import open_sim
 
         # The world keeps its own simulated clock: run the loop on ``.clock`` (see cli).
         return open_sim(hardware.sim, channels)

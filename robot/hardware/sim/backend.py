@@ -19,7 +19,7 @@ import numpy as np
 from robot.config import GpioConfig, SimConfig
 from robot.hardware.base import Snapshot
 from robot.hardware.gpio import GpioHardware
-from robot.hardware.sim_pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
+from robot.hardware.sim.pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
 from shared.world import (
     ROBOT_RADIUS_M,
     SPEED_OF_SOUND_M_S,

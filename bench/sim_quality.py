@@ -1,6 +1,6 @@
 """Quality benchmark of sim2pi/ObstacleAvoid-v0: collision-free share and mean forward speed.
 
-``scripts/bench_sim`` runs ``python -m trainer.bench_sim``. For each seed it trains DQN with the
+``scripts/bench_sim`` runs ``python -m bench.sim_quality``. For each seed it trains DQN with the
 shipped preset (``["sim2pi/ObstacleAvoid-v0".dqn]`` in trainer/presets.toml), or takes an existing
 run (``--run``), then runs 100 greedy episodes of a checkpoint (default ``last``) on the trainer's
 fixed eval seeds and prints: the share of episodes without a collision, the mean speed over all

@@ -1,0 +1,1 @@
+"""Benchmarks and experiment harnesses: run from a checkout, never installed or deployed."""

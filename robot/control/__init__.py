@@ -1,0 +1,1 @@
+"""The control loop: snapshot → observation → decide → drive → record, at a fixed rate."""

@@ -1,0 +1,1 @@
+"""On-robot Q-learning on the bundle's Q-table."""
