@@ -1,0 +1,69 @@
+"""What decides a tick: one interface for the greedy policy and the on-robot learner.
+
+The loop asks exactly one ``Decider`` per tick for a ``Choice`` and drives its command; it never
+knows whether a network, a Q-table or a learner chose it. Whoever opens a decider closes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from robot.inference.policy import Decision, Policy
+from shared.spec import MotorCommand
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to drive this tick, and why.
+
+    ``decision`` is the action index and the Q-values it was chosen on; None when no action of
+    the table was chosen (a scripted manoeuvre such as the learner's recovery).
+    """
+
+    command: MotorCommand
+    decision: Decision | None
+
+
+class Decider(Protocol):
+    """Chooses each tick's motor command from the observation (raw units, the spec's order)."""
+
+    #: What decides, for logs and ``STATUS=`` (e.g. ``policy tflite`` or ``learning on qtable``).
+    name: str
+
+    def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
+        """This tick's choice; ``bumper`` is the snapshot's bumper (None: the robot has none)."""
+        ...
+
+    def telemetry_fields(self) -> dict[str, Any]:
+        """Fields merged into this tick's telemetry record (empty for a plain policy)."""
+        ...
+
+    def summary(self) -> dict[str, Any] | None:
+        """Totals for the exit summary (under ``learning`` for the learner), or None."""
+        ...
+
+
+class GreedyDecider:
+    """The bundle's greedy policy: the action with the highest Q-value, as its motor command."""
+
+    def __init__(self, policy: Policy, commands: list[MotorCommand]) -> None:
+        """``commands[i]`` is what action ``i`` of the policy's action table drives."""
+        self.policy = policy
+        self.commands = commands
+        self.name = f"policy {policy.name}"
+
+    def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
+        """The policy's greedy action (``bumper`` and ``now_s`` are not used)."""
+        decision = self.policy.decide(observation)
+        return Choice(self.commands[decision.action_index], decision)
+
+    def telemetry_fields(self) -> dict[str, Any]:
+        """Nothing beyond the loop's own record."""
+        return {}
+
+    def summary(self) -> dict[str, Any] | None:
+        """A greedy policy keeps no totals."""
+        return None
