@@ -180,18 +180,7 @@ def write_bundle(
     models = dict(models or {})
     if out_dir.exists() and not overwrite:
         raise BundleError(f"{out_dir}: already exists; choose another --out or remove it first")
-    for name in files:
-        if name == MANIFEST or Path(name).name != name or name.startswith("."):
-            raise BundleError(f"bundle file name {name!r}: expected a plain file name")
-    for kind, entry in models.items():
-        if entry.file not in files:
-            raise BundleError(f"model {kind!r}: file {entry.file!r} is not among {sorted(files)}")
-    if qtable_file is not None and (qtable_file not in files or discretizer is None):
-        raise BundleError(f"Q-table {qtable_file!r}: needs the file and a discretizer")
-    reserved = {"format_version", "created_at", "versions", "env_id", "spec", "discretizer"}
-    reserved |= {"models", "qtable", "files"}
-    if clash := reserved & set(info or {}):
-        raise BundleError(f"bundle info: keys {sorted(clash)} are reserved for the manifest")
+    _check_contents(files, models, discretizer, qtable_file, info)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
@@ -222,19 +211,46 @@ def write_bundle(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         _fsync_tree(tmp)
         read_bundle(tmp)  # verify before it takes the bundle's name: nothing invalid lands
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-        _fsync_dir(out_dir.parent)
+        _move_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return read_bundle(out_dir)
+
+
+def _check_contents(
+    files: Mapping[str, bytes | Path],
+    models: Mapping[str, ModelEntry],
+    discretizer: Discretizer | None,
+    qtable_file: str | None,
+    info: Mapping[str, Any] | None,
+) -> None:
+    """Refuse what ``write_bundle`` cannot write: odd file names, missing files, reserved keys."""
+    for name in files:
+        if name == MANIFEST or Path(name).name != name or name.startswith("."):
+            raise BundleError(f"bundle file name {name!r}: expected a plain file name")
+    for kind, entry in models.items():
+        if entry.file not in files:
+            raise BundleError(f"model {kind!r}: file {entry.file!r} is not among {sorted(files)}")
+    if qtable_file is not None and (qtable_file not in files or discretizer is None):
+        raise BundleError(f"Q-table {qtable_file!r}: needs the file and a discretizer")
+    reserved = {"format_version", "created_at", "versions", "env_id", "spec", "discretizer"}
+    reserved |= {"models", "qtable", "files"}
+    if clash := reserved & set(info or {}):
+        raise BundleError(f"bundle info: keys {sorted(clash)} are reserved for the manifest")
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Give the verified staging directory ``tmp`` the bundle's name (replacing an old one)."""
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
+    _fsync_dir(out_dir.parent)
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -261,6 +277,31 @@ def read_bundle(path: str | Path) -> Bundle:
             f"{where}: format_version: expected {FORMAT_VERSION}, found {version!r}; "
             "re-export the bundle with this version of sim2pi, or install the sim2pi that made it"
         )
+    files = _verified_files(path, manifest, where)
+    try:
+        spec = TaskSpec.from_dict(_field(manifest, "spec", dict, where), where=f"{where}: spec")
+    except SpecError as exc:
+        raise ManifestError(str(exc)) from None
+    env_id = _field(manifest, "env_id", str, where)
+    if env_id != spec.env_id:
+        raise ManifestError(f"{where}: env_id {env_id!r} differs from spec.env_id {spec.env_id!r}")
+    discretizer = _discretizer(manifest, spec, where)
+    models = {}
+    for kind, entry in _object(manifest.get("models", {}), f"{where}: models").items():
+        models[kind] = _model_entry(kind, entry, spec, files, f"{where}: models.{kind}")
+    qtable_file = None
+    if manifest.get("qtable") is not None:
+        qtable = _object(manifest["qtable"], f"{where}: qtable")
+        qtable_file = _field(qtable, "file", str, f"{where}: qtable")
+        if qtable_file not in files:
+            raise ManifestError(f"{where}: qtable.file {qtable_file!r} is not listed in files")
+        if discretizer is None:
+            raise ManifestError(f"{where}: qtable needs a discretizer, found none")
+    return Bundle(path, manifest, spec, discretizer, models, qtable_file)
+
+
+def _verified_files(path: Path, manifest: dict[str, Any], where: str) -> dict[str, Any]:
+    """The manifest's ``files``, each present in ``path`` with the sha256 it lists."""
     files = _object(_field(manifest, "files", dict, where), f"{where}: files")
     for name, listed in files.items():
         entry = _object(listed, f"{where}: files.{name}")
@@ -276,36 +317,23 @@ def read_bundle(path: str | Path) -> Bundle:
                 f"{file_path}: sha256 mismatch: manifest says {expected}, file has {actual}; "
                 "the file was changed or damaged in transit — copy the bundle again"
             )
+    return files
+
+
+def _discretizer(manifest: dict[str, Any], spec: TaskSpec, where: str) -> Discretizer | None:
+    """The manifest's Q-table grid (None if it has none), checked against the spec's channels."""
+    if manifest.get("discretizer") is None:
+        return None
     try:
-        spec = TaskSpec.from_dict(_field(manifest, "spec", dict, where), where=f"{where}: spec")
+        discretizer = Discretizer.from_dict(manifest["discretizer"])
     except SpecError as exc:
-        raise ManifestError(str(exc)) from None
-    env_id = _field(manifest, "env_id", str, where)
-    if env_id != spec.env_id:
-        raise ManifestError(f"{where}: env_id {env_id!r} differs from spec.env_id {spec.env_id!r}")
-    discretizer = None
-    if manifest.get("discretizer") is not None:
-        try:
-            discretizer = Discretizer.from_dict(manifest["discretizer"])
-        except SpecError as exc:
-            raise ManifestError(f"{where}: discretizer: {exc}") from None
-        if discretizer.n_channels != spec.observation.size:
-            raise ManifestError(
-                f"{where}: discretizer: expected {spec.observation.size} channels "
-                f"(the spec's), found {discretizer.n_channels}"
-            )
-    models = {}
-    for kind, entry in _object(manifest.get("models", {}), f"{where}: models").items():
-        models[kind] = _model_entry(kind, entry, spec, files, f"{where}: models.{kind}")
-    qtable_file = None
-    if manifest.get("qtable") is not None:
-        qtable = _object(manifest["qtable"], f"{where}: qtable")
-        qtable_file = _field(qtable, "file", str, f"{where}: qtable")
-        if qtable_file not in files:
-            raise ManifestError(f"{where}: qtable.file {qtable_file!r} is not listed in files")
-        if discretizer is None:
-            raise ManifestError(f"{where}: qtable needs a discretizer, found none")
-    return Bundle(path, manifest, spec, discretizer, models, qtable_file)
+        raise ManifestError(f"{where}: discretizer: {exc}") from None
+    if discretizer.n_channels != spec.observation.size:
+        raise ManifestError(
+            f"{where}: discretizer: expected {spec.observation.size} channels "
+            f"(the spec's), found {discretizer.n_channels}"
+        )
+    return discretizer
 
 
 def _model_entry(
