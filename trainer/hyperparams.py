@@ -243,10 +243,9 @@ def convert(cls: type, key: str, value: Any, where: str) -> Any:
         ) from None
 
 
-def _as_type(hint: Any, value: Any) -> Any:  # noqa: PLR0911 (one return per type)
+def _as_type(hint: Any, value: Any) -> Any:
     """Convert ``value`` to ``hint`` (bool, int, float, str, or tuple[X, ...])."""
-    origin = typing.get_origin(hint)
-    if origin is tuple:
+    if typing.get_origin(hint) is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if isinstance(value, str):
             parts = [p for p in value.replace(" ", "").split(",") if p]
@@ -255,34 +254,44 @@ def _as_type(hint: Any, value: Any) -> Any:  # noqa: PLR0911 (one return per typ
         else:
             raise TypeError(value)
         return tuple(_as_type(item, p) for p in parts)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-            return value.lower() in ("true", "1", "yes")
+    convert = _CONVERTERS.get(hint)
+    if convert is None:
+        raise TypeError(f"unsupported hyperparameter type {hint}")
+    return convert(value)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError(value)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        number = float(value.replace("_", ""))
+        if number.is_integer():
+            return int(number)
+    raise ValueError(value)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    number = float(value)
+    if not math.isfinite(number):
         raise ValueError(value)
-    if hint is int:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            number = float(value.replace("_", ""))
-            if number.is_integer():
-                return int(number)
-        raise ValueError(value)
-    if hint is float:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(value)
-        return number
-    if hint is str:
-        return str(value)
-    raise TypeError(f"unsupported hyperparameter type {hint}")
+    return number
+
+
+_CONVERTERS: dict[Any, Any] = {bool: _as_bool, int: _as_int, float: _as_float, str: str}
 
 
 def _type_name(hint: Any) -> str:
