@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_learning: --shift-trained {args.shift_trained}: {why}", file=sys.stderr)
             return 2
         shift_trained = other.load_qtable()
-    gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware.gpio
+    gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware
     # The state dir is replaced by a temporary one per run.
     settings = LearnerSettings.from_config(LearningConfig(state_dir=args.out), **dict(args.set))
     learn_ticks, eval_ticks = (

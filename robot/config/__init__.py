@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from robot.config.toml_table import Table
 from robot.errors import ConfigError
@@ -104,16 +105,26 @@ class DriveConfig:
 class GpioConfig:
     """Sensors and drive on the Pi's own GPIOs through gpiozero."""
 
+    backend: ClassVar[str] = "gpio"
     distance_sensors: tuple[DistanceSensorConfig, ...]
     line_sensors: tuple[LineSensorConfig, ...]
     bumper: BumperConfig | None
     drive: DriveConfig
+
+    def channel_names(self) -> tuple[str, ...]:
+        """The observation channels these sensors feed."""
+        names = [s.channel for s in self.distance_sensors]
+        names += [s.channel for s in self.line_sensors]
+        if self.bumper is not None and self.bumper.channel is not None:
+            names.append(self.bumper.channel)
+        return tuple(names)
 
 
 @dataclass(frozen=True)
 class SerialConfig:
     """A microcontroller on a UART/USB link speaking sim2pi's line protocol."""
 
+    backend: ClassVar[str] = "serial"
     url: str
     #: Observation channel → position of its range in the ``$S`` frame (0-based).
     channels: tuple[tuple[str, int], ...]
@@ -131,21 +142,31 @@ class SerialConfig:
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
 
+    def channel_names(self) -> tuple[str, ...]:
+        """The observation channels the microcontroller's frames feed."""
+        return tuple(name for name, _ in self.channels)
+
 
 @dataclass(frozen=True)
 class GymConfig:
     """A Gymnasium env as the world (software in the loop; needs the dev requirements)."""
 
+    backend: ClassVar[str] = "gym"
     env_id: str
     #: Observation channel → index into the env's observation vector.
     channels: tuple[tuple[str, int], ...]
     seed: int | None = None
+
+    def channel_names(self) -> tuple[str, ...]:
+        """The observation channels the env's observation vector feeds."""
+        return tuple(name for name, _ in self.channels)
 
 
 @dataclass(frozen=True)
 class SimConfig:
     """The simulated world behind gpiozero mock pins (hardware in the loop without hardware)."""
 
+    backend: ClassVar[str] = "sim"
     #: The pins, as in ``[hardware.gpio]``; distance sensor i is the world's ranger i.
     gpio: GpioConfig
     #: Seeds the arena, the start pose and the sensor noise: same seed, same run.
@@ -161,28 +182,13 @@ class SimConfig:
     #: Wheel speed at full duty relative to the reference motor (both sides).
     motor_gain: float = 1.0
 
+    def channel_names(self) -> tuple[str, ...]:
+        """The observation channels the simulated sensors feed."""
+        return self.gpio.channel_names()
 
-@dataclass(frozen=True)
-class HardwareConfig:
-    """The backend and its parts; exactly one of gpio, serial, gym, sim is set."""
 
-    backend: str
-    gpio: GpioConfig | None = None
-    serial: SerialConfig | None = None
-    gym: GymConfig | None = None
-    sim: SimConfig | None = None
-
-    def channels(self) -> tuple[str, ...]:
-        """The observation channels this hardware feeds."""
-        gpio = self.gpio if self.sim is None else self.sim.gpio
-        if gpio is not None:
-            names = [s.channel for s in gpio.distance_sensors]
-            names += [s.channel for s in gpio.line_sensors]
-            if gpio.bumper is not None and gpio.bumper.channel is not None:
-                names.append(gpio.bumper.channel)
-            return tuple(names)
-        mapping = self.serial.channels if self.serial is not None else self.gym.channels  # type: ignore[union-attr]
-        return tuple(name for name, _ in mapping)
+#: The ``[hardware]`` section: one backend's config, tagged by its ``backend`` name.
+HardwareConfig = GpioConfig | SerialConfig | SimConfig | GymConfig
 
 
 @dataclass(frozen=True)
@@ -306,7 +312,7 @@ def parse_config(data: dict, source: Path) -> RobotConfig:
 
 def check_channels(config: RobotConfig, spec: TaskSpec) -> None:
     """Raise ConfigError unless the hardware feeds exactly the spec's observation channels."""
-    mapped = config.hardware.channels()
+    mapped = config.hardware.channel_names()
     where = f"hardware.{config.hardware.backend}"
     for name in spec.observation.names:
         if name not in mapped:
@@ -373,7 +379,7 @@ def _hardware(table: Table) -> HardwareConfig:
         "gym": _gym,
         "sim": _sim,
     }
-    sections = {}
+    sections: dict[str, object] = {}
     for name, parse in parts.items():
         sub = table.table(name, optional=True)
         if sub is None:
@@ -388,7 +394,7 @@ def _hardware(table: Table) -> HardwareConfig:
     if backend not in sections:
         raise table.error(backend, "is missing", f"add a [hardware.{backend}] table")
     table.done()
-    return HardwareConfig(backend, **sections)  # type: ignore[arg-type]
+    return sections[backend]  # type: ignore[return-value]
 
 
 def _gpio(table: Table) -> GpioConfig:

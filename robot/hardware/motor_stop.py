@@ -36,10 +36,10 @@ def stop_motors(config: RobotConfig, *, pin_factory: Any = None) -> list[str]:
     Raises HardwareError when the drive cannot be reached (pins busy or missing, no port).
     """
     hardware = config.hardware
-    if hardware.gpio is not None:
-        return _stop_gpio(hardware.gpio, pin_factory)
-    if hardware.serial is not None:
-        return [_stop_serial(hardware.serial)]
+    if isinstance(hardware, GpioConfig):
+        return _stop_gpio(hardware, pin_factory)
+    if isinstance(hardware, SerialConfig):
+        return [_stop_serial(hardware)]
     return [f"{hardware.backend}: no motors outside this process; nothing to stop"]
 
 

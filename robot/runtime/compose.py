@@ -11,8 +11,11 @@ from typing import Any
 
 from robot.config import (
     LEARNED_POLICY,
+    GpioConfig,
     LearningConfig,
     RobotConfig,
+    SerialConfig,
+    SimConfig,
     TelemetryConfig,
     check_channels,
 )
@@ -116,24 +119,23 @@ def open_hardware(
     """The configured backend, its channels in the order of the bundle's spec."""
     hardware = config.hardware
     channels = bundle.spec.observation.names
-    if hardware.gpio is not None:
+    if isinstance(hardware, GpioConfig):
         from robot.hardware.gpio import GpioHardware
 
-        return GpioHardware(hardware.gpio, channels, clock=clock.now, pin_factory=pin_factory)
-    if hardware.serial is not None:
+        return GpioHardware(hardware, channels, clock=clock.now, pin_factory=pin_factory)
+    if isinstance(hardware, SerialConfig):
         from robot.hardware.serial_link import SerialHardware
 
-        link = SerialHardware(hardware.serial, channels, clock=clock.now)
+        link = SerialHardware(hardware, channels, clock=clock.now)
         # Give the reader thread a moment to open the port, so that a healthy start does not
         # begin with a "link down" stop; a missing port is left to the loop's fail-safe.
         link.wait_connected(timeout_s=1.0)
         return link
-    if hardware.sim is not None:
+    if isinstance(hardware, SimConfig):
         from robot.hardware.sim.backend import open_sim
 
         # The world keeps its own simulated clock: run the loop on ``.clock`` (see cli).
-        return open_sim(hardware.sim, channels)
-    assert hardware.gym is not None
+        return open_sim(hardware, channels)
     factory = _EXTERNAL_BACKENDS.get("gym")
     if factory is None:
         raise HardwareError(
@@ -141,7 +143,7 @@ def open_hardware(
             "the laptop, where Gymnasium is installed: `python -m trainer sil run --config "
             f"{config.source}`; on the robot choose backend = 'gpio', 'serial' or 'sim'"
         )
-    return factory(hardware.gym, bundle.spec, clock.now)
+    return factory(hardware, bundle.spec, clock.now)
 
 
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path | None:

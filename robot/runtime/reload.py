@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from robot.config import RobotConfig, load_config
+from robot.config import GymConfig, RobotConfig, load_config
 from robot.control.loop import ControlLoop, Replacement, motor_commands
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, RobotError, SpecMismatchError
@@ -76,7 +76,7 @@ def prepare_replacement(
             f"{list(running.observation.names)} in that order; restart the service to change them"
         )
     commands = motor_commands(bundle.spec)
-    if config.hardware.gym is not None and commands != motor_commands(running):
+    if isinstance(config.hardware, GymConfig) and commands != motor_commands(running):
         raise SpecMismatchError(
             f"{config.source}: the new bundle's action table differs from the one the gym "
             "world was made with; restart to change it"

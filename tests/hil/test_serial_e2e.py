@@ -60,7 +60,7 @@ enabled = false
 def _sim_rates(ticks: int) -> tuple[float, float]:
     """Collisions and metres per tick of the same bundle (Q-table) on the sim backend."""
     bundle = read_bundle(BUNDLE)
-    gpio = load_config(SIM_CONFIG).hardware.sim.gpio
+    gpio = load_config(SIM_CONFIG).hardware.gpio
     hardware = open_sim(SimConfig(gpio=gpio, seed=SEED), bundle.spec.observation.names)
     loop = ControlLoop(
         hardware,

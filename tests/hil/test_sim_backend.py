@@ -27,7 +27,7 @@ def _world(noise_std_m: float = 0.0, seed: int = 0) -> World:
 
 @pytest.fixture
 def sim() -> SimHardware:
-    config = load_config(EXAMPLE).hardware.gpio
+    config = load_config(EXAMPLE).hardware
     assert config is not None
     clock = WorldClock(_world())
     hardware = SimHardware(config, CHANNELS, clock)
@@ -46,7 +46,7 @@ def test_readings_match_the_world_exactly_without_noise(sim: SimHardware) -> Non
 
 
 def test_readings_match_the_world_within_noise() -> None:
-    config = load_config(EXAMPLE).hardware.gpio
+    config = load_config(EXAMPLE).hardware
     clock = WorldClock(_world(noise_std_m=0.01, seed=3))
     with SimHardware(config, CHANNELS, clock) as sim:
         errors = []
@@ -81,7 +81,7 @@ def test_pwm_pins_drive_the_world_and_stop_halts_it(sim: SimHardware) -> None:
 
 
 def test_bumper_pin_follows_contact() -> None:
-    config = load_config(EXAMPLE).hardware.gpio
+    config = load_config(EXAMPLE).hardware
     clock = WorldClock(_world())
     with SimHardware(config, CHANNELS, clock) as sim:
         sim.drive(MotorCommand(1.0, 1.0))
@@ -97,7 +97,7 @@ def test_bumper_pin_follows_contact() -> None:
 
 
 def test_same_seed_same_run() -> None:
-    config = load_config(EXAMPLE).hardware.gpio
+    config = load_config(EXAMPLE).hardware
 
     def run() -> list[tuple[float, ...]]:
         clock = WorldClock(_world(noise_std_m=0.02, seed=7))
@@ -122,8 +122,8 @@ SIM_EXAMPLE = EXAMPLE.with_name("reference_sim.toml")
 def test_sim_example_config_opens_a_seeded_world() -> None:
     config = load_config(SIM_EXAMPLE)
     assert config.hardware.backend == "sim"
-    assert config.hardware.channels() == CHANNELS
-    sim_config = config.hardware.sim
+    assert config.hardware.channel_names() == CHANNELS
+    sim_config = config.hardware
     first = open_sim(sim_config, CHANNELS)
     second = open_sim(sim_config, CHANNELS)
     with first, second:
@@ -144,7 +144,7 @@ def test_sim_config_rejects_bad_values(tmp_path: Path) -> None:
 def test_a_failing_setup_raises_its_own_error_not_one_from_close() -> None:
     # A channel list the config does not feed fails inside the gpio setup, which closes the
     # half-opened hardware; the caller must see that error, not an AttributeError from close().
-    config = load_config(EXAMPLE).hardware.gpio
+    config = load_config(EXAMPLE).hardware
     assert config is not None
     with pytest.raises(Exception) as caught:
         SimHardware(config, ("no_such_channel",), WorldClock(_world()))

@@ -21,7 +21,7 @@ TICK_S = 0.05
 
 def _loop(seed: int) -> tuple[ControlLoop, SimHardware, WorldClock]:
     bundle = read_bundle(BUNDLE)
-    gpio = load_config(SIM_EXAMPLE).hardware.sim.gpio
+    gpio = load_config(SIM_EXAMPLE).hardware.gpio
     clock = WorldClock(build_world(SimConfig(gpio=gpio, seed=seed)))
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     config = LoopConfig(rate_hz=20.0, max_sensor_age_s=0.3)

@@ -52,7 +52,7 @@ class _Counter:
 def _run(seed: int, ticks: int, policy_name: str = "qtable") -> tuple[dict, SimHardware, _Counter]:
     bundle = read_bundle(BUNDLE)
     policy = load_policy(bundle, policy_name)
-    gpio = load_config(EXAMPLE).hardware.gpio
+    gpio = load_config(EXAMPLE).hardware
     clock = WorldClock(_world(seed))
     counter = _Counter(clock.world)
     clock.after_step.append(counter)
@@ -93,7 +93,7 @@ def test_policy_exception_stops_the_motors_within_a_tick(caplog: pytest.LogCaptu
     bundle = read_bundle(BUNDLE)
     policy = load_policy(bundle, "qtable")
     method = "decide"
-    gpio = load_config(EXAMPLE).hardware.gpio
+    gpio = load_config(EXAMPLE).hardware
     clock = WorldClock(_world(3))
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     duties_at_fault: list[tuple[float, float]] = []

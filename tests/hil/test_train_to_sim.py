@@ -56,7 +56,7 @@ def env_collision_rate(bundle_dir: Path, steps: int) -> tuple[float, float]:
 def hil_collision_rate(bundle_dir: Path, steps: int, seed: int = 100) -> tuple[float, float]:
     """Collisions per step and metres per step on sim hardware through the control loop."""
     bundle = read_bundle(bundle_dir)
-    gpio = load_config(SIM_EXAMPLE).hardware.sim.gpio
+    gpio = load_config(SIM_EXAMPLE).hardware.gpio
     clock = WorldClock(build_world(SimConfig(gpio=gpio, seed=seed)))
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     loop = ControlLoop(

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from robot.config import check_channels, load_config
+from robot.config import (
+    GpioConfig,
+    GymConfig,
+    SerialConfig,
+    SimConfig,
+    check_channels,
+    load_config,
+)
 from robot.errors import ConfigError
 from shared.reference_robot import obstacle_avoid_spec
 
@@ -68,6 +75,22 @@ def test_example_configs_load_and_map_every_channel(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("reference_gpio.toml", GpioConfig),
+        ("reference_serial.toml", SerialConfig),
+        ("reference_sim.toml", SimConfig),
+        ("reference_gym.toml", GymConfig),
+    ],
+)
+def test_hardware_section_is_the_backends_own_config(name: str, kind: type) -> None:
+    config = load_config(EXAMPLES / name)
+    assert type(config.hardware) is kind
+    assert config.hardware.backend == name.removeprefix("reference_").removesuffix(".toml")
+    assert config.hardware.channel_names() == obstacle_avoid_spec().observation.names
+
+
 def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL_GPIO))
     assert config.loop.rate_hz == 50.0
@@ -75,9 +98,10 @@ def test_minimal_config_gets_defaults_and_paths_relative_to_the_file(tmp_path: P
     assert config.bundle.path == tmp_path / "bundle"
     assert config.telemetry.enabled is False
     assert config.telemetry.path == tmp_path / "telemetry" / "ticks.jsonl"
-    assert config.hardware.gpio is not None
-    assert config.hardware.gpio.drive.left.forward == 12
-    assert config.hardware.channels() == obstacle_avoid_spec().observation.names
+    assert isinstance(config.hardware, GpioConfig)
+    assert config.hardware.backend == "gpio"
+    assert config.hardware.drive.left.forward == 12
+    assert config.hardware.channel_names() == obstacle_avoid_spec().observation.names
 
 
 def error_for(tmp_path: Path, text: str) -> str:

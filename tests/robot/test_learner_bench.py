@@ -35,7 +35,7 @@ from shared.spec import MotorCommand
 from shared.world import ROBOT_RADIUS_M, Arena, Pose, World
 
 ROOT = Path(__file__).resolve().parents[2]
-GPIO = load_config(ROOT / "robot" / "examples" / "reference_gpio.toml").hardware.gpio
+GPIO = load_config(ROOT / "robot" / "examples" / "reference_gpio.toml").hardware
 
 
 @pytest.fixture(scope="module")
