@@ -1,9 +1,15 @@
-"""The one error hierarchy of ``robot/``; each error also inherits the builtin it resembles."""
+"""The error hierarchy of ``robot/``; each error also inherits the builtin it resembles.
+
+Every error here is a ``RobotError``, and a ``RobotError`` is a ``shared.errors.Sim2PiError``:
+catching ``Sim2PiError`` catches every error sim2pi raises on purpose.
+"""
 
 from __future__ import annotations
 
+from shared.errors import Sim2PiError
 
-class RobotError(Exception):
+
+class RobotError(Sim2PiError):
     """Base class of every error the robot runtime raises on purpose."""
 
 

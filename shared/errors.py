@@ -1,10 +1,14 @@
-"""The one error hierarchy of ``shared/``; each error also inherits the builtin it resembles."""
+"""sim2pi's error root and the errors of ``shared/``; each also inherits the builtin it resembles.
+
+``Sim2PiError`` is the one base of every error sim2pi raises on purpose: ``robot.errors.RobotError``
+and ``trainer.errors.TrainerError`` derive from it, so one ``except Sim2PiError`` catches them all.
+"""
 
 from __future__ import annotations
 
 
 class Sim2PiError(Exception):
-    """Base class of every error sim2pi's shared code raises on purpose."""
+    """Base class of every error sim2pi raises on purpose (shared, robot and trainer)."""
 
 
 class SpecError(Sim2PiError, ValueError):

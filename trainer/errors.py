@@ -1,4 +1,8 @@
-"""The trainer's error hierarchy; a ``UsageError`` is bad user input and exits with code 2."""
+"""The trainer's error hierarchy, under sim2pi's root ``shared.errors.Sim2PiError``.
+
+Each error also inherits the builtin it resembles; a ``UsageError`` is bad user input and makes
+the CLI exit with code 2.
+"""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from robot.config import load_config
 from robot.control.clock import MonotonicClock
 from robot.control.loop import ControlLoop, LoopFailedError
 from robot.control.telemetry import TelemetryWriter, format_summary
-from robot.errors import ConfigError, HardwareError, RobotError, TFLiteRuntimeError
+from robot.errors import HardwareError, TFLiteRuntimeError
 from robot.hardware.faults import inject_faults
 from robot.hardware.motor_stop import stop_motors
 from robot.inference.probe import installed_version
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None, *, pin_factory: Any = None) -> int:
         if args.command == "stop":
             return cmd_stop(args, pin_factory)
         return cmd_bench(args)
-    except (ConfigError, Sim2PiError, RobotError) as exc:
+    except Sim2PiError as exc:  # robot and shared errors alike: one line, exit 2
         _log.error("%s", exc)
         return EXIT_USAGE
 

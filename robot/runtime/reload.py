@@ -27,7 +27,7 @@ from pathlib import Path
 from robot.config import GymConfig, RobotConfig, load_config
 from robot.control.loop import ControlLoop, Replacement, motor_commands
 from robot.control.telemetry import TelemetryWriter
-from robot.errors import ConfigError, RobotError, SpecMismatchError
+from robot.errors import ConfigError, SpecMismatchError
 from robot.learning.learner import Learner, LearnerSettings
 from robot.runtime.compose import describe_running, open_bundle, open_policy, with_writable_defaults
 from robot.systemd.sdnotify import Notifier
@@ -226,7 +226,7 @@ class Reloader:
             )
         except Exception as exc:  # any failure, expected or not, leaves the old ones running
             self.refused += 1
-            expected = isinstance(exc, RobotError | Sim2PiError | OSError)
+            expected = isinstance(exc, Sim2PiError | OSError)
             _log.error(
                 "reload refused, still running %s with the old config: %s",
                 self.loop.label,

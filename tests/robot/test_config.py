@@ -15,7 +15,8 @@ from robot.config import (
     check_channels,
     load_config,
 )
-from robot.errors import ConfigError
+from robot.errors import ConfigError, RobotError
+from shared.errors import Sim2PiError
 from shared.reference_robot import obstacle_avoid_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "robot" / "examples"
@@ -269,3 +270,11 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
 def test_learning_tuning_key_errors(tmp_path: Path, line: str, expected: str) -> None:
     message = error_for(tmp_path, MINIMAL_GPIO + f"\n[learning]\n{line}\n")
     assert expected in message
+
+
+def test_config_error_is_under_the_one_error_root(tmp_path: Path) -> None:
+    with pytest.raises(Sim2PiError) as info:
+        load_config(tmp_path / "absent.toml")
+    assert isinstance(info.value, ConfigError)
+    assert isinstance(info.value, RobotError)
+    assert isinstance(info.value, ValueError)  # the builtin it resembles
