@@ -2,12 +2,12 @@
 
 Some TFLite builds die inside ``Interpreter()`` instead of raising (``ai-edge-litert`` 2.2 and 2.3
 segfault under arm64 emulation), and a segfault cannot be caught in-process. So each candidate
-builds an interpreter for the model and runs the reference inputs in a child
-(``sys.executable -c``); a candidate that is not installed, crashes (killed by a signal), hangs
-(past ``timeout_s``), fails (raises) or gives outputs other than the reference is skipped with a
-log line naming it and why. Verdicts are cached per (runtime, its version, numpy's version,
-Python, machine, model sha256) as JSON in the state directory, so a later start-up does not pay
-for the children again. Only the standard library and numpy are used here.
+builds an interpreter for the model and runs the reference inputs in a child process
+(``robot.inference.probe_child``); a candidate that is not installed, crashes (killed by a
+signal), hangs (past ``timeout_s``), fails (raises) or gives outputs other than the reference
+is skipped with a log line naming it and why. Verdicts are cached per (runtime, its version,
+numpy's version, Python, machine, model sha256) as JSON in the state directory, so a later
+start-up does not pay for the children again. Only the standard library and numpy are used here.
 
 Run as ``python -m robot.inference.probe BUNDLE_DIR`` to print the table for each model of a bundle.
 """
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robot.inference import probe_child
+
 _log = logging.getLogger(__name__)
 
 #: Candidates in the order they are preferred.
@@ -56,45 +58,9 @@ _CACHE_FORMAT = 1
 #: Verdicts worth caching: the runtime itself decided them. A hang may be a busy machine at boot
 #: and a missing runtime costs nothing to re-check, so those are probed again next time.
 _CACHED_STATUSES = ("ok", "crashed", "failed", "mismatch")
-_MARK = "sim2pi-probe "
 
-# The child: stdlib + numpy only, so it works whatever is (not) importable from robot/. It reads
-# {"candidate", "model", "inputs"} as JSON on stdin and prints marked lines: each stage before it
-# starts (so a crash can be placed), then the outputs (dequantised) and the quantisation step.
-_CHILD = r"""
-import importlib, json, sys
-MARK = "sim2pi-probe "
-def say(kind, value):
-    print(MARK + json.dumps({kind: value}), flush=True)
-request = json.load(sys.stdin)
-candidate = request["candidate"]
-say("stage", "import " + candidate)
-Interpreter = importlib.import_module(candidate + ".interpreter").Interpreter
-say("stage", "Interpreter()")
-interpreter = Interpreter(model_path=request["model"], num_threads=1)
-say("stage", "allocate_tensors()")
-interpreter.allocate_tensors()
-import numpy as np  # only now: a runtime that dies earlier costs no numpy import (slow on qemu)
-inp = interpreter.get_input_details()[0]
-out = interpreter.get_output_details()[0]
-say("stage", "invoke()")
-outputs = []
-for row in request["inputs"]:
-    x = np.asarray(row, dtype=np.float32).reshape(inp["shape"])
-    if inp["dtype"] != np.float32:
-        scale, zero = inp["quantization"]
-        info = np.iinfo(inp["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max)
-    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
-    interpreter.invoke()
-    y = interpreter.get_tensor(out["index"])
-    if out["dtype"] != np.float32:
-        scale, zero = out["quantization"]
-        y = (y.astype(np.float32) - zero) * scale
-    outputs.append(np.asarray(y, dtype=np.float64).reshape(-1).tolist())
-step = float(out["quantization"][0]) if out["dtype"] != np.float32 else 0.0
-say("result", {"outputs": outputs, "step": step})
-"""
+#: The child program (``robot.inference.probe_child``), run by path: see its docstring.
+CHILD_PROGRAM = Path(probe_child.__file__)
 
 
 @dataclass(frozen=True)
@@ -290,7 +256,7 @@ def _probe_child(
     start = time.monotonic()
     try:
         child = subprocess.run(
-            [sys.executable, "-c", _CHILD],
+            [sys.executable, str(CHILD_PROGRAM)],
             input=request,
             capture_output=True,
             text=True,
@@ -336,9 +302,9 @@ def _marked(stdout: str | bytes | None, kind: str) -> object | None:
         stdout = stdout.decode(errors="replace")
     found = None
     for line in (stdout or "").splitlines():
-        if line.startswith(_MARK):
+        if line.startswith(probe_child.MARK):
             try:
-                message = json.loads(line[len(_MARK) :])
+                message = json.loads(line[len(probe_child.MARK) :])
             except json.JSONDecodeError:
                 continue
             if kind in message:

@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import numpy as np
 import pytest
 
 from robot.inference import probe as tflite_probe
+from robot.inference import probe_child
 from robot.inference.probe import (
     CACHE_FILE,
     FLOAT_TOLERANCE,
@@ -254,3 +257,80 @@ def test_the_table_marks_the_chosen_runtime() -> None:
     assert lines[0].startswith("  tflite_runtime") and lines[0].endswith("missing  not installed")
     assert lines[1].startswith("* ai_edge_litert") and "2.1.6" in lines[1] and "1.2 s" in lines[1]
     assert np.isfinite(good.max_abs_error)
+
+
+# --- the child program itself -------------------------------------------------------------------
+
+
+@needs_runtime
+@pytest.mark.parametrize("model", ["float32", "int8"])
+def test_the_child_reports_each_stage_then_the_reference_outputs(model: str) -> None:
+    entry = MANIFEST["models"][model]
+    reports: list[tuple[str, object]] = []
+    request = {
+        "candidate": REAL,
+        "model": str(BUNDLE / entry["file"]),
+        "inputs": entry["reference"]["inputs"],
+    }
+    probe_child.run_request(request, lambda kind, value: reports.append((kind, value)))
+    stages = [value for kind, value in reports if kind == "stage"]
+    assert stages == [f"import {REAL}", "Interpreter()", "allocate_tensors()", "invoke()"]
+    kind, result = reports[-1]
+    assert kind == "result" and isinstance(result, dict)
+    step = result["step"]
+    assert (step > 0) == (model == "int8")
+    np.testing.assert_allclose(
+        result["outputs"], entry["reference"]["outputs"], atol=max(step * 1.01, 1e-5)
+    )
+
+
+def _child(
+    command: list[str], request: dict[str, object], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *command],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@needs_runtime
+def test_the_child_program_runs_by_path_without_robot_importable(tmp_path: Path) -> None:
+    # How the probe starts it: only the standard library, numpy and the runtime are needed.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    request = {"candidate": REAL, "model": str(FLOAT_MODEL), "inputs": INPUTS}
+    child = _child([str(tflite_probe.CHILD_PROGRAM)], request, tmp_path, env)
+    assert child.returncode == 0, child.stderr
+    lines = [line for line in child.stdout.splitlines() if line.startswith(probe_child.MARK)]
+    result = json.loads(lines[-1][len(probe_child.MARK) :])["result"]
+    np.testing.assert_allclose(result["outputs"], OUTPUTS, atol=FLOAT_TOLERANCE)
+
+
+def test_the_child_runs_as_a_module_and_fails_with_the_runtimes_error(fake, tmp_path: Path) -> None:
+    env = fake("raise")
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], root))
+    request = {"candidate": FAKE, "model": str(FLOAT_MODEL), "inputs": INPUTS}
+    child = _child(["-m", "robot.inference.probe_child"], request, tmp_path, env)
+    assert child.returncode == 1
+    assert "RuntimeWarning" not in child.stderr  # runpy: the package imported it first
+    assert child.stdout.splitlines()[-1] == probe_child.MARK + '{"stage": "Interpreter()"}'
+    assert "FULLY_CONNECTED" in child.stderr.strip().splitlines()[-1]
+
+
+@needs_runtime
+def test_the_probe_command_prints_the_table_per_model(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = ["-m", "robot.inference.probe", str(BUNDLE), "--state-dir", str(tmp_path)]
+    child = _child(command, {}, tmp_path, env)
+    assert child.returncode == 0, child.stderr
+    assert "RuntimeWarning" not in child.stderr  # runpy: the package imported it first
+    lines = child.stdout.splitlines()
+    assert lines[0] == f"float32: chosen {REAL}" and f"int8: chosen {REAL}" in lines
+    assert any(line.startswith(f"  * {REAL}") for line in lines)
