@@ -46,6 +46,11 @@ shift
 exec sh -c "$*"
 """
 
+#: What a release holds (scripts/deploy and scripts/install-service): the robot's code only.
+ROBOT_FILES = (
+    "robot shared scripts/install-service scripts/sim2pi-robot.service requirements-pi.txt"
+)
+
 
 def committed_code(dest: Path) -> Path:
     """Unpack the robot's code as committed at HEAD into ``dest``."""
@@ -206,8 +211,8 @@ def test_dry_run_prints_every_command_and_connects_to_nothing(tmp_path, checkout
     lines = result.stdout.splitlines()
     assert lines[:6] == [
         f"{ssh} pi@robot.local 'mkdir -p {rel} /opt/sim2pi/bundles /opt/sim2pi/incoming'",
-        f"git -C {checkout} ls-files -z | rsync -a -e {ssh} --from0 --files-from=- "
-        f"{checkout}/ pi@robot.local:{rel}/",
+        f"git -C {checkout} ls-files -z -- {ROBOT_FILES} | rsync -a -e {ssh} --from0 "
+        f"--files-from=- {checkout}/ pi@robot.local:{rel}/",
         f"rsync -a -e {ssh} --delete {FIXTURE_BUNDLE}/ pi@robot.local:/opt/sim2pi/bundles/{name}/",
         f"rsync -a -e {ssh} {laptop_config} pi@robot.local:/opt/sim2pi/incoming/robot.toml",
         f"{ssh} pi@robot.local bash -s <<'SIM2PI_REMOTE'",
@@ -233,8 +238,8 @@ def test_sudo_and_tar_transfer_in_the_plan(checkout):
     lines = result.stdout.splitlines()
     rel = f"/opt/sim2pi/releases/{head(checkout)}"
     assert lines[1] == (
-        f"git -C {checkout} ls-files -z | tar -C {checkout} --null --ignore-failed-read -T - "
-        f"-cf - | ssh pi 'sudo tar -C {rel} -xf -'"
+        f"git -C {checkout} ls-files -z -- {ROBOT_FILES} | tar -C {checkout} --null "
+        f"--ignore-failed-read -T - -cf - | ssh pi 'sudo tar -C {rel} -xf -'"
     )
     assert lines[2] == "ssh pi sudo bash -s <<'SIM2PI_REMOTE'"
     assert "BUNDLE_NAME=''" in lines and "NEW_CONF=''" in lines
@@ -287,10 +292,17 @@ def test_deploy_to_localhost_end_to_end(tmp_path, checkout, robot, transfer):
     assert os.readlink(opt / "app") == f"releases/{rid}"
     app = opt / "app"
     tracked = subprocess.run(
-        ["git", "-C", str(checkout), "ls-files"], capture_output=True, text=True, check=True
+        ["git", "-C", str(checkout), "ls-files", "--", *ROBOT_FILES.split()],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
+    assert "robot/cli/__init__.py" in tracked and "shared/bundle.py" in tracked
     for name in tracked:
         assert (app / name).read_bytes() == (checkout / name).read_bytes(), name
+    # The trainer, the tests and the benchmarks stay on the laptop.
+    for laptop_only in ("trainer", "tests", "bench"):
+        assert not (app / laptop_only).exists(), laptop_only
     assert (app / "RELEASE").read_text() == f"{rid}\n"
     assert list((app / "robot" / "__pycache__").glob("*.pyc"))
     bundle = opt / "bundle"

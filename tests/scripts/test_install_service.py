@@ -33,6 +33,11 @@ needs_account_tools = pytest.mark.skipif(
     reason="useradd and systemctl (Debian: passwd, systemd) are needed for a real install",
 )
 
+#: What a release holds (scripts/deploy and scripts/install-service): the robot's code only.
+ROBOT_FILES = (
+    "robot shared scripts/install-service scripts/sim2pi-robot.service requirements-pi.txt"
+)
+
 
 def make_root(path: Path) -> Path:
     """A minimal root file system: the account files useradd edits, with dialout but no gpio."""
@@ -149,8 +154,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, checkout, require
         f"-r {requirements}",
         f"echo {stamp} > {p}/.venv/.sim2pi-requirements.sha256",
         f"install -d -m 0755 {p}/releases/{rid}.tmp",
-        f"git -C {src} ls-files -z | tar -C {src} --null --ignore-failed-read -T - -cf - "
-        f"| tar -C {p}/releases/{rid}.tmp -xf -",
+        f"git -C {src} ls-files -z -- {ROBOT_FILES} | tar -C {src} --null --ignore-failed-read "
+        f"-T - -cf - | tar -C {p}/releases/{rid}.tmp -xf -",
         f"printf '%s\\n' {rid} > {p}/releases/{rid}.tmp/RELEASE",
     ]
     assert lines[9].startswith(f"{p}/.venv/bin/python -m compileall -q ")
@@ -210,8 +215,10 @@ def test_install_as_printed_then_idempotent_then_uninstall(tmp_path, checkout, r
     # The code, compiled, behind the app link; the venv.
     app = root / "srv" / "robot" / "app"
     assert app.is_symlink() and os.readlink(app).startswith("releases/")
-    assert (app / "robot" / "sdnotify.py").is_file()
-    assert list((app / "robot" / "__pycache__").glob("sdnotify.*.pyc"))
+    assert (app / "robot" / "systemd" / "sdnotify.py").is_file()
+    assert list((app / "robot" / "systemd" / "__pycache__").glob("sdnotify.*.pyc"))
+    for laptop_only in ("trainer", "tests", "bench"):  # the release is the robot's code only
+        assert not (app / laptop_only).exists(), laptop_only
     assert (app / "RELEASE").read_text().strip() == os.readlink(app).removeprefix("releases/")
     venv_python = root / "srv" / "robot" / ".venv" / "bin" / "python"
     assert os.access(venv_python, os.X_OK)
