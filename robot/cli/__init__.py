@@ -287,7 +287,7 @@ def cmd_check(args: argparse.Namespace, pin_factory: Any = None) -> int:
         # The Q-table needs no TFLite runtime; say whether the bundle's models could run here.
         kind = "float32" if "float32" in bundle.models else next(iter(bundle.models))
         try:
-            found = choose_runtime(bundle.path, kind, state_dir=probe_state_dir())
+            found = choose_runtime(bundle.path, kind, probe=True, state_dir=probe_state_dir())
             report_runtime(report, found, f" (not needed by {policy.name})")
         except TFLiteRuntimeError as exc:
             report(f"tflite   none works here (not needed by {policy.name}): {exc}")

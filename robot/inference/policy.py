@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from robot.errors import PolicyLoadError
-from robot.inference.runtimes import TFLiteRuntime, select_runtime
+from robot.inference.runtimes import TFLiteRuntime, choose_runtime
 from shared.bundle import MANIFEST, Bundle, ModelEntry, TensorInfo
 from shared.errors import BundleError, SpecError
 from shared.spec import ObservationSpec
@@ -102,7 +102,9 @@ class TFLitePolicy(Policy):
         self.entry: ModelEntry = bundle.models[kind]
         self.name = "tflite" if kind == "float32" else "tflite-int8"
         model_path = bundle.file(self.entry.file)
-        self.runtime = runtime if runtime is not None else select_runtime(model_path)
+        if runtime is None:  # none given: the first that runs the model in this process
+            runtime = choose_runtime(bundle.path, kind, probe=False)
+        self.runtime = runtime
         self.interpreter: Any = self.runtime.interpreter(model_path)
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()

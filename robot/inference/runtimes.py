@@ -1,14 +1,17 @@
 """Choosing a TFLite runtime: ai_edge_litert, then tflite_runtime (never TensorFlow: see DESIGN).
 
-An import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails
-inside ``Interpreter()``), so a runtime is only chosen once it has built an interpreter for a
-model. The robot's start-up (``choose_runtime``) goes further: it probes each candidate in a
-child process against the bundle's reference outputs (``robot.inference.probe``), so that a build
-that segfaults inside ``Interpreter()`` is skipped instead of killing the runtime, and builds its
-interpreter with the first that passes. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``,
-``tflite_runtime``) and skips the probe; the CI venv with ``tflite-runtime``
-2.14 and numpy<2 uses it to prove the fallback. TensorFlow is never a candidate: the robot side
-does not import it (requirements-pi.txt gives every platform one of the two runtimes).
+``choose_runtime`` is the one way to choose, on the robot and in the laptop's exporter alike. An
+import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails
+inside ``Interpreter()``), so a runtime is only chosen once it has run the model. The robot
+(``probe=True``) goes further: it probes each candidate in a child process against the bundle's
+reference outputs (``robot.inference.probe``), so that a build that segfaults inside
+``Interpreter()`` is skipped instead of killing the runtime, and builds its interpreter with the
+first that passes. The exporter's parity check (``probe=False``, its staged bundle has no
+reference outputs yet) takes the first runtime that builds an interpreter and invokes it in its
+own process. ``SIM2PI_TFLITE_RUNTIME`` forces one (``ai_edge_litert``, ``tflite_runtime``) and
+skips the probe; the CI venv with ``tflite-runtime`` 2.14 and numpy<2 uses it to prove the
+fallback. TensorFlow is never a candidate: the robot side does not import it
+(requirements-pi.txt gives every platform one of the two runtimes).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PROBE_NAMES = {
     "ai_edge_litert": "ai_edge_litert",
     "tflite_runtime": "tflite_runtime",
 }
-#: The candidates ``choose_runtime`` probes, in order of preference (tests narrow it).
+#: The candidates the robot's probe tries, in order of preference (tests narrow it).
 PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
 _INSTALL_HINT = (
     "Install one: `pip install ai-edge-litert` (64-bit), or `pip install "
@@ -86,64 +89,28 @@ def _import_interpreter(module_name: str) -> Callable[..., Any]:
     return importlib.import_module(module_name).Interpreter
 
 
-def select_runtime(probe_model: str | Path, force: str | None = None) -> TFLiteRuntime:
-    """The first runtime (or the forced one) that builds an interpreter for ``probe_model``.
-
-    Args:
-        probe_model: a ``.tflite`` file to build an interpreter for (the bundle's model).
-        force: a runtime name from ``RUNTIMES``; default: the ``SIM2PI_TFLITE_RUNTIME`` variable.
-    """
-    if force is None:
-        force = os.environ.get(FORCE_ENV) or None
-    names = [name for name, _, _ in RUNTIMES]
-    if force is not None and force not in names:
-        raise TFLiteRuntimeError(
-            f"{FORCE_ENV}={force!r}: expected one of {names}; unset it to try them in order"
-        )
-    skipped: list[str] = []
-    for name, module_name, distributions in RUNTIMES:
-        if force is not None and name != force:
-            continue
-        try:
-            interpreter_class = _import_interpreter(module_name)
-        except ImportError as exc:
-            skipped.append(f"{name}: not importable ({exc})")
-            continue
-        try:
-            _build_and_invoke(interpreter_class, probe_model)
-        except Exception as exc:  # any failure here means "this runtime does not work here"
-            skipped.append(f"{name}: imports but cannot build an interpreter ({exc!r})")
-            _log.warning("TFLite runtime %s cannot build an interpreter: %r", name, exc)
-            continue
-        runtime = TFLiteRuntime(name, _version(distributions), interpreter_class, tuple(skipped))
-        _log.info(
-            "TFLite runtime: %s%s",
-            runtime.describe(),
-            f" (skipped: {'; '.join(skipped)})" if skipped else "",
-        )
-        return runtime
-    wanted = f"the forced runtime {force!r}" if force else "any of " + ", ".join(names)
-    raise TFLiteRuntimeError(
-        f"no TFLite runtime works here: tried {wanted} with {probe_model}: {'; '.join(skipped)}. "
-        + _INSTALL_HINT
-    )
-
-
 def choose_runtime(
     bundle_dir: str | Path,
     model: str,
     *,
-    state_dir: str | Path,
+    probe: bool,
+    state_dir: str | Path | None = None,
     force: str | None = None,
     timeout_s: float = tflite_probe.DEFAULT_TIMEOUT_S,
 ) -> TFLiteRuntime:
-    """The runtime for one model of a bundle: forced, else the first that passes the probe.
+    """The TFLite runtime for one model of a bundle: forced, else probed, else the first that runs.
 
     Args:
-        bundle_dir: the bundle directory (its manifest holds the model's reference data).
+        bundle_dir: the bundle directory (its manifest names the model's file and reference data).
         model: the bundle's model kind, ``float32`` or ``int8``.
-        state_dir: where the probe's verdicts are cached (the service's state directory).
+        probe: True on the robot: each candidate must reproduce the manifest's reference outputs
+            in a child process (a bundle without them falls back to False, with a warning).
+            False in the exporter: the first candidate that builds and invokes an interpreter
+            in this process.
+        state_dir: where the probe's verdicts are cached (the service's state directory);
+            default ``robot.inference.probe.default_state_dir()``.
         force: a runtime name from ``RUNTIMES``; default: the ``SIM2PI_TFLITE_RUNTIME`` variable.
+            A forced runtime is never probed.
         timeout_s: seconds one probe child may take before it counts as hung.
     """
     manifest = Path(bundle_dir) / "manifest.json"
@@ -151,9 +118,10 @@ def choose_runtime(
     model_path = Path(bundle_dir) / str(entry.get("file", ""))
     if force is None:
         force = os.environ.get(FORCE_ENV) or None
-    if force is not None:
+    if force is not None and probe:
         _log.info("TFLite runtime forced by %s=%s: not probing", FORCE_ENV, force)
-        return select_runtime(model_path, force)
+    if force is not None or not probe:
+        return _first_that_runs(model_path, force)
     reference = entry.get("reference")
     if not isinstance(reference, dict) or not {"inputs", "outputs"} <= reference.keys():
         # An older bundle: nothing to compare with, so a child cannot judge the outputs.
@@ -164,7 +132,15 @@ def choose_runtime(
             manifest,
             model,
         )
-        return select_runtime(model_path)
+        return _first_that_runs(model_path, None)
+    state = Path(state_dir) if state_dir is not None else tflite_probe.default_state_dir()
+    return _probed(bundle_dir, model, model_path, state, timeout_s)
+
+
+def _probed(
+    bundle_dir: str | Path, model: str, model_path: Path, state_dir: Path, timeout_s: float
+) -> TFLiteRuntime:
+    """The first of ``PROBE_CANDIDATES`` that passes the child-process probe of ``model``."""
     report = tflite_probe.probe_bundle(
         bundle_dir, model, candidates=PROBE_CANDIDATES, timeout_s=timeout_s, state_dir=state_dir
     )
@@ -172,7 +148,7 @@ def choose_runtime(
         table = "\n".join(report.table())
         raise TFLiteRuntimeError(
             f"no TFLite runtime reproduces {model_path}'s reference outputs (probed in child "
-            f"processes; verdicts cached in {Path(state_dir) / tflite_probe.CACHE_FILE}):\n"
+            f"processes; verdicts cached in {state_dir / tflite_probe.CACHE_FILE}):\n"
             f"{table}\n{_INSTALL_HINT}; or, after changing what is installed, probe again with "
             f"`python -m robot.inference.probe {bundle_dir} --state-dir {state_dir} --no-cache`"
         )
@@ -190,6 +166,42 @@ def choose_runtime(
         ", cached" if report.chosen.cached else f" {report.chosen.elapsed_s:.2f} s",
     )
     return runtime
+
+
+def _first_that_runs(model_path: Path, force: str | None) -> TFLiteRuntime:
+    """The first runtime of ``RUNTIMES`` (or ``force``) that builds and invokes ``model_path``."""
+    names = [name for name, _, _ in RUNTIMES]
+    if force is not None and force not in names:
+        raise TFLiteRuntimeError(
+            f"{FORCE_ENV}={force!r}: expected one of {names}; unset it to try them in order"
+        )
+    skipped: list[str] = []
+    for name, module_name, distributions in RUNTIMES:
+        if force is not None and name != force:
+            continue
+        try:
+            interpreter_class = _import_interpreter(module_name)
+        except ImportError as exc:
+            skipped.append(f"{name}: not importable ({exc})")
+            continue
+        try:
+            _build_and_invoke(interpreter_class, model_path)
+        except Exception as exc:  # any failure here means "this runtime does not work here"
+            skipped.append(f"{name}: imports but cannot build an interpreter ({exc!r})")
+            _log.warning("TFLite runtime %s cannot build an interpreter: %r", name, exc)
+            continue
+        runtime = TFLiteRuntime(name, _version(distributions), interpreter_class, tuple(skipped))
+        _log.info(
+            "TFLite runtime: %s%s",
+            runtime.describe(),
+            f" (skipped: {'; '.join(skipped)})" if skipped else "",
+        )
+        return runtime
+    wanted = f"the forced runtime {force!r}" if force else "any of " + ", ".join(names)
+    raise TFLiteRuntimeError(
+        f"no TFLite runtime works here: tried {wanted} with {model_path}: {'; '.join(skipped)}. "
+        + _INSTALL_HINT
+    )
 
 
 def _manifest_model(manifest: Path, model: str) -> dict[str, Any]:

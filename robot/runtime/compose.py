@@ -62,7 +62,7 @@ def open_policy(
         return open_learned_policy(config, bundle)
     kind = POLICY_KINDS.get(config.bundle.policy)
     if runtime is None and kind is not None and kind in bundle.models:
-        runtime = choose_runtime(bundle.path, kind, state_dir=probe_state_dir())
+        runtime = choose_runtime(bundle.path, kind, probe=True, state_dir=probe_state_dir())
     return load_policy(bundle, config.bundle.policy, runtime)
 
 

@@ -18,7 +18,7 @@ from robot.inference.policy import (
     available_policies,
     load_policy,
 )
-from robot.inference.runtimes import select_runtime
+from robot.inference.runtimes import choose_runtime
 from shared.bundle import MODEL_FILES, Bundle, ModelEntry, read_bundle, write_bundle
 from shared.errors import SpecError
 
@@ -187,7 +187,8 @@ def _reference(bundle: Bundle, kind: str) -> Callable[[np.ndarray], tuple[int, n
     from robot.inference.policy import _fused_quantisation
 
     entry = bundle.models[kind]
-    interpreter = select_runtime(bundle.file(entry.file)).interpreter(bundle.file(entry.file))
+    runtime = choose_runtime(bundle.path, kind, probe=False)
+    interpreter = runtime.interpreter(bundle.file(entry.file))
     spec = bundle.spec.observation
 
     def decide(raw: np.ndarray) -> tuple[int, np.ndarray]:

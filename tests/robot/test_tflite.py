@@ -1,4 +1,5 @@
-"""The TFLite runtime is chosen by building an interpreter, in a fixed order, and logged."""
+"""choose_runtime: forced, probed in child processes (the robot), or the first that builds an
+interpreter in this process (the exporter), in a fixed order, and logged."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from robot.errors import TFLiteRuntimeError
 from robot.inference import runtimes as tflite
 from robot.inference.policy import TFLitePolicy
-from robot.inference.probe import CACHE_FILE
-from robot.inference.runtimes import FORCE_ENV, choose_runtime, select_runtime
+from robot.inference.probe import CACHE_FILE, default_state_dir
+from robot.inference.runtimes import FORCE_ENV, choose_runtime
 from shared.bundle import Bundle
 from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
 from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
@@ -25,26 +26,31 @@ def test_the_chosen_runtime_builds_an_interpreter_and_is_logged(
     bundle: Bundle, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="robot.inference.runtimes"):
-        runtime = select_runtime(bundle.file("policy.tflite"))
+        runtime = choose_runtime(bundle.path, "float32", probe=False)
     forced = os.environ.get(FORCE_ENV)
     names = [name for name, _, _ in tflite.RUNTIMES]
     assert runtime.name == (forced or runtime.name)
     assert runtime.name in names
     assert f"TFLite runtime: {runtime.name} {runtime.version}" in caplog.text
+    assert runtime.probe is None  # in this process: no child, no cache
     interpreter = runtime.interpreter(bundle.file("policy.tflite"))
     assert list(interpreter.get_input_details()[0]["shape"]) == [1, 3]
 
 
 def test_unknown_forced_runtime_is_refused(bundle: Bundle) -> None:
     with pytest.raises(TFLiteRuntimeError, match=r"SIM2PI_TFLITE_RUNTIME='tfl': expected one of"):
-        select_runtime(bundle.file("policy.tflite"), force="tfl")
+        choose_runtime(bundle.path, "float32", probe=False, force="tfl")
 
 
 def test_a_runtime_that_imports_but_cannot_build_is_skipped(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.tflite"
     garbage.write_bytes(b"not a flatbuffer")
+    manifest = {"models": {"float32": {"file": garbage.name}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(TFLiteRuntimeError) as info:
-        select_runtime(garbage, force=os.environ.get(FORCE_ENV) or "ai_edge_litert")
+        choose_runtime(
+            tmp_path, "float32", probe=False, force=os.environ.get(FORCE_ENV) or "ai_edge_litert"
+        )
     message = str(info.value)
     assert "cannot build an interpreter" in message or "not importable" in message
     assert "pip install" in message
@@ -58,12 +64,25 @@ def test_a_missing_runtime_falls_through_to_the_next(
         tflite, "RUNTIMES", (("absent", "sim2pi_no_such_module", ("x",)), *tflite.RUNTIMES)
     )
     monkeypatch.delenv(FORCE_ENV, raising=False)
-    runtime = select_runtime(bundle.file("policy.tflite"))
+    runtime = choose_runtime(bundle.path, "float32", probe=False)
     assert runtime.skipped[0].startswith("absent: not importable")
     assert runtime.name != "absent"
 
 
-# --- choose_runtime: the child-process probe at start-up -----------------------------------------
+@needs_runtime
+def test_without_the_probe_no_child_runs_even_for_a_bundle_with_reference_outputs(
+    unforced: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The exporter's way (and a policy loaded without a runtime): in this process, no cache.
+    with caplog.at_level(logging.INFO, logger="robot.inference"):
+        runtime = choose_runtime(FIXTURE, "float32", probe=False)
+    assert runtime.name == REAL and runtime.probe is None
+    assert not (default_state_dir() / CACHE_FILE).exists()
+    assert f"TFLite runtime: {runtime.describe()}" in caplog.text
+    assert "probe" not in caplog.text and "reproduces" not in caplog.text
+
+
+# --- choose_runtime(probe=True): the child-process probe at the robot's start-up ------------------
 
 
 @pytest.fixture
@@ -91,13 +110,13 @@ def test_choose_runtime_probes_then_reuses_the_cached_verdict(
     tmp_path: Path, unforced: None, model: str
 ) -> None:
     state = tmp_path / "state"
-    runtime = choose_runtime(FIXTURE, model, state_dir=state)
+    runtime = choose_runtime(FIXTURE, model, probe=True, state_dir=state)
     assert runtime.probe is not None and runtime.probe.chosen is not None
     assert runtime.probe.chosen.candidate == tflite.PROBE_NAMES[runtime.name]
     assert not runtime.probe.chosen.cached and (state / CACHE_FILE).is_file()
     entry = json.loads((FIXTURE / "manifest.json").read_text())["models"][model]
     assert runtime.interpreter(FIXTURE / entry["file"]).get_output_details()
-    again = choose_runtime(FIXTURE, model, state_dir=state)
+    again = choose_runtime(FIXTURE, model, probe=True, state_dir=state)
     assert again.name == runtime.name and again.probe is not None
     assert all(r.cached for r in again.probe.results if r.status != "missing")
 
@@ -106,7 +125,7 @@ def test_choose_runtime_probes_then_reuses_the_cached_verdict(
 def test_a_crashing_runtime_is_skipped_and_the_next_one_builds_the_policy(
     bundle: Bundle, tmp_path: Path, unforced: None, crashing_first: None
 ) -> None:
-    runtime = choose_runtime(FIXTURE, "float32", state_dir=tmp_path)
+    runtime = choose_runtime(FIXTURE, "float32", probe=True, state_dir=tmp_path)
     assert runtime.name == REAL
     assert runtime.skipped[0].startswith(f"{FAKE}: crashed: killed by SIGSEGV")
     policy = TFLitePolicy(bundle, "float32", runtime)
@@ -121,7 +140,7 @@ def test_no_runtime_passing_the_probe_is_refused_with_the_table_and_the_fix(
 ) -> None:
     monkeypatch.setattr(tflite, "PROBE_CANDIDATES", (FAKE,))
     with pytest.raises(TFLiteRuntimeError) as info:
-        choose_runtime(FIXTURE, "float32", state_dir=tmp_path)
+        choose_runtime(FIXTURE, "float32", probe=True, state_dir=tmp_path)
     message = str(info.value)
     assert f"  {FAKE}" in message and "crashed  killed by SIGSEGV" in message
     assert "pip install ai-edge-litert" in message and "--no-cache" in message
@@ -129,7 +148,7 @@ def test_no_runtime_passing_the_probe_is_refused_with_the_table_and_the_fix(
 
 @needs_runtime
 def test_a_forced_runtime_is_not_probed(tmp_path: Path) -> None:
-    runtime = choose_runtime(FIXTURE, "float32", state_dir=tmp_path, force=REAL)
+    runtime = choose_runtime(FIXTURE, "float32", probe=True, state_dir=tmp_path, force=REAL)
     assert runtime.name == REAL and runtime.probe is None
     assert not (tmp_path / CACHE_FILE).exists()
 
@@ -145,7 +164,7 @@ def test_a_bundle_without_reference_outputs_falls_back_in_process(
         del entry["reference"]
     (older / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.INFO, logger="robot.inference.runtimes"):
-        runtime = choose_runtime(older, "float32", state_dir=tmp_path / "state")
+        runtime = choose_runtime(older, "float32", probe=True, state_dir=tmp_path / "state")
     assert runtime.probe is None and not (tmp_path / "state").exists()
     assert "no reference inputs/outputs" in caplog.text and "in-process" in caplog.text
     assert f"TFLite runtime: {runtime.name}" in caplog.text
