@@ -26,7 +26,7 @@ import numpy as np
 
 from robot.config import GymConfig
 from robot.errors import HardwareError
-from robot.hardware.base import Hardware, Snapshot
+from robot.hardware import Hardware, Snapshot
 from shared.spec import MotorCommand, TaskSpec
 
 _log = logging.getLogger(__name__)

@@ -70,7 +70,7 @@ def _check_spec_fits(bundle: Bundle, env_spec: TaskSpec) -> None:
 
 def evaluate_bundle(bundle_dir: str | Path, episodes: int) -> BundleEvaluation:
     """Greedy episodes of every policy in the bundle (via ``robot.inference``) and of its run."""
-    from robot.inference.policy import available_policies, load_policy
+    from robot.inference import available_policies, load_policy
     from trainer.gymenv import make_env  # imports trainer.envs, which registers the robot env
     from trainer.specs import task_spec_for
 
