@@ -8,13 +8,14 @@ every non-tie state and int8 on at least 99%, unless a flag lowers a threshold (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trainer.errors import TrainerError
+from trainer.export.rollouts import ROLLOUT_SEED_BASE
 
 #: Default tie threshold: a Keras top-2 Q gap below this (Q units) is a tie.
 TIE_EPSILON = 1e-5
@@ -108,3 +109,74 @@ def check_thresholds(results: Mapping[str, Agreement], minimums: Mapping[str, fl
             + "; nothing was written. Train longer (larger Q gaps) or, knowingly, lower the bar "
             "with --min-agreement-float32/--min-agreement-int8 (recorded in the manifest)"
         )
+
+
+def parity_report(
+    reference_q: np.ndarray,
+    exported_q: Mapping[str, np.ndarray],
+    *,
+    reference: str,
+    states: int,
+    episodes: int,
+    model_kinds: Sequence[str],
+    tie_epsilon: float,
+    min_agreement: Mapping[str, float],
+    int8_quantum: float | None,
+) -> tuple[dict[str, Any], dict[str, Agreement]]:
+    """The manifest's ``parity`` section and each exported policy's Agreement.
+
+    Args:
+        reference_q: the reference Q-values (N, n_actions) on the rollout states.
+        exported_q: each exported policy's Q-values on the same states, by kind.
+        reference: what the reference is: ``keras`` or ``run_qtable``.
+        states: rollout states compared (N).
+        episodes: greedy episodes they came from.
+        model_kinds: the exported model kinds, which have thresholds.
+        tie_epsilon: a reference top-2 gap below this is a tie (Q units).
+        min_agreement: thresholds asked for per model kind (``MIN_AGREEMENT`` where absent).
+        int8_quantum: the int8 model's output scale (None: no int8 model).
+    """
+    results = {kind: agreement(reference_q, q, tie_epsilon) for kind, q in exported_q.items()}
+    thresholds = {k: float(min_agreement.get(k, MIN_AGREEMENT[k])) for k in model_kinds}
+    parity: dict[str, Any] = {
+        "reference": reference,
+        "states": states,
+        "episodes": episodes,
+        "rollout_seeds": [ROLLOUT_SEED_BASE, ROLLOUT_SEED_BASE + episodes - 1],
+        "tie_epsilon": tie_epsilon,
+        "thresholds": thresholds,
+        "thresholds_lowered": any(thresholds[k] < MIN_AGREEMENT[k] for k in thresholds),
+        **{kind: result.to_dict() for kind, result in results.items()},
+    }
+    if int8_quantum is not None:  # how much of the int8 gap is below what its output can resolve
+        parity["int8"]["output_quantum"] = int8_quantum
+        parity["int8"]["gap_of_at_least_one_quantum"] = agreement(
+            reference_q, exported_q["int8"], tie_epsilon, min_gap=int8_quantum
+        ).to_dict()
+    return parity, results
+
+
+def parity_lines(parity: Mapping[str, Any]) -> list[str]:
+    """The parity report as printable lines."""
+    lines = [
+        f"parity on {parity['states']} rollout states against {parity['reference']} "
+        f"(tie: top-2 Q gap < {parity['tie_epsilon']:g})"
+    ]
+    for kind in ("float32", "int8", "qtable"):
+        if kind not in parity:
+            continue
+        r = parity[kind]
+        threshold = parity["thresholds"].get(kind)
+        bar = "" if threshold is None else f" (required {threshold:.2%})"
+        lines.append(
+            f"  {kind:>7}: greedy agreement {r['agreement']:.4%}{bar}, "
+            f"{r['disagreements']} differ, {r['ties_excluded']} ties excluded, "
+            f"max |dQ| {r['max_abs_q_diff']:.3g}"
+        )
+        if "gap_of_at_least_one_quantum" in r:
+            wide = r["gap_of_at_least_one_quantum"]
+            lines.append(
+                f"           on the {wide['states']} states whose Keras top-2 gap is at least one "
+                f"output quantum ({r['output_quantum']:.3g}): {wide['agreement']:.4%}"
+            )
+    return lines
