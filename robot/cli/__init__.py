@@ -31,7 +31,7 @@ from robot.hardware.faults import inject_faults
 from robot.hardware.motor_stop import stop_motors
 from robot.inference.probe import installed_version
 from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
-from robot.learning.learner import Learner
+from robot.learning import Learner
 from robot.runtime.compose import (
     describe_running,
     open_bundle,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from robot.learning.learner import (
-    LEARN,
-    RECOVER,
-    Learner,
-    LearnerSettings,
-    learned_table,
-    recovery_from,
-)
+from robot.config import LearningConfig
+from robot.control.decider import Choice
+from robot.learning import LEARN, RECOVER, Learner, learned_table
 from shared.bundle import Bundle
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
@@ -30,10 +26,15 @@ FAR = np.array([1.5, 1.5, 1.5])
 
 def make(tmp_path: Path, values: np.ndarray | None = None, sha: str = "a" * 64, **kw) -> Learner:
     """A learner on the reference spec with a 4-bin grid, state in ``tmp_path/state``."""
-    settings = LearnerSettings(state_dir=tmp_path / "state", **kw)
+    config = LearningConfig(state_dir=tmp_path / "state", **kw)
     if values is None:
         values = np.zeros((GRID.n_states, len(SPEC.actions)))
-    return Learner(SPEC, GRID, values, sha, settings, seed=0)
+    return Learner(SPEC, GRID, values, sha, config, seed=0)
+
+
+def act(choice: Choice) -> int | None:
+    """The action a choice took (None: a recovery step, no action of the table)."""
+    return None if choice.decision is None else choice.decision.action_index
 
 
 def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
@@ -41,22 +42,22 @@ def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
     # The rule itself, unclipped (huber_delta has its own test), with the floor at 0.01.
     plain = {"huber_delta": 0.0, "alpha_floor": 0.01, "alpha_omega": 0.5}
     learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, **plain)
-    first = learner.step(FAR, False, 0.0)
-    s0, a0 = GRID.index(FAR), first.action_index
-    assert a0 == int(values[s0].argmax()) and first.phase == LEARN
+    first = learner.decide(FAR, False, 0.0)
+    s0, a0 = GRID.index(FAR), act(first)
+    assert a0 == int(values[s0].argmax()) and learner.telemetry_fields()["phase"] == LEARN
     obs = np.array([1.0, 0.7, 1.2])
-    learner.step(obs, False, 0.05)
+    learner.decide(obs, False, 0.05)
     r = RewardFunction(SPEC)(obs, SPEC.actions[a0].motor, False).total
-    target = r + learner.settings.gamma * values[GRID.index(obs)].max()
+    target = r + learner.config.gamma * values[GRID.index(obs)].max()
     expected = values[s0, a0] + 0.1 * (target - values[s0, a0])  # alpha / (1 + 0) ** 0.5
     assert learner.table.values[s0, a0] == pytest.approx(expected)
     # The other actions of s0 share state_share of the correction: their order is kept.
     others = [a for a in range(5) if a != a0]
-    shared = learner.settings.state_share * (expected - values[s0, a0])
+    shared = learner.config.state_share * (expected - values[s0, a0])
     assert learner.table.values[s0, others] == pytest.approx(values[s0, others] + shared)
     assert learner.table.visits[s0, a0] == 1
-    assert learner.alpha_for(3) == pytest.approx(0.05)
-    assert learner.alpha_for(10**9) == pytest.approx(0.01)  # the floor
+    assert learner.rule.alpha_for(3) == pytest.approx(0.05)
+    assert learner.rule.alpha_for(10**9) == pytest.approx(0.01)  # the floor
     fields = learner.telemetry_fields()
     assert fields["td_error"] == pytest.approx(target - values[s0, a0], abs=1e-5)
     assert "reward_forward_progress" in fields and "epsilon" in fields
@@ -65,10 +66,10 @@ def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
 def test_state_share_zero_is_plain_q_learning(tmp_path: Path) -> None:
     values = np.random.default_rng(2).normal(size=(GRID.n_states, 5))
     learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, state_share=0.0)
-    first = learner.step(FAR, False, 0.0)
-    learner.step(np.array([1.0, 0.7, 1.2]), False, 0.05)
+    first = learner.decide(FAR, False, 0.0)
+    learner.decide(np.array([1.0, 0.7, 1.2]), False, 0.05)
     changed = np.argwhere(learner.table.values != values)
-    assert changed.tolist() == [[GRID.index(FAR), first.action_index]]
+    assert changed.tolist() == [[GRID.index(FAR), act(first)]]
     with pytest.raises(ValueError, match="state_share"):
         make(tmp_path, state_share=1.0)  # the actions' own values would never move apart
 
@@ -77,8 +78,8 @@ def _walk(learner: Learner, observations: list[np.ndarray]) -> list[tuple[int, i
     """Step through ``observations`` (no collision); the (state, action) pairs chosen."""
     pairs = []
     for i, obs in enumerate(observations):
-        choice = learner.step(obs, False, 0.05 * i)
-        pairs.append((GRID.index(obs), choice.action_index))
+        choice = learner.decide(obs, False, 0.05 * i)
+        pairs.append((GRID.index(obs), act(choice)))
     return pairs
 
 
@@ -93,7 +94,7 @@ def test_each_td_error_also_corrects_the_pairs_before_by_their_trace(tmp_path: P
     assert len(set(p[0] for p in pairs)) == 4  # four different states
     # Replay the rule by hand: Q(λ) with replacing traces, state_share split, α = 0.1 constant.
     q, trace = values.copy(), {}
-    gamma, share = learner.settings.gamma, learner.settings.state_share
+    gamma, share = learner.config.gamma, learner.config.state_share
     reward_fn = learner.reward_fn
     for (s0, a0), obs in zip(pairs[:-1], WALK[1:], strict=True):
         r = reward_fn(obs, SPEC.actions[a0].motor, False).total
@@ -118,25 +119,25 @@ def test_an_exploratory_action_and_a_collision_cut_the_trace(tmp_path: Path) -> 
     values = np.random.default_rng(4).normal(size=(GRID.n_states, 5))
     learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, trace_lambda=0.9)
     _walk(learner, WALK[:3])
-    assert len(learner._trace) == 2  # the pairs before the one awaiting its reward
-    learner.epsilon = 1.0
+    assert len(learner.rule.trace) == 2  # the pairs before the one awaiting its reward
+    learner.exploration.epsilon = 1.0
     explored = []
     for i in range(50):  # explore until an action other than the greedy one is drawn
         obs = WALK[i % len(WALK)]
         greedy = int(learner.table.values[GRID.index(obs)].argmax())
-        choice = learner.step(obs, False, 1.0 + 0.05 * i)
-        explored.append(choice.action_index != greedy)
+        choice = learner.decide(obs, False, 1.0 + 0.05 * i)
+        explored.append(act(choice) != greedy)
         if explored[-1]:
             break
-    assert explored[-1] and learner._trace == {}  # Watkins: cut at the exploratory action
-    learner.epsilon = 0.0
+    assert explored[-1] and learner.rule.trace == {}  # Watkins: cut at the exploratory action
+    learner.exploration.epsilon = 0.0
     before = learner.table.values.copy()
     s_prev = learner._prev[0]
-    learner.step(WALK[0], False, 5.0)
+    learner.decide(WALK[0], False, 5.0)
     changed = {int(s) for s in np.argwhere(learner.table.values != before)[:, 0]}
     assert changed == {s_prev}  # only the exploratory pair learned from this tick
-    learner.step(WALK[1], True, 5.05)  # a collision: the episode, and its trace, end
-    assert learner._trace == {} and learner.stats.collisions == 1
+    learner.decide(WALK[1], True, 5.05)  # a collision: the episode, and its trace, end
+    assert learner.rule.trace == {} and learner.stats.collisions == 1
 
 
 def test_the_trace_stays_short(tmp_path: Path) -> None:
@@ -146,8 +147,8 @@ def test_the_trace_stays_short(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     lengths = []
     for i in range(300):
-        learner.step(rng.uniform(0.3, 2.0, size=3), False, 0.05 * i)
-        lengths.append(len(learner._trace))
+        learner.decide(rng.uniform(0.3, 2.0, size=3), False, 0.05 * i)
+        lengths.append(len(learner.rule.trace))
     # λ 0.9, γ 0.99: 0.891 ** 40 < TRACE_CUTOFF (0.01), so a pair stays at most 40 ticks.
     assert 30 < max(lengths) <= 40
 
@@ -159,15 +160,15 @@ def test_huber_delta_clips_the_td_error_of_ticks_without_a_collision(tmp_path: P
     greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0}
     learners = [make(tmp_path / str(d), values, huber_delta=d, **greedy) for d in (0.0, 1.0)]
     for learner in learners:
-        first = learner.step(FAR, False, 0.0)
-        learner.step(near, False, 0.05)
-    s0, a0 = GRID.index(FAR), first.action_index
+        first = learner.decide(FAR, False, 0.0)
+        learner.decide(near, False, 0.05)
+    s0, a0 = GRID.index(FAR), act(first)
     r = RewardFunction(SPEC)(near, SPEC.actions[a0].motor, False).total
-    td_error = r + learners[0].settings.gamma * 50.0 - 3.0
+    td_error = r + learners[0].config.gamma * 50.0 - 3.0
     plain, clipped = (learner.table.values for learner in learners)
     assert plain[s0, a0] == pytest.approx(3.0 + 0.1 * td_error)
     assert clipped[s0, a0] == pytest.approx(3.0 + 0.1 * 1.0)  # moved by alpha x huber_delta
-    share = learners[1].settings.state_share
+    share = learners[1].config.state_share
     others = [a for a in range(5) if a != a0]
     assert clipped[s0, others] == pytest.approx(3.0 + 0.1 * share)
     # The telemetry keeps the TD error itself.
@@ -175,8 +176,8 @@ def test_huber_delta_clips_the_td_error_of_ticks_without_a_collision(tmp_path: P
     # A collision's TD error (about -50) is not clipped.
     hits = [make(tmp_path / f"hit{d}", values, huber_delta=d, **greedy) for d in (0.0, 1.0)]
     for learner in hits:
-        learner.step(FAR, False, 0.0)
-        learner.step(FAR, True, 0.05)
+        learner.decide(FAR, False, 0.0)
+        learner.decide(FAR, True, 0.05)
     assert hits[1].table.values == pytest.approx(hits[0].table.values)
     assert hits[1].table.values[s0, a0] < 3.0 - 0.1 * 40
     with pytest.raises(ValueError, match="huber_delta"):
@@ -184,22 +185,22 @@ def test_huber_delta_clips_the_td_error_of_ticks_without_a_collision(tmp_path: P
 
 
 def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> None:
-    steps = recovery_from([(0.0, 0.0, 0.2), (-0.5, -0.5, 0.4), (-0.6, 0.6, 0.3)])
+    steps = ((0.0, 0.0, 0.2), (-0.5, -0.5, 0.4), (-0.6, 0.6, 0.3))
     values = np.full((GRID.n_states, 5), 3.0)
     learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, recovery=steps)
-    first = learner.step(FAR, False, 0.0)
-    s0, a0 = GRID.index(FAR), first.action_index
-    hit = learner.step(FAR, True, 0.05)  # bumper
+    first = learner.decide(FAR, False, 0.0)
+    s0, a0 = GRID.index(FAR), act(first)
+    hit = learner.decide(FAR, True, 0.05)  # bumper
     r = RewardFunction(SPEC)(FAR, SPEC.actions[a0].motor, True).total
     assert learner.table.values[s0, a0] == pytest.approx(3.0 + 0.1 * (r - 3.0))  # no bootstrap
-    assert hit.phase == RECOVER and hit.action_index is None
+    assert learner.telemetry_fields()["phase"] == RECOVER and act(hit) is None
     assert (hit.command.left, hit.command.right) == (0.0, 0.0)
     updates = learner.stats.updates
-    seen = [learner.step(FAR, False, t) for t in (0.3, 0.5, 0.7)]
+    seen = [learner.decide(FAR, False, t) for t in (0.3, 0.5, 0.7)]
     assert [(c.command.left, c.command.right) for c in seen] == [(-0.5, -0.5)] * 2 + [(-0.6, 0.6)]
     assert learner.stats.updates == updates  # no learning during recovery
-    after = learner.step(FAR, False, 1.0)
-    assert after.phase == LEARN and after.action_index is not None
+    after = learner.decide(FAR, False, 1.0)
+    assert learner.telemetry_fields()["phase"] == LEARN and act(after) is not None
     assert learner.stats.episodes == 1 and learner.stats.collisions == 1
     near = np.array([1.0, 0.025, 1.0])  # a range below collision_distance_m is a collision too
     assert learner.collided(near, None) and not learner.collided(FAR, False)
@@ -207,12 +208,12 @@ def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> Non
 
 def test_epsilon_decays_to_its_floor(tmp_path: Path) -> None:
     learner = make(tmp_path, epsilon_start=0.5, epsilon_floor=0.1, epsilon_decay=0.9)
-    learner.step(FAR, False, 0.0)
+    learner.decide(FAR, False, 0.0)
     for i in range(1, 4):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     assert learner.epsilon == pytest.approx(0.5 * 0.9**3)
     for i in range(4, 100):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     assert learner.epsilon == pytest.approx(0.1)
 
 
@@ -221,18 +222,18 @@ def test_shield_never_explores_forward_near_an_obstacle(tmp_path: Path) -> None:
     values[:, 3] = 1.0  # greedy: spin_left
     learner = make(tmp_path, values, epsilon_start=1.0, epsilon_floor=1.0, save_every=10**6)
     near = np.array([1.0, 0.2, 1.0])  # front below shield_distance_m, above collision
-    chosen = [learner.step(near, False, 0.05 * i).action_index for i in range(400)]
+    chosen = [act(learner.decide(near, False, 0.05 * i)) for i in range(400)]
     forward = {i for i, a in enumerate(SPEC.actions) if a.motor.left + a.motor.right > 0}
     assert not forward & set(chosen)
     assert set(chosen) == {3, 4}
     assert 400 * 0.5 < learner.stats.shielded < 400 * 0.8  # 3 of 5 draws are forbidden
     events = []
     for i in range(20):  # the tick record says which ticks were shielded
-        learner.step(near, False, 20.0 + 0.05 * i)
+        learner.decide(near, False, 20.0 + 0.05 * i)
         events.append(learner.telemetry_fields().get("learn_events", []))
     assert ["shielded"] in events and [] in events
     assert learner.summary()["shielded"] == learner.stats.shielded
-    far = {learner.step(FAR, False, 0.05 * i).action_index for i in range(400, 600)}
+    far = {act(learner.decide(FAR, False, 0.05 * i)) for i in range(400, 600)}
     assert far == set(range(5))  # far from obstacles every action can be explored
 
 
@@ -244,29 +245,31 @@ def test_greedy_shield_overrides_a_forward_choice_near_an_obstacle(tmp_path: Pat
     greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "huber_delta": 0.0}
     near = np.array([1.0, 0.15, 1.0])  # front below 0.2, above collision_distance_m
     off = make(tmp_path / "off", values, shield_greedy_distance_m=0.0, **greedy)
-    assert off.step(near, False, 0.0).action_index == 0  # 0: greedy choices are not shielded
+    assert act(off.decide(near, False, 0.0)) == 0  # 0: greedy choices are not shielded
     learner = make(tmp_path / "on", values, shield_greedy_distance_m=0.2, **greedy)
-    chosen = learner.step(near, False, 0.0)
-    assert chosen.action_index == 4 and chosen.command == SPEC.actions[4].motor
-    assert chosen.q_values is not None and chosen.q_values.argmax() == 0  # the values, unchanged
+    chosen = learner.decide(near, False, 0.0)
+    assert act(chosen) == 4 and chosen.command == SPEC.actions[4].motor
+    assert (
+        chosen.decision is not None and chosen.decision.q_values.argmax() == 0
+    )  # the values, unchanged
     assert learner.telemetry_fields()["learn_events"] == ["overridden"]
     assert learner.stats.overridden == 1 and learner.summary()["overridden"] == 1
     # The update is the override's: the pair driven (spin_right), not the greedy forward.
-    learner.step(near, False, 0.05)
+    learner.decide(near, False, 0.05)
     s0 = GRID.index(near)
     r = RewardFunction(SPEC)(near, SPEC.actions[4].motor, False).total
-    share = learner.settings.state_share
-    td_error = r + learner.settings.gamma * 5.0 - 2.0
+    share = learner.config.state_share
+    td_error = r + learner.config.gamma * 5.0 - 2.0
     assert learner.table.values[s0, 4] == pytest.approx(2.0 + 0.1 * td_error)
     assert learner.table.values[s0, 0] == pytest.approx(5.0 + 0.1 * share * td_error)
     # Past the distance the greedy forward is driven, and exploration is shielded as before.
-    assert learner.step(np.array([1.0, 0.25, 1.0]), False, 0.1).action_index == 0
+    assert act(learner.decide(np.array([1.0, 0.25, 1.0]), False, 0.1)) == 0
     assert learner.stats.overridden == 2  # the second near tick
     explorer = make(
         tmp_path / "x", values, shield_greedy_distance_m=0.5, epsilon_start=1.0, epsilon_floor=1.0
     )
     middle = np.array([1.0, 0.4, 1.0])  # inside 0.5, outside the exploration shield's 0.25
-    chosen_all = {explorer.step(middle, False, 0.05 * i).action_index for i in range(200)}
+    chosen_all = {act(explorer.decide(middle, False, 0.05 * i)) for i in range(200)}
     assert chosen_all == {3, 4}  # exploratory draws are overridden too
     with pytest.raises(ValueError, match="shield_greedy_distance_m"):
         make(tmp_path, shield_greedy_distance_m=-0.1)
@@ -276,9 +279,9 @@ def run_episode(learner: Learner, t: float, length: int, forward: bool) -> float
     """Drive ``length`` ticks then collide; forward ticks earn reward, the others do not."""
     obs = FAR if forward else np.array([0.2, 0.2, 0.2])
     for _ in range(length):
-        learner.step(obs, False, t)
+        learner.decide(obs, False, t)
         t += 0.05
-    learner.step(obs, True, t)
+    learner.decide(obs, True, t)
     return t + 5.0  # past the recovery
 
 
@@ -291,7 +294,7 @@ def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, ca
         rollback_window=3,
         rollback_drop=2.0,
     )
-    learner.epsilon = 0.4
+    learner.exploration.epsilon = 0.4
     t = 0.0
     for _ in range(3):
         # Long enough that forward progress outweighs the collision penalty at the episode's end.
@@ -313,7 +316,7 @@ def test_rollback_restores_the_best_window_and_lowers_epsilon(tmp_path: Path, ca
 def test_resume_from_snapshot_and_keep(tmp_path: Path) -> None:
     learner = make(tmp_path, save_every=5, keep=2)
     for i in range(23):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     assert len(list_snapshots(tmp_path / "state")) == 2
     learner.close()
     again = make(tmp_path, save_every=5, keep=2)
@@ -325,7 +328,7 @@ def test_resume_from_snapshot_and_keep(tmp_path: Path) -> None:
 def test_corrupt_newest_snapshot_falls_back_and_says_why(tmp_path: Path, caplog) -> None:
     learner = make(tmp_path, save_every=3)
     for i in range(7):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     snaps = list_snapshots(tmp_path / "state")
     older = load_latest(tmp_path / "state").qtable  # before corruption: the newest
     assert older.meta["updates"] == 6
@@ -343,7 +346,7 @@ def test_corrupt_newest_snapshot_falls_back_and_says_why(tmp_path: Path, caplog)
 def test_snapshot_of_another_bundle_is_moved_aside(tmp_path: Path, caplog) -> None:
     learner = make(tmp_path, save_every=2, sha="a" * 64)
     for i in range(5):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     bundle_values = np.ones((GRID.n_states, 5))
     with caplog.at_level(logging.WARNING):
         other = make(tmp_path, bundle_values, sha="b" * 64)
@@ -360,10 +363,10 @@ def test_learned_table_is_the_newest_good_snapshot_of_this_bundle(
     with pytest.raises(NoSnapshotError):
         learned_table(bundle, tmp_path / "state")
     learner = Learner.from_bundle(
-        bundle, LearnerSettings(state_dir=tmp_path / "state", save_every=3), seed=0
+        bundle, LearningConfig(state_dir=tmp_path / "state", save_every=3), seed=0
     )
     for i in range(8):
-        learner.step(FAR, False, 0.05 * i)
+        learner.decide(FAR, False, 0.05 * i)
     learner.table.values[0, 0] = -123.0  # after the last save (6 updates): not in a snapshot
     table, path = learned_table(bundle, tmp_path / "state")
     assert path == list_snapshots(tmp_path / "state")[-1]
@@ -372,30 +375,29 @@ def test_learned_table_is_the_newest_good_snapshot_of_this_bundle(
     table, _ = learned_table(bundle, tmp_path / "state")
     assert table.meta["updates"] == 7 and table.values[0, 0] == -123.0
     other = make(tmp_path, sha="b" * 64)  # the same directory, learnt from another table
-    other.step(FAR, False, 0.0)
+    other.decide(FAR, False, 0.0)
     other.close()
     with pytest.raises(ValueError, match="not learnt from this bundle"):
         learned_table(bundle, tmp_path / "state")
 
 
-def test_settings_from_config_and_validation(tmp_path: Path) -> None:
-    from robot.config import LearningConfig
-
-    settings = LearnerSettings.from_config(LearningConfig(state_dir=tmp_path), rollback_window=4)
-    assert settings.save_every == 500 and settings.rollback_window == 4
+def test_the_learner_runs_on_the_learning_config_itself(tmp_path: Path) -> None:
     config = LearningConfig(
         state_dir=tmp_path,
         collision_distance_m=0.1,
-        rollback_drop=2.0,
-        alpha_floor=0.05,
         recovery=((0.0, 0.0, 0.5), (-0.3, 0.3, 1.0)),
     )
-    tuned = LearnerSettings.from_config(config)
-    assert tuned.collision_distance_m == 0.1 and tuned.rollback_drop == 2.0
-    assert tuned.alpha_floor == 0.05 and tuned.alpha_omega == 0.5
-    assert [(s.command.left, s.command.right, s.duration_s) for s in tuned.recovery] == [
+    learner = Learner(SPEC, GRID, np.zeros((GRID.n_states, 5)), "a" * 64, config, seed=0)
+    assert learner.config is config and learner.learns
+    assert learner.collided(np.array([1.0, 0.09, 1.0]), None)
+    # The config's (left, right, duration_s) triples, as motor commands.
+    assert [(s.command.left, s.command.right, s.duration_s) for s in learner.recovery.steps] == [
         (0.0, 0.0, 0.5),
         (-0.3, 0.3, 1.0),
     ]
+    # A reload keeps the learner when only ``enabled`` differs (``--learn``), not on a retune.
+    assert learner.learns_as(replace(config, enabled=True))
+    assert not learner.learns_as(replace(config, gamma=0.9))
+    # One validator: the config's own, on construction and on ``replace``.
     with pytest.raises(ValueError, match="epsilon_floor"):
-        LearnerSettings(state_dir=tmp_path, epsilon_start=0.1, epsilon_floor=0.2)
+        replace(config, epsilon_start=0.1, epsilon_floor=0.2)

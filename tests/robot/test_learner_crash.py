@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.learning.learner import Learner, LearnerSettings, state_digest
+from robot.config import LearningConfig
+from robot.learning import Learner, state_digest
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
 from shared.qtable import load_latest
@@ -26,9 +27,9 @@ KILLS = 200
 SHA = "c" * 64
 
 
-def settings(state_dir: Path) -> LearnerSettings:
+def settings(state_dir: Path) -> LearningConfig:
     """Frequent saves, so that many kills land inside one."""
-    return LearnerSettings(state_dir=state_dir, save_every=SAVE_EVERY, keep=3, epsilon_start=0.5)
+    return LearningConfig(state_dir=state_dir, save_every=SAVE_EVERY, keep=3, epsilon_start=0.5)
 
 
 def child(state_dir: Path, write_fd: int, seed: int) -> None:
@@ -44,7 +45,7 @@ def child(state_dir: Path, write_fd: int, seed: int) -> None:
     t = 0.0
     while True:
         obs = rng.uniform(0.06, 2.0, size=3)
-        learner.step(obs, bool(rng.random() < 0.01), t)
+        learner.decide(obs, bool(rng.random() < 0.01), t)
         t += 0.05
 
 

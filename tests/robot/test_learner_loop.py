@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from robot.cli.bench import simulated_gpio
-from robot.config import LoopConfig, TelemetryConfig
+from robot.config import LearningConfig, LoopConfig, TelemetryConfig
 from robot.control.clock import SimulatedClock
 from robot.control.loop import ControlLoop, Replacement
 from robot.control.telemetry import TelemetryWriter
 from robot.hardware.gpio import GpioHardware
 from robot.inference.policy import QTablePolicy
-from robot.learning.learner import Learner, LearnerSettings
+from robot.learning import Learner
+from robot.learning.update import QLambda
 from shared.bundle import Bundle
 from shared.qtable import load_latest
 
@@ -49,9 +50,7 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
         while not all(np.isfinite(hardware.snapshot().values)):
             assert time.monotonic() < deadline, "the mock rangers never echoed"
             time.sleep(0.01)
-        settings = LearnerSettings(
-            state_dir=tmp_path / "learning", save_every=20, epsilon_start=1.0
-        )
+        settings = LearningConfig(state_dir=tmp_path / "learning", save_every=20, epsilon_start=1.0)
         learner = Learner.from_bundle(bundle, settings, seed=3)
         loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
         summary = loop.run(max_ticks=50)
@@ -79,8 +78,8 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
         assert total == pytest.approx(sum(r[f"reward_{name}"] for r in updated), abs=1e-4)
 
 
-class _Greedy(Learner):
-    """The learner with α = 0: its values stay the ones it started from."""
+class _Greedy(QLambda):
+    """The update rule with α = 0: the learner's values stay the ones it started from."""
 
     def alpha_for(self, visits: int) -> float:
         return 0.0
@@ -93,13 +92,21 @@ def test_while_learning_the_tick_records_hold_the_learners_action_and_q_values(
     clock = SimulatedClock(1000.0)
     factory, hardware = _sim_hardware(bundle, clock)
     try:
-        settings = LearnerSettings(
+        settings = LearningConfig(
             state_dir=tmp_path / "learning", epsilon_start=0.0, epsilon_floor=0.0
         )
         # The learner starts from another table than the policy's: the negated one, whose
         # greedy action differs wherever the bundle's table has a single best action.
         negated = -bundle.load_qtable()
-        learner = _Greedy(bundle.spec, bundle.discretizer, negated, "0" * 64, settings, seed=1)
+        learner = Learner(
+            bundle.spec,
+            bundle.discretizer,
+            negated,
+            "0" * 64,
+            settings,
+            seed=1,
+            rule=_Greedy(settings),
+        )
         loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
         loop.run(max_ticks=30)
     finally:
@@ -132,8 +139,8 @@ def test_a_reload_closes_the_running_learner_and_opens_the_next_at_a_tick_bounda
 ) -> None:
     clock = SimulatedClock(1000.0)
     factory, hardware = _sim_hardware(bundle, clock)
-    first = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "a"), seed=1)
-    second = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "b"), seed=2)
+    first = Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "a"), seed=1)
+    second = Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "b"), seed=2)
     try:
         loop = ControlLoop(
             hardware, QTablePolicy(bundle), bundle.spec, FAST, clock=clock, learner=first
@@ -158,7 +165,7 @@ def test_a_learner_that_cannot_open_refuses_the_whole_reload(
 ) -> None:
     clock = SimulatedClock(1000.0)
     factory, hardware = _sim_hardware(bundle, clock)
-    running = Learner.from_bundle(bundle, LearnerSettings(state_dir=tmp_path / "a"), seed=1)
+    running = Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "a"), seed=1)
     refused: list[bool] = []
 
     def broken() -> Learner:

@@ -438,14 +438,14 @@ def test_prepare_replacement_checks_the_channels_against_the_running_hardware(
 def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_otherwise(
     tmp_path: Path,
 ) -> None:
-    from robot.learning.learner import Learner, LearnerSettings
+    from robot.learning import Learner
 
     path = serial_config(tmp_path, "loop://")
     learning = f'\n[learning]\nenabled = true\nstate_dir = "{tmp_path / "learning"}"\n'
     path.write_text(path.read_text() + learning)
     config = load_config(path)
     bundle = open_bundle(config)
-    running = Learner.from_bundle(bundle, LearnerSettings.from_config(config.learning))
+    running = Learner.from_bundle(bundle, config.learning)
     same, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
     assert same.open_learner is None  # the running learner carries on, state and all
     # Other [learning] settings: a new learner (it resumes from the state the old one saves).
@@ -453,7 +453,7 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     retuned, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
     assert retuned.open_learner is not None
     opened = retuned.open_learner()
-    assert isinstance(opened, Learner) and opened.settings.gamma == 0.9
+    assert isinstance(opened, Learner) and opened.config.gamma == 0.9
     # Another bundle's Q-table: a new learner on it.
     path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(REFERENCE_BUNDLE)))
     other, _, new_bundle = prepare_replacement(config, bundle, path, None, running_learner=running)
@@ -483,7 +483,7 @@ def bundle_without_a_qtable(tmp_path: Path) -> Path:
 
 
 def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -> None:
-    from robot.learning.learner import Learner, LearnerSettings
+    from robot.learning import Learner
 
     path = serial_config(tmp_path, "loop://")
     config = load_config(path)
@@ -493,7 +493,7 @@ def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -
     path.write_text(path.read_text() + learnt)
     with pytest.raises(PolicyLoadError, match="found none usable"):
         prepare_replacement(config, bundle, path, None)  # nothing learnt: refused, old runs on
-    settings = LearnerSettings.from_config(load_config(path).learning)
+    settings = load_config(path).learning
     learner = Learner.from_bundle(bundle, settings)
     learner.table.values[...] = -learner.table.values  # a table unlike the bundle's
     learner.close()
