@@ -1,10 +1,10 @@
 """Software in the loop: the robot's runtime with any Gymnasium env as its world, on the laptop.
 
 ``python -m trainer sil run --config robot.toml`` (or ``check``) is ``python -m robot run`` (or
-``check``) with one more backend, ``[hardware] backend = "gym"``, which this module registers with
-``robot.runtime.compose.register_backend`` before handing over to the robot's own CLI. It lives
-here, on the laptop's side, because Gymnasium is a laptop-only dependency: nothing under ``robot/``
-ever imports it, and ``python -m robot run`` on a gym config says to come here.
+``check``) with one more backend, ``[hardware] backend = "gym"``, which this module passes to the
+robot's own CLI (``robot.cli.main(argv, backends={"gym": open_gym})``). It lives here, on the
+laptop's side, because Gymnasium is a laptop-only dependency: nothing under ``robot/`` ever
+imports it, and ``python -m robot run`` on a gym config says to come here.
 
 The loop, the policy, the fail-safe and the telemetry are the robot's own; only the hardware is
 a Gymnasium env behind the robot's ``Hardware`` interface (``GymHardware``). The env moves
@@ -131,14 +131,12 @@ class GymHardware(Hardware):
 
 
 def open_gym(config: GymConfig, spec: TaskSpec, clock: Clock) -> GymHardware:
-    """The ``gym`` backend's factory for ``robot.runtime.compose.register_backend``."""
+    """The ``gym`` backend's factory, as ``robot.cli.main`` takes it in ``backends``."""
     return GymHardware(config, spec, clock=clock)
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run the robot's CLI (``run``, ``check``, ...) with the ``gym`` backend registered."""
+    """Run the robot's CLI (``run``, ``check``, ...) with the ``gym`` backend passed in."""
     from robot.cli import main as robot_main
-    from robot.runtime.compose import register_backend
 
-    register_backend("gym", open_gym)
-    return robot_main(list(argv))
+    return robot_main(list(argv), backends={"gym": open_gym})

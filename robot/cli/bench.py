@@ -7,19 +7,23 @@ each HC-SR04 a mock trigger pin that answers every ping with an echo pulse, so t
 
 from __future__ import annotations
 
+import argparse
 import time
 from typing import Any
 
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockTriggerPin
 
+from robot.cli.exit_codes import EXIT_OK
 from robot.config import DistanceSensorConfig, DriveConfig, GpioConfig, LoopConfig, MotorPins
 from robot.control.clock import MonotonicClock
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.gpio import GpioHardware
 from robot.inference.policy import available_policies, load_policy
+from robot.runtime.backends import BackendOptions
 from robot.systemd.process import rss_mb
-from shared.bundle import Bundle
+from shared.bundle import Bundle, read_bundle
 
 #: (trigger, echo) BCM pins of the simulated rangers, and the drive's IN1..IN4.
 SENSOR_PINS = ((5, 6), (17, 27), (22, 23), (24, 25), (8, 7), (9, 10))
@@ -128,7 +132,7 @@ def tick_cost(
                 sensor._queue.stop()
         loop = ControlLoop(
             hardware,
-            load_policy(bundle, policy_name),
+            GreedyDecider.for_spec(load_policy(bundle, policy_name), bundle.spec),
             bundle.spec,
             LoopConfig(
                 rate_hz=rate_hz,
@@ -160,3 +164,11 @@ def run_bench(bundle: Bundle, decisions: int, ticks: int, rate_hz: float) -> lis
                 f"achieved {summary['rate_hz']} Hz; RSS {summary['rss_mb']:.1f} MiB"
             )
     return lines
+
+
+def cmd_bench(args: argparse.Namespace, options: BackendOptions) -> int:
+    """``bench``: latency and tick-cost figures for a bundle (on its own simulated gpio)."""
+    bundle = read_bundle(args.bundle)
+    for line in run_bench(bundle, args.decisions, args.ticks, args.rate_hz):
+        print(line, flush=True)
+    return EXIT_OK

@@ -1,4 +1,4 @@
-"""The fixed-rate control loop: snapshot → observation → policy (or learner) → drive → telemetry.
+"""The fixed-rate control loop: snapshot → observation → decide → drive → record.
 
 Deadlines are absolute (``start + k × period``) on an injected monotonic clock, so rounding never
 accumulates into drift; a tick that ends after the next deadline is an overrun, and the loop
@@ -8,6 +8,9 @@ Fail-safe (``../shared/DESIGN.md``): the motors are stopped before the first val
 stale or invalid sensor data or a hardware fault, on any exception in a tick, after
 ``max_consecutive_overruns`` overruns in a row, on SIGTERM/SIGINT (``request_stop``) and at
 exit, whatever the exit. A stop is held until a tick produces a valid decision again.
+
+The loop borrows everything it is given (hardware, decider, telemetry, notifier) and closes
+none of it: whoever opened a part closes it (``robot.runtime``).
 """
 
 from __future__ import annotations
@@ -18,19 +21,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from robot.config import LoopConfig
 from robot.control.clock import Clock, MonotonicClock
+from robot.control.decider import Choice, Decider
 from robot.control.observation import ObservationBuilder, Refusal
 from robot.control.telemetry import RunStats, TelemetryWriter
-from robot.errors import RobotError, SpecMismatchError
+from robot.errors import RobotError
 from robot.hardware.base import Hardware, Snapshot
-from robot.inference.policy import Decision, Policy
 from robot.systemd.sdnotify import Notifier, WatchdogGate
-from shared.spec import MotorCommand, TaskSpec
+from shared.spec import TaskSpec
 
 _log = logging.getLogger(__name__)
 
@@ -39,106 +42,86 @@ START, EXCEPTION, OVERRUNS = "start", "exception", "overruns"
 STATUS_EVERY_S = 1.0
 
 
-class Learner(Protocol):
-    """The on-robot learner (``robot.learning``): it chooses what driving ticks drive."""
-
-    def step(self, raw_observation: np.ndarray, bumper: bool | None, now_s: float) -> Any:
-        """Learn from the last tick; return a Choice (``action_index`` or None, ``command``)."""
-        ...
-
-    def telemetry_fields(self) -> dict[str, Any]:
-        """Fields merged into this tick's telemetry record."""
-        ...
-
-    def summary(self) -> dict[str, Any]:
-        """Totals merged into the exit summary under ``learning``."""
-        ...
-
-    def close(self) -> Any:
-        """Save the learner's state (called at every exit of ``run``)."""
-        ...
-
-
 class LoopFailedError(RobotError, RuntimeError):
     """Too many ticks in a row raised: the loop gives up (the service manager restarts it)."""
 
 
 @dataclass(frozen=True)
 class Replacement:
-    """A validated policy, spec, loop config and telemetry to switch to (a SIGHUP reload)."""
+    """A validated decider, spec, loop config and telemetry to switch to (a SIGHUP reload)."""
 
-    policy: Policy
     spec: TaskSpec
     config: LoopConfig
-    #: The telemetry writer to use from the switch on (None: none); the old one is closed
-    #: unless it is the same object.
+    #: The telemetry writer to use from the switch on (None: none).
     telemetry: TelemetryWriter | None
     #: What runs now, for logs and ``STATUS=``, e.g. ``obstacle-1f2e (tflite: policy.tflite)``.
     label: str
-    #: Learning after the switch. None keeps the running learner (or none) with its state;
-    #: otherwise, at the switch, the running learner is closed (its state saved) and this opens
-    #: the next one (None: learning off). It runs on the loop's thread, so no two learners ever
-    #: touch one state directory at once; if it raises, the whole reload is refused.
-    open_learner: Callable[[], Learner | None] | None = None
-    #: Called (on the loop's thread) when the switch is refused after all: the learner failed.
+    #: Called on the loop's thread at the switch; returns the decider from then on (it may be
+    #: the running one). It saves a running learner before a next one opens, so no two learners
+    #: ever touch one state directory at once; if it raises, the whole reload is refused.
+    open_decider: Callable[[], Decider]
+    #: Called on the loop's thread right after the switch (the old parts are no longer used).
+    on_switched: Callable[[], None] | None = None
+    #: Called on the loop's thread when the switch is refused after all (``open_decider``
+    #: raised); everything that ran before runs on.
     on_refused: Callable[[], None] | None = None
 
 
-def motor_commands(spec: TaskSpec) -> list[MotorCommand]:
-    """The motor command of each action of ``spec``; SpecMismatchError if one has none."""
-    commands = [action.motor for action in spec.actions]
-    if any(command is None for command in commands):
-        raise SpecMismatchError(
-            f"bundle spec {spec.env_id!r}: its actions {list(spec.actions.names)} have no "
-            "motor commands, so they cannot drive a robot; export a robot task's bundle"
-        )
-    return commands  # type: ignore[return-value]
+@dataclass
+class _Tick:
+    """What one tick saw and did, for its telemetry record."""
+
+    started_s: float
+    lateness_s: float
+    snapshot: Snapshot | None = None
+    observation: np.ndarray | None = None
+    choice: Choice | None = None
+    #: The tick had a valid observation and raised nothing (it may feed the watchdog).
+    fresh: bool = False
+    ended_s: float = 0.0
+    on_time: bool = True
+    compute_s: float = 0.0
 
 
 class ControlLoop:
-    """Runs a policy on hardware at a fixed rate, stopping the motors whenever in doubt."""
+    """Runs a decider on hardware at a fixed rate, stopping the motors whenever in doubt."""
 
     def __init__(
         self,
         hardware: Hardware,
-        policy: Policy,
+        decider: Decider,
         spec: TaskSpec,
         config: LoopConfig,
         *,
         clock: Clock | None = None,
         telemetry: TelemetryWriter | None = None,
         notifier: Notifier | None = None,
-        learner: Learner | None = None,
         max_consecutive_errors: int = 10,
         label: str = "",
     ) -> None:
-        """Wire the parts; nothing moves until ``run``.
+        """Wire the parts; nothing moves until ``run``. The loop closes none of them.
 
         Args:
-            hardware: the backend (its ``close`` is the caller's job).
-            policy: the greedy policy.
-            spec: the bundle's task spec (observation channels, action → motor command).
+            hardware: the backend.
+            decider: what chooses each tick's command (the greedy policy or the learner).
+            spec: the bundle's task spec (its observation channels).
             config: rate and fail-safe limits.
             clock: monotonic time and waiting (default: the real one).
             telemetry: per-tick JSON Lines writer, or None.
             notifier: sd_notify (READY at the first valid decision, WATCHDOG on healthy ticks,
                 STATUS about once a second, STOPPING at exit), or None.
-            learner: the on-robot learner's hook, or None.
             max_consecutive_errors: ticks raising in a row before the loop gives up.
             label: what runs (bundle and policy), shown in ``STATUS=``.
         """
-        commands = motor_commands(spec)
         self.hardware = hardware
-        self.policy = policy
+        self.decider = decider
         self.spec = spec
         self.config = config
         self.clock: Clock = clock if clock is not None else MonotonicClock()
         self.telemetry = telemetry
         self.notifier = notifier
-        self.learner = learner
         self.max_consecutive_errors = max_consecutive_errors
         self.period_s = 1.0 / config.rate_hz
-        self.commands: list[MotorCommand] = commands
         self.label = label
         self.observer = ObservationBuilder(spec.observation, config.max_sensor_age_s)
         self.stats = RunStats()
@@ -193,32 +176,32 @@ class ControlLoop:
             stats.ended_s = self.clock.now()
             if self.notifier is not None:
                 self.notifier.stopping()
-            if self.telemetry is not None:
-                self.telemetry.close()
-            if self.learner is not None:
-                self.learner.close()
         summary = stats.summary()
-        if self.learner is not None:
-            summary["learning"] = self.learner.summary()
+        learning = self.decider.summary()
+        if learning is not None:
+            summary["learning"] = learning
         return summary
+
+    # -- a reload --------------------------------------------------------------------------
 
     def _switch(self) -> float:
         """Apply the pending replacement between two ticks; return the new grid's start."""
         new, self._pending = self._pending, None
         assert new is not None
-        if new.open_learner is not None and not self._switch_learner(new):
+        try:
+            decider = new.open_decider()
+        except Exception as exc:  # a state directory we cannot use: keep everything as it was
+            self._refuse(new, exc)
             return self.clock.now()
-        old_telemetry = self.telemetry
-        self.policy = new.policy
+        self.decider = decider
         self.spec = new.spec
-        self.commands = motor_commands(new.spec)
         self.config = new.config
         self.period_s = 1.0 / new.config.rate_hz
         self.observer = ObservationBuilder(new.spec.observation, new.config.max_sensor_age_s)
         self.telemetry = new.telemetry
-        if old_telemetry is not None and old_telemetry is not new.telemetry:
-            old_telemetry.close()
         self.label = new.label
+        if new.on_switched is not None:
+            new.on_switched()
         _log.info("reloaded: now running %s at %s Hz", new.label, new.config.rate_hz)
         if self.notifier is not None:
             if self.stats.first_decision_s is not None:
@@ -227,91 +210,92 @@ class ControlLoop:
                 self.notifier.status(f"reloaded: {new.label}")
         return self.clock.now()
 
-    def _switch_learner(self, new: Replacement) -> bool:
-        """Close the running learner and open the replacement's; False (and all kept) on error."""
-        assert new.open_learner is not None
-        try:
-            if self.learner is not None:
-                self.learner.close()  # saved: the next learner resumes from it if it may
-            learner = new.open_learner()
-        except Exception as exc:  # a state directory we cannot use: keep everything as it was
-            _log.error(
-                "reload refused, still running %s with the old config: cannot start learning "
-                "for %s: %s",
-                self.label,
-                new.label,
-                exc,
-                exc_info=not isinstance(exc, RobotError | OSError | ValueError),
-            )
-            if new.telemetry is not None and new.telemetry is not self.telemetry:
-                new.telemetry.close()
-            if new.on_refused is not None:
-                new.on_refused()
-            if self.notifier is not None and self.stats.first_decision_s is not None:
-                self.notifier.ready(status=f"reload refused; still running {self.label}")
-            return False
-        self.learner = learner
-        return True
+    def _refuse(self, new: Replacement, exc: Exception) -> None:
+        """The replacement's decider could not open: log it, and run on with what runs."""
+        _log.error(
+            "reload refused, still running %s with the old config: cannot start learning "
+            "for %s: %s",
+            self.label,
+            new.label,
+            exc,
+            exc_info=not isinstance(exc, RobotError | OSError | ValueError),
+        )
+        if new.on_refused is not None:
+            new.on_refused()
+        if self.notifier is not None and self.stats.first_decision_s is not None:
+            self.notifier.ready(status=f"reload refused; still running {self.label}")
+
+    # -- one tick --------------------------------------------------------------------------
 
     def _tick(self, deadline: float) -> bool:
         """One tick; returns whether it ended before the next deadline."""
-        stats = self.stats
         started = self.clock.now()
         cpu_start = time.perf_counter()
-        lateness = started - deadline
-        observation: np.ndarray | None = None
-        decision: Decision | None = None
-        snapshot: Snapshot | None = None
-        fresh = False
+        tick = _Tick(started_s=started, lateness_s=started - deadline)
         fatal: LoopFailedError | None = None
         try:
-            snapshot = self.hardware.snapshot()
-            built = self.observer.build(snapshot, started)
-            if isinstance(built, Refusal):
-                self._stop(built.reason, built.detail)
-            else:
-                observation = built
-                fresh = True
-                if self.learner is None:
-                    decision_start = time.perf_counter()
-                    decision = self.policy.decide(observation)
-                    stats.decision_s.add(time.perf_counter() - decision_start)
-                if self._overrun_streak >= self.config.max_consecutive_overruns:
-                    # Held until a tick ends on time again.
-                    self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
-                elif self.learner is None:
-                    self.hardware.drive(self.commands[decision.action_index])  # type: ignore[union-attr]
-                    self._driving()
-                else:
-                    # Learning: the learner's table decides (the policy's model is not run), so
-                    # the tick record's action and Q-values are the ones acted on.
-                    decision_start = time.perf_counter()
-                    choice = self.learner.step(observation, snapshot.bumper, started)
-                    stats.decision_s.add(time.perf_counter() - decision_start)
-                    if choice.action_index is not None:  # None: a recovery manoeuvre step
-                        decision = Decision(choice.action_index, choice.q_values)  # type: ignore[arg-type]
-                    self.hardware.drive(choice.command)
-                    self._driving()
+            self._sense_decide_drive(tick)
             self._error_streak = 0
         except Exception as exc:  # any failure in a tick stops the motors; the loop goes on
-            fresh = False
-            stats.errors += 1
-            self._error_streak += 1
-            if self._error_streak == 1:
-                _log.exception("tick %d raised; motors stopped", stats.ticks)
-            self._stop(EXCEPTION, f"{type(exc).__name__}: {exc}")
-            if self._error_streak >= self.max_consecutive_errors:
-                fatal = LoopFailedError(
-                    f"{self._error_streak} ticks in a row raised (last: {exc!r}); giving up"
-                )
-                fatal.__cause__ = exc
-        stats.ticks += 1
-        ended = self.clock.now()
-        on_time = ended <= deadline + self.period_s
-        if on_time:
+            tick.fresh = False
+            fatal = self._failed(exc)
+        self.stats.ticks += 1
+        self._account(tick, deadline, cpu_start)
+        self._report(tick)
+        if fatal is not None:
+            raise fatal
+        return tick.on_time
+
+    def _sense_decide_drive(self, tick: _Tick) -> None:
+        """Snapshot → observation → decide → drive, or stop the motors with the reason."""
+        tick.snapshot = self.hardware.snapshot()
+        built = self.observer.build(tick.snapshot, tick.started_s)
+        if isinstance(built, Refusal):
+            self._stop(built.reason, built.detail)
+            return
+        tick.observation = built
+        tick.fresh = True
+        # Held after too many overruns, until a tick ends on time again.
+        held = self._overrun_streak >= self.config.max_consecutive_overruns
+        if not (held and self.decider.learns):
+            tick.choice = self._decide(built, tick.snapshot.bumper, tick.started_s)
+        if held or tick.choice is None:
+            self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
+            return
+        self.hardware.drive(tick.choice.command)
+        self._driving()
+
+    def _decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
+        """The decider's choice, its time recorded in the run's statistics."""
+        decision_start = time.perf_counter()
+        choice = self.decider.decide(observation, bumper, now_s)
+        self.stats.decision_s.add(time.perf_counter() - decision_start)
+        return choice
+
+    def _failed(self, exc: Exception) -> LoopFailedError | None:
+        """Count a tick that raised and stop the motors; the error to end the loop with, if any."""
+        self.stats.errors += 1
+        self._error_streak += 1
+        if self._error_streak == 1:
+            _log.exception("tick %d raised; motors stopped", self.stats.ticks)
+        self._stop(EXCEPTION, f"{type(exc).__name__}: {exc}")
+        if self._error_streak < self.max_consecutive_errors:
+            return None
+        fatal = LoopFailedError(
+            f"{self._error_streak} ticks in a row raised (last: {exc!r}); giving up"
+        )
+        fatal.__cause__ = exc
+        return fatal
+
+    def _account(self, tick: _Tick, deadline: float, cpu_start: float) -> None:
+        """Whether the tick ended on time (stopping the motors after too many overruns), and its
+        compute time and lateness in the run's statistics."""
+        tick.ended_s = self.clock.now()
+        tick.on_time = tick.ended_s <= deadline + self.period_s
+        if tick.on_time:
             self._overrun_streak = 0
         else:
-            stats.overruns += 1
+            self.stats.overruns += 1
             self._overrun_streak += 1
             limit = self.config.max_consecutive_overruns
             if self._overrun_streak >= limit and self._stopped_for != OVERRUNS:
@@ -319,39 +303,43 @@ class ControlLoop:
                     OVERRUNS,
                     f"{self._overrun_streak} deadlines missed in a row (limit {limit})",
                 )
-        compute = time.perf_counter() - cpu_start
-        stats.compute_s.add(compute)
-        stats.lateness_s.add(max(lateness, 0.0))
-        if fresh and on_time and self._gate is not None:
+        tick.compute_s = time.perf_counter() - cpu_start
+        self.stats.compute_s.add(tick.compute_s)
+        self.stats.lateness_s.add(max(tick.lateness_s, 0.0))
+
+    def _report(self, tick: _Tick) -> None:
+        """The watchdog (healthy ticks only), ``STATUS=`` about once a second, telemetry."""
+        if tick.fresh and tick.on_time and self._gate is not None:
             self._gate.healthy_tick()
-        if self.notifier is not None and ended >= self._next_status_s:
-            self._next_status_s = ended + STATUS_EVERY_S
+        if self.notifier is not None and tick.ended_s >= self._next_status_s:
+            self._next_status_s = tick.ended_s + STATUS_EVERY_S
             self.notifier.status(self._status_line())
-        if self.telemetry is not None and self.telemetry.wants(stats.ticks - 1):
-            record = {
-                "t_s": round(started, 6),
-                "tick": stats.ticks - 1,
-                "obs": None if observation is None else [round(float(v), 5) for v in observation],
-                "action": None if decision is None else decision.action_index,
-                "q": None if decision is None else [round(float(v), 5) for v in decision.q_values],
-                "compute_us": round(compute * 1e6, 1),
-                "late_us": round(lateness * 1e6, 1),
-                "stopped": self._stopped_for,
-                "overrun": not on_time,
-                "bumper": None if snapshot is None else snapshot.bumper,
-            }
-            if self.learner is not None:
-                record.update(self.learner.telemetry_fields())
-            try:
-                self.telemetry.write(record)
-            except OSError as exc:
-                # A full disk must not take the robot down: telemetry stops, driving goes on.
-                _log.error("telemetry disabled: cannot write %s: %s", self.telemetry.path, exc)
-                self.telemetry.close()
-                self.telemetry = None
-        if fatal is not None:
-            raise fatal
-        return on_time
+        if self.telemetry is not None and self.telemetry.wants(self.stats.ticks - 1):
+            self._record(self.telemetry, tick)
+
+    def _record(self, telemetry: TelemetryWriter, tick: _Tick) -> None:
+        """Write the tick's telemetry record; a writer that fails is not used again."""
+        observation = tick.observation
+        decision = None if tick.choice is None else tick.choice.decision
+        record = {
+            "t_s": round(tick.started_s, 6),
+            "tick": self.stats.ticks - 1,
+            "obs": None if observation is None else [round(float(v), 5) for v in observation],
+            "action": None if decision is None else decision.action_index,
+            "q": None if decision is None else [round(float(v), 5) for v in decision.q_values],
+            "compute_us": round(tick.compute_s * 1e6, 1),
+            "late_us": round(tick.lateness_s * 1e6, 1),
+            "stopped": self._stopped_for,
+            "overrun": not tick.on_time,
+            "bumper": None if tick.snapshot is None else tick.snapshot.bumper,
+        }
+        record.update(self.decider.telemetry_fields())
+        try:
+            telemetry.write(record)
+        except OSError as exc:
+            # A full disk must not take the robot down: telemetry stops, driving goes on.
+            _log.error("telemetry disabled: cannot write %s: %s", telemetry.path, exc)
+            self.telemetry = None
 
     def _driving(self) -> None:
         if self.stats.first_decision_s is None:

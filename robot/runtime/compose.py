@@ -1,35 +1,117 @@
-"""Assembling the runtime from a config: bundle → policy, backend → hardware, with checks."""
+"""The composition root: a config and its bundle become what a run drives with.
+
+``compose`` is used alike by ``robot run`` at start-up and by the SIGHUP reload
+(``robot.runtime.reload``); ``robot check`` reports on the same pieces (``open_bundle``,
+``open_policy``). It checks everything that can fail before anything runs, and opens on demand
+only what holds a resource: the decider (a learner reads and writes its state directory) and
+the telemetry file. Whoever opens one closes it.
+
+With learning on, the learner decides: the configured policy is not built (no TFLite
+interpreter, no child-process probe), only named in the label.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from robot.config import (
-    LEARNED_POLICY,
-    GpioConfig,
-    LearningConfig,
-    RobotConfig,
-    SerialConfig,
-    SimConfig,
-    TelemetryConfig,
-    check_channels,
-)
-from robot.control.clock import Clock
-from robot.errors import HardwareError, PolicyLoadError
-from robot.hardware.base import Hardware
+import numpy as np
+
+from robot.config import LEARNED_POLICY, RobotConfig, check_channels
+from robot.control.decider import Decider, GreedyDecider
+from robot.control.telemetry import TelemetryWriter
+from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
-from robot.inference.probe import STATE_DIR_ENV
 from robot.inference.runtimes import TFLiteRuntime, choose_runtime
-from robot.learning.learner import learned_table
-from shared.bundle import Bundle, read_bundle
+from robot.learning import Learner, learned_table
+from robot.runtime.state_dirs import probe_state_dir
+from shared.bundle import Bundle, read_bundle, sha256_file
 from shared.errors import BundleError, NoSnapshotError
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class LearnerRecipe:
+    """A bundle's Q-table checked for learning with a config's ``[learning]``; ``open`` builds
+    the learner (which reads the state directory)."""
+
+    config: RobotConfig
+    bundle: Bundle
+    values: np.ndarray
+    #: sha256 of the bundle's Q-table file: a learner's snapshots belong to that table.
+    qtable_sha256: str
+
+    def open(self) -> Learner:
+        """The learner, resumed from its state directory if a snapshot there fits this table."""
+        learning, bundle, sha = self.config.learning, self.bundle, self.qtable_sha256
+        learner = Learner(bundle.spec, bundle.discretizer, self.values, sha, learning)
+        _log.info("learning on: state in %s, starting from %s", learning.state_dir, learner.source)
+        return learner
+
+    def runs_in(self, decider: Decider) -> bool:
+        """Whether ``decider`` is a learner that learns exactly this (so it may carry on)."""
+        return (
+            isinstance(decider, Learner)
+            and decider.bundle_sha256 == self.qtable_sha256
+            and decider.spec == self.bundle.spec
+            and decider.discretizer == self.bundle.discretizer
+            and decider.learns_as(self.config.learning)
+        )
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What a config and its bundle run, all checked; the decider and telemetry open on demand."""
+
+    config: RobotConfig
+    bundle: Bundle
+    #: What decides: the greedy policy (built now: it holds no state), or the learner's recipe.
+    decider: GreedyDecider | LearnerRecipe
+    #: What runs, for logs and ``STATUS=``: the bundle and the configured policy.
+    label: str
+
+    @property
+    def learning(self) -> bool:
+        """Whether the on-robot learner decides."""
+        return isinstance(self.decider, LearnerRecipe)
+
+    def describe(self) -> str:
+        """One line for the log: the policy and its bundle, or that the learner decides."""
+        bundle = self.bundle.path
+        if isinstance(self.decider, LearnerRecipe):
+            policy = self.config.bundle.policy
+            return f"policy {policy} from {bundle} not loaded: the on-robot learner decides"
+        return f"policy {self.decider.policy.describe()} from {bundle}"
+
+    def open_decider(self) -> Decider:
+        """The decider to drive with (a learner reads its state directory; close it after)."""
+        if isinstance(self.decider, LearnerRecipe):
+            return self.decider.open()
+        return self.decider
+
+    def open_telemetry(self) -> TelemetryWriter | None:
+        """The telemetry writer (``[telemetry]`` enabled), or None; close it after."""
+        telemetry = self.config.telemetry
+        return TelemetryWriter(telemetry) if telemetry.enabled else None
+
+
+def compose(config: RobotConfig, bundle: Bundle, *, learn: bool = False) -> Composition:
+    """What ``config`` runs on ``bundle``: the learner if ``learn`` (``--learn``) or ``[learning]
+    enabled``, else the configured policy (a TFLite one on the runtime the probe picks)."""
+    if learn or config.learning.enabled:
+        # The learner starts from the bundle's Q-table: ``qtable-learned`` names that table too.
+        name = "qtable" if config.bundle.policy == LEARNED_POLICY else config.bundle.policy
+        return Composition(config, bundle, learner_recipe(config, bundle), label(bundle, name))
+    policy = open_policy(config, bundle)
+    decider = GreedyDecider.for_spec(policy, bundle.spec)
+    return Composition(config, bundle, decider, label(bundle, policy.name))
+
+
+def label(bundle: Bundle, policy_name: str) -> str:
+    """What runs, for logs and ``STATUS=``: the bundle's directory and the policy's name."""
+    # Resolved: deploy points a fixed link (/opt/sim2pi/bundle) at bundles/<name>-<sha>.
+    return f"bundle {bundle.path.resolve().name}, policy {policy_name}"
 
 
 def open_bundle(config: RobotConfig) -> Bundle:
@@ -91,90 +173,24 @@ def open_learned_policy(config: RobotConfig, bundle: Bundle) -> QTablePolicy:
     return policy
 
 
-def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The TFLite probe's cache: $STATE_DIRECTORY, else $SIM2PI_STATE_DIR, else ~/.cache/sim2pi."""
-    state = state_directory(environ)
-    if state is not None:
-        return state
-    configured = environ.get(STATE_DIR_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"
+def learner_recipe(config: RobotConfig, bundle: Bundle) -> LearnerRecipe:
+    """Check that ``bundle`` can be learned on with ``config``'s ``[learning]``.
 
-
-#: Opens a backend that lives outside ``robot/``: (its config section, the bundle's spec, clock).
-HardwareFactory = Callable[[Any, Any, Callable[[], float]], Hardware]
-
-#: Backends that another package provides, by name. ``robot/`` itself never imports them: the
-#: laptop's ``trainer.sil_hardware`` registers ``gym`` (Gymnasium is a laptop-only dependency).
-_EXTERNAL_BACKENDS: dict[str, HardwareFactory] = {}
-
-
-def register_backend(name: str, factory: HardwareFactory) -> None:
-    """Let ``open_hardware`` open ``[hardware] backend = name`` with ``factory`` (laptop side)."""
-    _EXTERNAL_BACKENDS[name] = factory
-
-
-def open_hardware(
-    config: RobotConfig, bundle: Bundle, clock: Clock, *, pin_factory: Any = None
-) -> Hardware:
-    """The configured backend, its channels in the order of the bundle's spec."""
-    hardware = config.hardware
-    channels = bundle.spec.observation.names
-    if isinstance(hardware, GpioConfig):
-        from robot.hardware.gpio import GpioHardware
-
-        return GpioHardware(hardware, channels, clock=clock.now, pin_factory=pin_factory)
-    if isinstance(hardware, SerialConfig):
-        from robot.hardware.serial_link import SerialHardware
-
-        link = SerialHardware(hardware, channels, clock=clock.now)
-        # Give the reader thread a moment to open the port, so that a healthy start does not
-        # begin with a "link down" stop; a missing port is left to the loop's fail-safe.
-        link.wait_connected(timeout_s=1.0)
-        return link
-    if isinstance(hardware, SimConfig):
-        from robot.hardware.sim.backend import open_sim
-
-        # The world keeps its own simulated clock: run the loop on ``.clock`` (see cli).
-        return open_sim(hardware, channels)
-    factory = _EXTERNAL_BACKENDS.get("gym")
-    if factory is None:
-        raise HardwareError(
-            f"{config.source}: [hardware] backend = 'gym' (a Gymnasium env as the world) runs on "
-            "the laptop, where Gymnasium is installed: `python -m trainer sil run --config "
-            f"{config.source}`; on the robot choose backend = 'gpio', 'serial' or 'sim'"
-        )
-    return factory(hardware, bundle.spec, clock.now)
-
-
-def state_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """systemd's ``$STATE_DIRECTORY`` (from ``StateDirectory=``; the first of several), or None."""
-    value = environ.get("STATE_DIRECTORY", "")
-    first = value.split(":")[0]
-    return Path(first) if first else None
-
-
-def with_writable_defaults(
-    config: RobotConfig, environ: Mapping[str, str] = os.environ
-) -> RobotConfig:
-    """``config`` with default telemetry/learning paths moved under ``$STATE_DIRECTORY``.
-
-    Without ``STATE_DIRECTORY`` (not a service) the defaults stay next to the config file. A path
-    the config gives (other than the default's own relative value) is never moved. Under systemd
-    the config lives in ``/etc``, which the service may not write (``ProtectSystem=strict``).
+    Reads and checks the Q-table now (ConfigError naming the config if it does not fit); the
+    recipe's ``open`` only builds the learner, which reads the state directory.
     """
-    state = state_directory(environ)
-    if state is None:
-        return config
-    base = config.source.parent
-    telemetry, learning = config.telemetry, config.learning
-    if telemetry.path == base / TelemetryConfig.path:
-        telemetry = dataclasses.replace(telemetry, path=state / TelemetryConfig.path)
-    if learning.state_dir == base / LearningConfig.state_dir:
-        learning = dataclasses.replace(learning, state_dir=state / LearningConfig.state_dir)
-    return dataclasses.replace(config, telemetry=telemetry, learning=learning)
-
-
-def describe_running(bundle: Bundle, policy: Policy) -> str:
-    """What runs, for logs and ``STATUS=``: the bundle's directory and the policy's kind."""
-    # Resolved: deploy points a fixed link (/opt/sim2pi/bundle) at bundles/<name>-<sha>.
-    return f"bundle {bundle.path.resolve().name}, policy {policy.name}"
+    try:
+        values = bundle.load_qtable()
+        sha = sha256_file(bundle.file(bundle.qtable_file))
+    except (BundleError, ValueError) as exc:
+        raise ConfigError(
+            f"{config.source}: [learning] learns on the bundle's Q-table, but {exc}; "
+            "use a bundle exported with a Q-table or turn learning off"
+        ) from None
+    expected = (bundle.discretizer.n_states, len(bundle.spec.actions))
+    if values.shape != expected:
+        raise ConfigError(
+            f"{config.source}: [learning] the bundle {bundle.path}'s Q-table has shape "
+            f"{values.shape}, expected {expected} (states × actions); re-export the bundle"
+        )
+    return LearnerRecipe(config, bundle, values, sha)

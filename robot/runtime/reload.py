@@ -1,19 +1,23 @@
 """SIGHUP: reload ``robot.toml`` and the bundle, validated completely before anything switches.
 
 The signal handler only sets an event. A worker thread then does everything that can fail —
-parse the config, read and verify the bundle, build the policy (a TFLite interpreter), check
-the spec against the running hardware, open a new telemetry file — while the loop keeps
-ticking with the old ones. Only a complete, valid replacement is handed to the loop, which
-switches at a tick boundary (``ControlLoop.replace``). Any error is logged and the old config,
-bundle and policy keep running. ``[hardware]`` is not reloaded: the devices stay open, so a
+parse the config, read and verify the bundle, compose what it runs (``robot.runtime.compose``:
+the policy's TFLite interpreter, or the learner's checked Q-table), check the spec against the
+running hardware, open a new telemetry file — while the loop keeps ticking with the old ones.
+Only a complete, valid replacement is handed to the loop, which switches at a tick boundary
+(``ControlLoop.replace``). Any error is logged and the old config, bundle and decider keep
+running. ``[hardware]`` is not reloaded: the devices stay open, so a
 change there is refused with a request to restart the service.
 
 Learning (``[learning] enabled`` or ``--learn``) survives a reload: a bundle with the same Q-table
 (sha256), spec and grid and unchanged ``[learning]`` settings keeps the running learner and its
 state; otherwise, at the switch, the running learner saves and closes and a new one opens on the new
 bundle (resuming from the state directory if its snapshot belongs to that bundle;
-``robot.learning.learner`` moves another bundle's snapshots aside). Everything that can fail is
+``robot.learning.snapshots`` moves another bundle's snapshots aside). Everything that can fail is
 checked here first; the state directory itself is only touched on the loop's thread at the switch.
+
+Whoever opens closes: this side opened the replacement's telemetry, so it closes the old writer
+once the loop has switched (or the new one when the switch is refused after all).
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robot.config import GymConfig, RobotConfig, load_config
-from robot.control.loop import ControlLoop, Replacement, motor_commands
+from robot.control.decider import Decider, motor_commands
+from robot.control.loop import ControlLoop, Replacement
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, SpecMismatchError
-from robot.learning.learner import Learner, LearnerSettings
-from robot.runtime.compose import describe_running, open_bundle, open_policy, with_writable_defaults
+from robot.runtime.compose import Composition, LearnerRecipe, compose, open_bundle
+from robot.runtime.state_dirs import with_writable_defaults
 from robot.systemd.sdnotify import Notifier
-from shared.bundle import Bundle, sha256_file
-from shared.errors import BundleError, Sim2PiError
+from shared.bundle import Bundle
+from shared.errors import Sim2PiError
 
 _log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ def prepare_replacement(
     telemetry: TelemetryWriter | None,
     *,
     load: Callable[[Path], RobotConfig] = load_config,
-    running_learner: object | None = None,
+    running: Decider | None = None,
     learn: bool = False,
 ) -> tuple[Replacement, RobotConfig, Bundle]:
     """Validate ``config_path`` and its bundle completely against what runs; raise on any error.
@@ -55,7 +60,8 @@ def prepare_replacement(
         config_path: the config file to reload.
         telemetry: the telemetry writer that runs now (kept if ``[telemetry]`` is unchanged).
         load: reads a config file (tests inject failures).
-        running_learner: the loop's learner now, or None (kept if nothing it learns on changed).
+        running: the loop's decider now, or None (a learner carries on if nothing it learns on
+            changed).
         learn: ``--learn`` was given: learn whatever ``[learning] enabled`` says.
 
     Returns:
@@ -68,89 +74,67 @@ def prepare_replacement(
             "cannot apply that: restart the service (systemctl restart sim2pi-robot) instead"
         )
     bundle = open_bundle(config)
-    running = current_bundle.spec
-    if bundle.spec.observation.names != running.observation.names:
-        raise SpecMismatchError(
-            f"{config.source}: the new bundle {bundle.path} observes channels "
-            f"{list(bundle.spec.observation.names)}, the running hardware reads "
-            f"{list(running.observation.names)} in that order; restart the service to change them"
-        )
-    commands = motor_commands(bundle.spec)
-    if isinstance(config.hardware, GymConfig) and commands != motor_commands(running):
-        raise SpecMismatchError(
-            f"{config.source}: the new bundle's action table differs from the one the gym "
-            "world was made with; restart to change it"
-        )
-    policy = open_policy(config, bundle, learning=learn or config.learning.enabled)
+    _check_against_running(config, bundle, current_bundle)
+    composition = compose(config, bundle, learn=learn)
     new_telemetry = telemetry
     if config.telemetry != current.telemetry:
-        new_telemetry = TelemetryWriter(config.telemetry) if config.telemetry.enabled else None
-    keep, open_next = plan_learning(config, bundle, running_learner, learn=learn)
+        new_telemetry = composition.open_telemetry()
+
+    def switched() -> None:  # on the loop's thread: the old writer is written no more
+        if telemetry is not None and telemetry is not new_telemetry:
+            telemetry.close()
+
+    def refused() -> None:  # on the loop's thread: the old writer runs on
+        if new_telemetry is not None and new_telemetry is not telemetry:
+            new_telemetry.close()
+
     replacement = Replacement(
-        policy=policy,
         spec=bundle.spec,
         config=config.loop,
         telemetry=new_telemetry,
-        label=describe_running(bundle, policy),
-        open_learner=None if keep else open_next,
+        label=composition.label,
+        open_decider=next_decider(composition, running),
+        on_switched=switched,
+        on_refused=refused,
     )
     return replacement, config, bundle
 
 
-def learner_recipe(config: RobotConfig, bundle: Bundle) -> Callable[[], Learner]:
-    """Check that ``bundle`` can be learned on with ``config``'s ``[learning]``; return its opener.
-
-    Reads and checks the Q-table and the settings now (ConfigError naming the config if they do
-    not fit); the returned callable only builds the learner, which reads the state directory.
-    """
-    try:
-        settings = LearnerSettings.from_config(config.learning)
-        values = bundle.load_qtable()
-        sha = sha256_file(bundle.file(bundle.qtable_file))
-    except (BundleError, ValueError) as exc:
-        raise ConfigError(
-            f"{config.source}: [learning] learns on the bundle's Q-table, but {exc}; "
-            "use a bundle exported with a Q-table or turn learning off"
-        ) from None
-    expected = (bundle.discretizer.n_states, len(bundle.spec.actions))
-    if values.shape != expected:
-        raise ConfigError(
-            f"{config.source}: [learning] the bundle {bundle.path}'s Q-table has shape "
-            f"{values.shape}, expected {expected} (states × actions); re-export the bundle"
+def _check_against_running(config: RobotConfig, bundle: Bundle, running: Bundle) -> None:
+    """SpecMismatchError unless ``bundle`` fits the open hardware as ``running`` does."""
+    if bundle.spec.observation.names != running.spec.observation.names:
+        raise SpecMismatchError(
+            f"{config.source}: the new bundle {bundle.path} observes channels "
+            f"{list(bundle.spec.observation.names)}, the running hardware reads "
+            f"{list(running.spec.observation.names)} in that order; restart the service to "
+            "change them"
+        )
+    commands = motor_commands(bundle.spec)
+    if isinstance(config.hardware, GymConfig) and commands != motor_commands(running.spec):
+        raise SpecMismatchError(
+            f"{config.source}: the new bundle's action table differs from the one the gym "
+            "world was made with; restart to change it"
         )
 
-    def open_learner() -> Learner:
-        learner = Learner(bundle.spec, bundle.discretizer, values, sha, settings)
-        _log.info("learning on: state in %s, starting from %s", settings.state_dir, learner.source)
-        return learner
 
-    return open_learner
+def next_decider(composition: Composition, running: Decider | None) -> Callable[[], Decider]:
+    """What the loop's thread calls at the switch for the decider to run from then on.
 
-
-def plan_learning(
-    config: RobotConfig, bundle: Bundle, running: object | None, *, learn: bool
-) -> tuple[bool, Callable[[], Learner | None]]:
-    """Whether the running learner carries on, and else what opens the next one (or None).
-
-    Args:
-        config: the new config.
-        bundle: the new bundle.
-        running: the loop's learner now (None when not learning).
-        learn: ``--learn`` was given (learning on whatever ``[learning] enabled`` says).
+    The running learner carries on, state and all, if it learns exactly what ``composition``
+    does. Otherwise the running decider is closed first (a learner saves: the next one may
+    resume from that state, and no two learners ever touch one state directory), then the
+    composition's opens.
     """
-    if not (config.learning.enabled or learn):
-        return running is None, lambda: None
-    open_next = learner_recipe(config, bundle)
-    if isinstance(running, Learner):
-        same = (
-            running.bundle_sha256 == sha256_file(bundle.file(bundle.qtable_file))
-            and running.spec == bundle.spec
-            and running.discretizer == bundle.discretizer
-            and running.settings == LearnerSettings.from_config(config.learning)
-        )
-        if same:
-            return True, open_next
-    return False, open_next
+    recipe = composition.decider
+    if running is not None and isinstance(recipe, LearnerRecipe) and recipe.runs_in(running):
+        return lambda: running
+
+    def close_running_then_open() -> Decider:
+        if running is not None:
+            running.close()
+        return composition.open_decider()
+
+    return close_running_then_open
 
 
 class Reloader:
@@ -221,7 +205,7 @@ class Reloader:
                 path,
                 self.loop.telemetry,
                 load=self._load,
-                running_learner=self.loop.learner,
+                running=self.loop.decider,
                 learn=self.learn,
             )
         except Exception as exc:  # any failure, expected or not, leaves the old ones running
@@ -236,12 +220,17 @@ class Reloader:
             if ready:
                 self.notifier.ready(status=f"reload refused; still running {self.loop.label}")
             return
-        if self._closing:
+        if self._closing:  # the process is ending: the replacement is never handed over
+            if replacement.on_refused is not None:
+                replacement.on_refused()
             return
         previous = self.config, self.bundle
+        close_unused = replacement.on_refused
 
         def refused_at_switch() -> None:  # the loop kept the old ones (the learner failed)
             self.refused += 1
+            if close_unused is not None:
+                close_unused()
             if self.config is config and self.bundle is bundle:
                 self.config, self.bundle = previous
 

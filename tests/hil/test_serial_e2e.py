@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SimConfig, load_config
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.sim.backend import build_world, open_sim
 from robot.hardware.sim.mcu_emulator import McuEmulator
@@ -64,7 +65,7 @@ def _sim_rates(ticks: int) -> tuple[float, float]:
     hardware = open_sim(SimConfig(gpio=gpio, seed=SEED), bundle.spec.observation.names)
     loop = ControlLoop(
         hardware,
-        load_policy(bundle, "qtable"),
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
         bundle.spec,
         LoopConfig(rate_hz=20.0),
         clock=hardware.clock,

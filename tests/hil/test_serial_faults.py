@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from robot.config import LoopConfig, SerialConfig, SimConfig
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.base import Snapshot
 from robot.hardware.serial_link import SerialHardware
@@ -62,6 +63,7 @@ class FaultyPolicy:
 
     def __init__(self, inner: Policy) -> None:
         self.inner = inner
+        self.name = inner.name
         self.raising = threading.Event()
         self.stall_s = 0.0
 
@@ -102,7 +104,8 @@ def test_faults_in_the_running_loop_over_serial(
     link = RecordingSerial(config, bundle.spec.observation.names, clock=time.monotonic)
     assert link.wait_connected(2.0)
     policy = FaultyPolicy(load_policy(bundle, "qtable"))
-    loop = ControlLoop(link, policy, bundle.spec, LoopConfig(rate_hz=RATE_HZ))  # type: ignore[arg-type]
+    decider = GreedyDecider.for_spec(policy, bundle.spec)  # type: ignore[arg-type]
+    loop = ControlLoop(link, decider, bundle.spec, LoopConfig(rate_hz=RATE_HZ))
     summary: dict = {}
     runner = threading.Thread(target=lambda: summary.update(loop.run(max_ticks=220)))
     t0 = time.monotonic()

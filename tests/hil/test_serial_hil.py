@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SerialConfig, SimConfig
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.serial_link import SerialHardware
 from robot.hardware.sim.backend import build_world
@@ -40,7 +41,12 @@ def test_the_policy_drives_the_emulated_robot_over_a_pty(caplog: pytest.LogCaptu
     bundle = read_bundle(BUNDLE)
     emulator = _emulator(seed=1)
     link = _link(emulator)
-    loop = ControlLoop(link, load_policy(bundle, "qtable"), bundle.spec, LoopConfig(rate_hz=20.0))
+    loop = ControlLoop(
+        link,
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+        bundle.spec,
+        LoopConfig(rate_hz=20.0),
+    )
     # Garbage on the line after a second: dropped frames, the loop carries on.
     threading.Timer(1.0, emulator.send_raw, args=(b"\x00\xff$S,garbage*00\nnoise\n",)).start()
     try:

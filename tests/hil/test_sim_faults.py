@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from robot.config import LoopConfig, SimConfig, load_config
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
 from robot.inference.policy import load_policy
@@ -25,7 +26,13 @@ def _loop(seed: int) -> tuple[ControlLoop, SimHardware, WorldClock]:
     clock = WorldClock(build_world(SimConfig(gpio=gpio, seed=seed)))
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     config = LoopConfig(rate_hz=20.0, max_sensor_age_s=0.3)
-    loop = ControlLoop(hardware, load_policy(bundle, "qtable"), bundle.spec, config, clock=clock)
+    loop = ControlLoop(
+        hardware,
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+        bundle.spec,
+        config,
+        clock=clock,
+    )
     return loop, hardware, clock
 
 
@@ -67,7 +74,7 @@ def test_sensor_that_stops_answering_stops_the_motors_then_recovers(
 def test_clock_stall_overruns_stop_the_motors(caplog: pytest.LogCaptureFixture) -> None:
     loop, hardware, clock = _loop(seed=5)
     log = _duties_log(clock)
-    policy = loop.policy
+    policy = loop.decider.policy  # type: ignore[attr-defined]
     real_decide = policy.decide
     calls = {"n": 0}
 

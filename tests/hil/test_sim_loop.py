@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from robot.config import LoopConfig, load_config
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware.sim.backend import SimHardware, WorldClock
 from robot.inference.policy import load_policy
@@ -57,7 +58,13 @@ def _run(seed: int, ticks: int, policy_name: str = "qtable") -> tuple[dict, SimH
     counter = _Counter(clock.world)
     clock.after_step.append(counter)
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
-    loop = ControlLoop(hardware, policy, bundle.spec, LoopConfig(rate_hz=20.0), clock=clock)
+    loop = ControlLoop(
+        hardware,
+        GreedyDecider.for_spec(policy, bundle.spec),
+        bundle.spec,
+        LoopConfig(rate_hz=20.0),
+        clock=clock,
+    )
     try:
         summary = loop.run(max_ticks=ticks)
         # One more step of the world reads the duties the pins hold after the loop's exit.
@@ -112,7 +119,13 @@ def test_policy_exception_stops_the_motors_within_a_tick(caplog: pytest.LogCaptu
 
     setattr(policy, method, flaky)
     clock.after_step.append(watch)
-    loop = ControlLoop(hardware, policy, bundle.spec, LoopConfig(rate_hz=20.0), clock=clock)
+    loop = ControlLoop(
+        hardware,
+        GreedyDecider.for_spec(policy, bundle.spec),
+        bundle.spec,
+        LoopConfig(rate_hz=20.0),
+        clock=clock,
+    )
     with caplog.at_level(logging.WARNING):
         try:
             summary = loop.run(max_ticks=100)

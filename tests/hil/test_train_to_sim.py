@@ -18,6 +18,7 @@ gym = pytest.importorskip("gymnasium")  # the Pi venv has no trainer: skip, not 
 
 import trainer.envs  # noqa: E402, F401  (registers sim2pi/ObstacleAvoid-v0)
 from robot.config import LoopConfig, SimConfig, load_config  # noqa: E402
+from robot.control.decider import GreedyDecider  # noqa: E402
 from robot.control.loop import ControlLoop  # noqa: E402
 from robot.hardware.sim.backend import SimHardware, WorldClock, build_world  # noqa: E402
 from robot.inference.policy import load_policy  # noqa: E402
@@ -60,7 +61,11 @@ def hil_collision_rate(bundle_dir: Path, steps: int, seed: int = 100) -> tuple[f
     clock = WorldClock(build_world(SimConfig(gpio=gpio, seed=seed)))
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     loop = ControlLoop(
-        hardware, load_policy(bundle, "tflite"), bundle.spec, LoopConfig(rate_hz=20.0), clock=clock
+        hardware,
+        GreedyDecider.for_spec(load_policy(bundle, "tflite"), bundle.spec),
+        bundle.spec,
+        LoopConfig(rate_hz=20.0),
+        clock=clock,
     )
     try:
         summary = loop.run(max_ticks=steps)

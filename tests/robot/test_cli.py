@@ -298,7 +298,7 @@ def test_the_mock_pin_dry_run_the_example_describes(tmp_path: Path, pwm_pins: bo
 def test_a_sighup_during_start_up_is_kept_for_the_reloader() -> None:
     # SIGHUP's default action ends the process: it is caught from the start of `run` and
     # handed to the reloader once the loop exists.
-    from robot.cli import HangupLatch
+    from robot.cli.signals import HangupLatch
 
     requests: list[str] = []
 

@@ -24,23 +24,27 @@ from shared.qtable import load_latest
 FAST = LoopConfig(rate_hz=100.0, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
 
 
-def _recorded_loop(
-    bundle: Bundle, hardware: GpioHardware, clock: SimulatedClock, learner: Learner, path: Path
-) -> ControlLoop:
-    """The loop on the bundle's Q-table policy with ``learner``, every tick recorded at ``path``."""
+def _run_recorded(
+    bundle: Bundle,
+    hardware: GpioHardware,
+    clock: SimulatedClock,
+    learner: Learner,
+    path: Path,
+    *,
+    ticks: int,
+) -> dict:
+    """Run the loop with ``learner`` deciding, every tick recorded at ``path``; its summary."""
     telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=path))
-    return ControlLoop(
-        hardware,
-        QTablePolicy(bundle),
-        bundle.spec,
-        FAST,
-        clock=clock,
-        telemetry=telemetry,
-        learner=learner,
-    )
+    try:
+        loop = ControlLoop(hardware, learner, bundle.spec, FAST, clock=clock, telemetry=telemetry)
+        return loop.run(max_ticks=ticks)
+    finally:
+        telemetry.close()  # opened here: the loop only borrows it
 
 
-def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_path: Path) -> None:
+def test_loop_drives_the_learners_choice_and_closing_it_saves(
+    bundle: Bundle, tmp_path: Path
+) -> None:
     clock = SimulatedClock(1000.0)
     channels = bundle.spec.observation.names
     factory, config, _ = simulated_gpio(channels, (1.5, 1.5, 1.5))
@@ -52,15 +56,20 @@ def test_loop_drives_the_learners_choice_and_saves_at_exit(bundle: Bundle, tmp_p
             time.sleep(0.01)
         settings = LearningConfig(state_dir=tmp_path / "learning", save_every=20, epsilon_start=1.0)
         learner = Learner.from_bundle(bundle, settings, seed=3)
-        loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
-        summary = loop.run(max_ticks=50)
+        summary = _run_recorded(
+            bundle, hardware, clock, learner, tmp_path / "ticks.jsonl", ticks=50
+        )
     finally:
         hardware.close()
         factory.reset()
     learning = summary["learning"]
     assert learning["updates"] == 49 and learning["explored"] >= 40
+    # The loop only borrows the learner: the last save is the one at 40 updates until its
+    # owner closes it (``robot run`` does at every exit).
+    assert load_latest(tmp_path / "learning").qtable.meta["updates"] == 40
+    learner.close()
     saved = load_latest(tmp_path / "learning").qtable
-    assert saved.meta["updates"] == 49  # the exit save, after the one at 20 and 40
+    assert saved.meta["updates"] == 49  # the closing save, after the ones at 20 and 40
     records = [json.loads(line) for line in (tmp_path / "ticks.jsonl").read_text().splitlines()]
     assert len(records) == 50 and all("epsilon" in r for r in records)
     assert "td_error" in records[-1] and "reward_forward_progress" in records[-1]
@@ -107,8 +116,7 @@ def test_while_learning_the_tick_records_hold_the_learners_action_and_q_values(
             seed=1,
             rule=_Greedy(settings),
         )
-        loop = _recorded_loop(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl")
-        loop.run(max_ticks=30)
+        _run_recorded(bundle, hardware, clock, learner, tmp_path / "ticks.jsonl", ticks=30)
     finally:
         hardware.close()
         factory.reset()
@@ -134,30 +142,33 @@ def _sim_hardware(bundle: Bundle, clock: SimulatedClock):
     return factory, hardware
 
 
-def test_a_reload_closes_the_running_learner_and_opens_the_next_at_a_tick_boundary(
+def test_a_reload_switches_to_the_next_learner_at_a_tick_boundary(
     bundle: Bundle, tmp_path: Path
 ) -> None:
     clock = SimulatedClock(1000.0)
     factory, hardware = _sim_hardware(bundle, clock)
     first = Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "a"), seed=1)
-    second = Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "b"), seed=2)
+
+    def close_first_then_open() -> Learner:  # as robot.runtime.reload.next_decider does
+        first.close()
+        return Learner.from_bundle(bundle, LearningConfig(state_dir=tmp_path / "b"), seed=2)
+
     try:
-        loop = ControlLoop(
-            hardware, QTablePolicy(bundle), bundle.spec, FAST, clock=clock, learner=first
-        )
+        loop = ControlLoop(hardware, first, bundle.spec, FAST, clock=clock)
         loop.run(max_ticks=10)
         loop.stop_requested = None
-        loop.replace(
-            Replacement(QTablePolicy(bundle), bundle.spec, FAST, None, "b", lambda: second)
-        )
+        loop.replace(Replacement(bundle.spec, FAST, None, "b", close_first_then_open))
         summary = loop.run(max_ticks=25)
     finally:
         hardware.close()
         factory.reset()
-    assert loop.learner is second and loop.label == "b"
+    second = loop.decider
+    assert isinstance(second, Learner) and second is not first and loop.label == "b"
+    # Opened on the loop's thread between two ticks, right after the first saved its 9 updates.
     assert load_latest(tmp_path / "a").qtable.meta["updates"] == first.stats.updates == 9
     assert summary["learning"]["updates"] == second.stats.updates == 14  # ticks 10..24
-    assert load_latest(tmp_path / "b").qtable.meta["updates"] == 14  # saved at exit
+    second.close()  # its owner's close at exit
+    assert load_latest(tmp_path / "b").qtable.meta["updates"] == 14
 
 
 def test_a_learner_that_cannot_open_refuses_the_whole_reload(
@@ -171,20 +182,16 @@ def test_a_learner_that_cannot_open_refuses_the_whole_reload(
     def broken() -> Learner:
         raise PermissionError("state directory not writable")
 
-    policy = QTablePolicy(bundle)
     try:
-        loop = ControlLoop(
-            hardware, policy, bundle.spec, FAST, clock=clock, learner=running, label="old"
-        )
+        loop = ControlLoop(hardware, running, bundle.spec, FAST, clock=clock, label="old")
         loop.replace(
             Replacement(
-                QTablePolicy(bundle),
                 bundle.spec,
                 LoopConfig(rate_hz=10.0),
                 None,
                 "new",
                 broken,
-                lambda: refused.append(True),
+                on_refused=lambda: refused.append(True),
             )
         )
         summary = loop.run(max_ticks=20)
@@ -192,7 +199,7 @@ def test_a_learner_that_cannot_open_refuses_the_whole_reload(
         hardware.close()
         factory.reset()
     assert refused == [True]
-    assert loop.learner is running and loop.policy is policy and loop.label == "old"
+    assert loop.decider is running and loop.label == "old"
     assert loop.period_s == 0.01  # the old rate: nothing of the reload was applied
     assert summary["learning"]["updates"] == 19  # the running learner went on learning
     assert "reload refused, still running old" in caplog.text

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.cli import install_signal_handlers
 from robot.cli.bench import DRIVE_PINS, EchoTriggerPin, simulated_gpio
+from robot.cli.signals import install_signal_handlers
 from robot.config import LoopConfig, TelemetryConfig
 from robot.control.clock import MonotonicClock, SimulatedClock
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop, LoopFailedError
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import SpecMismatchError
@@ -135,7 +136,11 @@ def test_motors_are_stopped_before_the_first_valid_decision(bundle: Bundle) -> N
         rig.hardware.drive(bundle.spec.actions[0].motor)  # type: ignore[arg-type]
         assert driving(rig.motor_states())
         loop = ControlLoop(
-            rig.hardware, load_policy(bundle, "qtable"), bundle.spec, FAST, clock=clock
+            rig.hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+            bundle.spec,
+            FAST,
+            clock=clock,
         )
         summary = loop.run(max_ticks=10)
         assert summary["decisions"] == 0
@@ -147,7 +152,13 @@ def test_motors_are_stopped_before_the_first_valid_decision(bundle: Bundle) -> N
 
 def test_drives_the_action_tables_duties(probe: tuple[Rig, ProbeClock], bundle: Bundle) -> None:
     rig, clock = probe
-    loop = ControlLoop(rig.hardware, load_policy(bundle, "tflite"), bundle.spec, FAST, clock=clock)
+    loop = ControlLoop(
+        rig.hardware,
+        GreedyDecider.for_spec(load_policy(bundle, "tflite"), bundle.spec),
+        bundle.spec,
+        FAST,
+        clock=clock,
+    )
     summary = loop.run(max_ticks=5)
     # All three rangers read ~1.5 m: the policy drives forward, duty 0.8 on both forward pins.
     forward = bundle.spec.actions[0].motor
@@ -163,7 +174,11 @@ def test_stale_sensor_stops_the_motors_until_fresh_data(
     rig, clock = probe
     config = LoopConfig(rate_hz=50.0, max_sensor_age_s=0.25, max_consecutive_overruns=1000)
     loop = ControlLoop(
-        rig.hardware, load_policy(bundle, "qtable"), bundle.spec, config, clock=clock
+        rig.hardware,
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+        bundle.spec,
+        config,
+        clock=clock,
     )
     threading.Timer(0.3, rig.echoes, (False,)).start()
     threading.Timer(1.3, rig.echoes, (True,)).start()
@@ -186,7 +201,9 @@ def test_an_exception_in_a_tick_stops_the_motors_and_the_loop_goes_on(
             raise RuntimeError("inference exploded")
 
     policy = Scripted(load_policy(bundle, "qtable"), fail_on_third)
-    loop = ControlLoop(rig.hardware, policy, bundle.spec, FAST, clock=clock)
+    loop = ControlLoop(
+        rig.hardware, GreedyDecider.for_spec(policy, bundle.spec), bundle.spec, FAST, clock=clock
+    )
     summary = loop.run(max_ticks=6)
     assert [driving(s) for s in clock.states[1:]] == [True, True, False, True, True]
     assert summary["errors"] == 1
@@ -204,7 +221,7 @@ def test_consecutive_exceptions_end_the_loop_with_the_motors_stopped(
 
     loop = ControlLoop(
         rig.hardware,
-        Scripted(load_policy(bundle, "qtable"), always_fail),
+        GreedyDecider.for_spec(Scripted(load_policy(bundle, "qtable"), always_fail), bundle.spec),
         bundle.spec,
         FAST,
         clock=clock,
@@ -228,7 +245,9 @@ def test_consecutive_overruns_stop_the_motors(
             clock.advance(1.5 * period)  # this decision takes 30 ms of a 20 ms period
 
     policy = Scripted(load_policy(bundle, "qtable"), slow_on_5_to_8)
-    loop = ControlLoop(rig.hardware, policy, bundle.spec, config, clock=clock)
+    loop = ControlLoop(
+        rig.hardware, GreedyDecider.for_spec(policy, bundle.spec), bundle.spec, config, clock=clock
+    )
     summary = loop.run(max_ticks=12)
     moving = [driving(s) for s in clock.states[1:]]  # after ticks 1..11
     # Ticks 5..8 overrun; the third in a row (tick 7) stops the motors, which stay stopped until
@@ -252,7 +271,7 @@ def test_fixed_rate_without_drift_and_no_burst_after_an_overrun(
 
     loop = ControlLoop(
         rig.hardware,
-        Scripted(load_policy(bundle, "qtable"), record),
+        GreedyDecider.for_spec(Scripted(load_policy(bundle, "qtable"), record), bundle.spec),
         bundle.spec,
         config,
         clock=clock,
@@ -271,7 +290,13 @@ def test_a_signal_stops_the_motors_and_ends_the_loop(
     probe: tuple[Rig, ProbeClock], bundle: Bundle, signum: signal.Signals
 ) -> None:
     rig, clock = probe
-    loop = ControlLoop(rig.hardware, load_policy(bundle, "qtable"), bundle.spec, FAST, clock=clock)
+    loop = ControlLoop(
+        rig.hardware,
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+        bundle.spec,
+        FAST,
+        clock=clock,
+    )
     previous = install_signal_handlers(loop)
     try:
         threading.Timer(0.3, os.kill, (os.getpid(), signum)).start()
@@ -297,7 +322,7 @@ def test_an_escaping_exception_still_stops_the_motors(
 
     loop = ControlLoop(
         rig.hardware,
-        Scripted(load_policy(bundle, "qtable"), interrupt),
+        GreedyDecider.for_spec(Scripted(load_policy(bundle, "qtable"), interrupt), bundle.spec),
         bundle.spec,
         FAST,
         clock=clock,
@@ -322,7 +347,7 @@ def test_telemetry_and_sd_notify_hooks(
     )
     loop = ControlLoop(
         rig.hardware,
-        load_policy(bundle, "tflite-int8"),
+        GreedyDecider.for_spec(load_policy(bundle, "tflite-int8"), bundle.spec),
         bundle.spec,
         FAST,
         clock=clock,
@@ -330,6 +355,7 @@ def test_telemetry_and_sd_notify_hooks(
         notifier=notifier,
     )
     summary = loop.run(max_ticks=30)
+    telemetry.close()  # the loop borrows the writer: whoever opened it closes it
     lines = (tmp_path / "t.jsonl").read_text().splitlines()
     assert len(lines) == 15
     import json
@@ -360,7 +386,13 @@ def test_a_spec_without_motor_commands_is_refused(
         "CartPole-v1", bundle.spec.observation, ActionTable((Action("left"), Action("right")))
     )
     with pytest.raises(SpecMismatchError, match="have no motor commands"):
-        ControlLoop(rig.hardware, load_policy(bundle, "qtable"), abstract, FAST, clock=clock)
+        ControlLoop(
+            rig.hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), abstract),
+            abstract,
+            FAST,
+            clock=clock,
+        )
 
 
 def test_echo_trigger_pin_distance_round_trip(bundle: Bundle) -> None:
@@ -382,7 +414,7 @@ def test_a_telemetry_write_error_disables_telemetry_not_the_robot(
     telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=Path("/dev/full")))
     loop = ControlLoop(
         rig.hardware,
-        load_policy(bundle, "qtable"),
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
         bundle.spec,
         FAST,
         clock=clock,
@@ -390,3 +422,28 @@ def test_a_telemetry_write_error_disables_telemetry_not_the_robot(
     )
     summary = loop.run(max_ticks=80)  # the 8 KiB write buffer first overflows after ~35 ticks
     assert summary["decisions"] == 80 and loop.telemetry is None
+    telemetry.close()  # its owner's job, as for a writer that works
+
+
+class Tracked(GreedyDecider):
+    """The greedy decider, counting ``close`` calls."""
+
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_loop_closes_nothing_it_was_given(
+    sim: tuple[Rig, SimProbeClock], bundle: Bundle, tmp_path: Path
+) -> None:
+    rig, clock = sim
+    telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=tmp_path / "t.jsonl"))
+    decider = Tracked.for_spec(load_policy(bundle, "qtable"), bundle.spec)
+    loop = ControlLoop(rig.hardware, decider, bundle.spec, FAST, clock=clock, telemetry=telemetry)
+    loop.run(max_ticks=3)
+    assert isinstance(decider, Tracked) and decider.closed == 0
+    telemetry.write({"after": "the run"})  # still open: its owner closes it
+    telemetry.close()
+    assert (tmp_path / "t.jsonl").read_text().splitlines()[-1] == '{"after":"the run"}'
+    assert rig.motor_states() == STOPPED  # the motors, though, are always stopped at exit

@@ -30,8 +30,9 @@ import pytest
 from robot.config import load_config
 from robot.errors import ConfigError, PolicyLoadError, SpecMismatchError
 from robot.hardware import frames
-from robot.runtime.compose import open_bundle, with_writable_defaults
+from robot.runtime.compose import open_bundle
 from robot.runtime.reload import prepare_replacement
+from robot.runtime.state_dirs import with_writable_defaults
 from robot.systemd.journal import JournalFormatter, configure_logging, stream_is_journal
 from shared.spec import ObservationSpec, TaskSpec
 from tests.robot.mcu import Microcontroller
@@ -438,7 +439,9 @@ def test_prepare_replacement_checks_the_channels_against_the_running_hardware(
 def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_otherwise(
     tmp_path: Path,
 ) -> None:
+    from robot.control.decider import GreedyDecider
     from robot.learning import Learner
+    from shared.qtable import list_snapshots
 
     path = serial_config(tmp_path, "loop://")
     learning = f'\n[learning]\nenabled = true\nstate_dir = "{tmp_path / "learning"}"\n'
@@ -446,28 +449,28 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     config = load_config(path)
     bundle = open_bundle(config)
     running = Learner.from_bundle(bundle, config.learning)
-    same, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
-    assert same.open_learner is None  # the running learner carries on, state and all
+    same, _, _ = prepare_replacement(config, bundle, path, None, running=running)
+    assert same.open_decider() is running  # the running learner carries on, state and all
+    assert not list_snapshots(tmp_path / "learning")  # and was not closed
     # Other [learning] settings: a new learner (it resumes from the state the old one saves).
     path.write_text(path.read_text().replace("enabled = true\n", "enabled = true\ngamma = 0.9\n"))
-    retuned, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
-    assert retuned.open_learner is not None
-    opened = retuned.open_learner()
+    retuned, _, _ = prepare_replacement(config, bundle, path, None, running=running)
+    opened = retuned.open_decider()
     assert isinstance(opened, Learner) and opened.config.gamma == 0.9
+    assert list_snapshots(tmp_path / "learning")  # the running learner saved before it opened
     # Another bundle's Q-table: a new learner on it.
     path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(REFERENCE_BUNDLE)))
-    other, _, new_bundle = prepare_replacement(config, bundle, path, None, running_learner=running)
-    assert other.open_learner is not None and new_bundle.path == REFERENCE_BUNDLE
-    assert other.open_learner().bundle_sha256 != running.bundle_sha256  # type: ignore[union-attr]
-    # Learning turned off: the running learner is closed, none follows.
+    other, _, new_bundle = prepare_replacement(config, bundle, path, None, running=running)
+    assert new_bundle.path == REFERENCE_BUNDLE
+    assert other.open_decider().bundle_sha256 != running.bundle_sha256  # type: ignore[attr-defined]
+    # Learning turned off: the running learner is closed, the greedy policy decides.
     path.write_text(path.read_text().replace("enabled = true\n", "enabled = false\n"))
-    off, _, _ = prepare_replacement(config, bundle, path, None, running_learner=running)
-    assert off.open_learner is not None and off.open_learner() is None
+    off, _, _ = prepare_replacement(config, bundle, path, None, running=running)
+    assert isinstance(off.open_decider(), GreedyDecider)
     # ... unless the run was started with --learn.
-    kept, _, _ = prepare_replacement(
-        config, new_bundle, path, None, running_learner=opened, learn=True
-    )
-    assert kept.open_learner is not None  # the bundle changed back: a learner on it
+    kept, _, _ = prepare_replacement(config, new_bundle, path, None, running=opened, learn=True)
+    next_learner = kept.open_decider()  # the bundle changed back: a learner on it
+    assert isinstance(next_learner, Learner) and next_learner is not opened
 
 
 def bundle_without_a_qtable(tmp_path: Path) -> Path:
@@ -483,6 +486,7 @@ def bundle_without_a_qtable(tmp_path: Path) -> Path:
 
 
 def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -> None:
+    from robot.control.decider import GreedyDecider
     from robot.learning import Learner
 
     path = serial_config(tmp_path, "loop://")
@@ -499,8 +503,9 @@ def test_a_reload_to_qtable_learned_drives_the_newest_snapshot(tmp_path: Path) -
     learner.close()
     replacement, _, _ = prepare_replacement(config, bundle, path, None)
     assert replacement.label == "bundle obstacle_bundle, policy qtable-learned"
-    assert replacement.policy.qtable == pytest.approx(-bundle.load_qtable())  # type: ignore[attr-defined]
-    assert replacement.open_learner is None
+    decider = replacement.open_decider()
+    assert isinstance(decider, GreedyDecider)  # no learner: the learnt table, greedily
+    assert decider.policy.qtable == pytest.approx(-bundle.load_qtable())  # type: ignore[attr-defined]
     # A bundle without a Q-table has nothing to have learnt: the Q-table policy's refusal.
     no_table = bundle_without_a_qtable(tmp_path)
     path.write_text(path.read_text().replace(str(FIXTURE_BUNDLE), str(no_table)))
@@ -661,6 +666,7 @@ def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
     from robot.cli.bench import simulated_gpio
     from robot.config import LoopConfig
     from robot.control.clock import SimulatedClock
+    from robot.control.decider import GreedyDecider
     from robot.control.loop import ControlLoop
     from robot.hardware.gpio import GpioHardware
     from robot.inference.policy import load_policy
@@ -672,7 +678,11 @@ def test_request_stop_cannot_deadlock_on_the_wake_event(bundle) -> None:
     )
     try:
         loop = ControlLoop(
-            hardware, load_policy(bundle, "qtable"), bundle.spec, LoopConfig(), clock=clock
+            hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+            bundle.spec,
+            LoopConfig(),
+            clock=clock,
         )
         returned = threading.Event()
 
@@ -697,6 +707,7 @@ def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works
 ) -> None:
     from robot.cli.bench import simulated_gpio
     from robot.control.clock import SimulatedClock
+    from robot.control.decider import GreedyDecider
     from robot.control.loop import ControlLoop
     from robot.hardware.gpio import GpioHardware
     from robot.inference.policy import load_policy
@@ -720,7 +731,11 @@ def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works
 
     try:
         loop = ControlLoop(
-            hardware, load_policy(bundle, "qtable"), bundle.spec, config.loop, clock=clock
+            hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+            bundle.spec,
+            config.loop,
+            clock=clock,
         )
         reloader = Reloader(loop, config, open_bundle(config), Notifier(None), load=load).start()
         try:
@@ -750,6 +765,7 @@ def test_the_loop_switches_policy_rate_and_telemetry_at_a_tick_boundary(
     from robot.cli.bench import simulated_gpio
     from robot.config import LoopConfig, TelemetryConfig
     from robot.control.clock import SimulatedClock
+    from robot.control.decider import GreedyDecider
     from robot.control.loop import ControlLoop, Replacement
     from robot.control.telemetry import TelemetryWriter
     from robot.hardware.gpio import GpioHardware
@@ -765,20 +781,22 @@ def test_the_loop_switches_policy_rate_and_telemetry_at_a_tick_boundary(
     try:
         loop = ControlLoop(
             hardware,
-            load_policy(bundle, "qtable"),
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
             bundle.spec,
             LoopConfig(rate_hz=20.0),
             clock=clock,
             telemetry=old,
             label="old",
         )
-        int8 = load_policy(bundle, "tflite-int8")
-        loop.replace(Replacement(int8, bundle.spec, LoopConfig(rate_hz=10.0), new, "new"))
+        int8 = GreedyDecider.for_spec(load_policy(bundle, "tflite-int8"), bundle.spec)
+        loop.replace(Replacement(bundle.spec, LoopConfig(rate_hz=10.0), new, "new", lambda: int8))
         summary = loop.run(max_ticks=5)
     finally:
         hardware.close()
         factory.reset()
-    assert loop.policy is int8 and loop.label == "new" and loop.period_s == 0.1
+        old.close()
+        new.close()
+    assert loop.decider is int8 and loop.label == "new" and loop.period_s == 0.1
     assert summary["duration_s"] == pytest.approx(0.4)  # 5 ticks on the 10 Hz grid, not 20 Hz
     assert old.path.read_text() == ""  # switched before the first tick
     ticks = [json.loads(line)["t_s"] for line in new.path.read_text().splitlines()]

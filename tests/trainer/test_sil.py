@@ -12,6 +12,7 @@ import pytest
 
 from robot.config import GymConfig, LoopConfig
 from robot.control.clock import SimulatedClock
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.errors import HardwareError
 from robot.inference.policy import load_policy
@@ -87,7 +88,11 @@ def test_the_policy_avoids_the_wall_in_the_env(bundle: Bundle) -> None:
     hardware, clock = make(bundle)
     with hardware:
         loop = ControlLoop(
-            hardware, load_policy(bundle, "tflite"), bundle.spec, LoopConfig(), clock=clock
+            hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "tflite"), bundle.spec),
+            bundle.spec,
+            LoopConfig(),
+            clock=clock,
         )
         summary = loop.run(max_ticks=60)
         env = hardware.env.unwrapped
@@ -101,7 +106,11 @@ def test_invalid_observations_stop_the_world(bundle: Bundle) -> None:
     hardware, clock = make(bundle, nan_after=5)
     with hardware:
         loop = ControlLoop(
-            hardware, load_policy(bundle, "qtable"), bundle.spec, LoopConfig(), clock=clock
+            hardware,
+            GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
+            bundle.spec,
+            LoopConfig(),
+            clock=clock,
         )
         summary = loop.run(max_ticks=20)
     assert summary["decisions"] == 5

@@ -1,0 +1,162 @@
+"""``robot check``: validate config, bundle, TFLite runtime and hardware, never moving a motor.
+
+Prints one line per part (config, python, bundle, tflite, policy, hardware, sensor) and one
+``PROBLEM`` line per problem; exits 0 only if all is well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+
+import numpy as np
+
+from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK
+from robot.config import RobotConfig, load_config
+from robot.control.clock import MonotonicClock
+from robot.errors import HardwareError, TFLiteRuntimeError
+from robot.hardware.base import Snapshot
+from robot.inference.policy import Policy, TFLitePolicy
+from robot.inference.probe import installed_version
+from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
+from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
+from robot.runtime.compose import open_bundle, open_policy
+from robot.runtime.state_dirs import probe_state_dir
+from shared.bundle import Bundle
+
+#: How often to look again while waiting for every sensor to report (seconds).
+POLL_S = 0.05
+
+
+def report(line: str) -> None:
+    """One line of the report, on stdout at once."""
+    print(line, flush=True)
+
+
+def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
+    """``check``: validate everything and report, never moving a motor."""
+    config = load_config(args.config)
+    report(
+        f"config   ok: {config.source} (backend {config.hardware.backend}, policy "
+        f"{config.bundle.policy}, {config.loop.rate_hz} Hz)"
+    )
+    report(f"python   {platform.python_version()} on {platform.machine()}; numpy {np.__version__}")
+    bundle = open_bundle(config)
+    report(
+        f"bundle   ok: {bundle.path} ({bundle.spec.env_id}; models {sorted(bundle.models)}; "
+        f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
+        f"{list(bundle.spec.observation.names)} all mapped"
+    )
+    try:
+        policy = open_policy(config, bundle, learning=config.learning.enabled)
+    except TFLiteRuntimeError as exc:
+        report(f"tflite   FAIL: {exc}")
+        return EXIT_FAILED
+    report_tflite(policy, bundle)
+    problems = check_inference(policy, bundle)
+    try:
+        backend = open_backend(config, bundle, MonotonicClock(), options)
+    except (HardwareError, OSError) as exc:
+        report(f"hardware FAIL: {exc}")
+        return EXIT_FAILED
+    with backend:
+        problems += check_hardware(backend, config, bundle, args.wait_s)
+    for problem in problems:
+        report(f"PROBLEM  {problem}")
+    report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
+    return EXIT_OK if not problems else EXIT_FAILED
+
+
+def report_tflite(policy: Policy, bundle: Bundle) -> None:
+    """The policy's TFLite runtime, or whether the bundle's models could run here at all."""
+    if isinstance(policy, TFLitePolicy):
+        report_runtime(policy.runtime)
+    elif bundle.models:
+        # The Q-table needs no TFLite runtime; say whether the bundle's models could run here.
+        kind = "float32" if "float32" in bundle.models else next(iter(bundle.models))
+        try:
+            found = choose_runtime(bundle.path, kind, probe=True, state_dir=probe_state_dir())
+            report_runtime(found, f" (not needed by {policy.name})")
+        except TFLiteRuntimeError as exc:
+            report(f"tflite   none works here (not needed by {policy.name}): {exc}")
+
+
+def report_runtime(runtime: TFLiteRuntime, note: str = "") -> None:
+    """The chosen runtime and, when it was probed, every candidate's row of the probe table."""
+    if runtime.probe is None:
+        report(f"tflite   {runtime.describe()} builds interpreters{note}")
+        how = "forced by " + FORCE_ENV if os.environ.get(FORCE_ENV) else "checked in-process"
+        report(f"         ({how}; no child-process probe)")
+        for skipped in runtime.skipped:
+            report(f"         skipped {skipped}")
+        return
+    report(f"tflite   {runtime.describe()} chosen by a child-process probe{note}:")
+    report(f"           {'runtime':<16} {'version':<10} {'status':<8} detail, time or cached")
+    tried = {r.candidate for r in runtime.probe.results}
+    for line in runtime.probe.table():
+        report("         " + line)
+    for candidate in PROBE_CANDIDATES:
+        if candidate not in tried:  # the probe stops at the first runtime that passes
+            version = installed_version(candidate) or "-"
+            report(f"           {candidate:<16} {version:<10} untried  an earlier runtime passed")
+
+
+def check_inference(policy: Policy, bundle: Bundle) -> list[str]:
+    """Run one inference at mid-range and report it; the problems found."""
+    probe = (bundle.spec.observation.lows + bundle.spec.observation.highs) / 2.0
+    decision = policy.decide(probe.astype(np.float32))
+    action = bundle.spec.actions[decision.action_index].name
+    report(
+        f"policy   {policy.describe()}; one inference at mid-range {probe.round(3).tolist()} → "
+        f"{action} (Q {[round(float(q), 3) for q in decision.q_values]})"
+    )
+    if not np.all(np.isfinite(decision.q_values)):
+        return ["the policy returned non-finite Q-values"]
+    return []
+
+
+def check_hardware(
+    backend: OpenedBackend, config: RobotConfig, bundle: Bundle, wait_s: float
+) -> list[str]:
+    """Stop the motors, describe every part and read every sensor; the problems found."""
+    hardware, clock = backend.hardware, backend.clock
+    hardware.stop()
+    for line in hardware.describe():
+        report(f"hardware {line}")
+    snapshot = _settled_snapshot(backend, config.loop.max_sensor_age_s, wait_s)
+    problems = []
+    now = clock.now()
+    for name, value, read_at in zip(
+        bundle.spec.observation.names, snapshot.values, snapshot.read_at_s, strict=True
+    ):
+        age = now - read_at
+        fresh = age <= config.loop.max_sensor_age_s and math.isfinite(value)
+        report(
+            f"sensor   {name}: {value:.3f} ({age:.3f} s old) {'ok' if fresh else 'FAIL'}"
+            if math.isfinite(age)
+            else f"sensor   {name}: no reading in {wait_s} s FAIL"
+        )
+        if not fresh:
+            problems.append(f"{name} gives no fresh reading: check its wiring and pins")
+    if snapshot.bumper is not None:
+        report(f"sensor   bumper: {'pressed' if snapshot.bumper else 'released'}")
+    problems.extend(snapshot.faults)
+    return problems
+
+
+def _settled_snapshot(backend: OpenedBackend, max_age_s: float, wait_s: float) -> Snapshot:
+    """The newest snapshot once every sensor reads fresh and no fault shows, or after
+    ``wait_s`` seconds (of real time) whatever it holds."""
+    hardware, clock = backend.hardware, backend.clock
+    snapshot = hardware.snapshot()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        snapshot = hardware.snapshot()
+        ages = [clock.now() - t for t in snapshot.read_at_s]
+        if not snapshot.faults and all(a <= max_age_s for a in ages):
+            break
+        time.sleep(POLL_S)
+    return snapshot
