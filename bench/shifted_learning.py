@@ -21,12 +21,12 @@ Also available as ``Shift`` fields (screened, not adopted): ranges that misread
 ranger beam (``beam_half_deg``, ``beam_rays``).
 
 The sim backend has no latency setting, so this harness emulates it: the duties the pins hold
-reach the world one world step (one tick) later, by wrapping the backend's duty hook on the world
-clock. Per-side gains are set on the world's drive (a frozen dataclass, replaced). Other ranger
-mounts, beams and bodies rebuild the world (same arena, pose and random stream) with
-``shared.world``'s own parameters; misreading rangers are a ``World`` subclass whose echo pulse
-(what the sim backend's echo pins send) says the misread distance. Nothing in ``shared/`` or
-``robot/hardware/`` is changed.
+reach the world one world step (one tick) later, through a hook on the world clock that runs
+after the backend's own (which applies the pins' duties). Per-side gains are set on the world's
+drive (a frozen dataclass, replaced). Other ranger mounts, beams and bodies rebuild the world
+(same arena, pose and random stream) with ``shared.world``'s own parameters; misreading rangers
+are a ``World`` subclass whose echo pulse (what the sim backend's echo pins send) says the
+misread distance. Nothing in ``shared/`` or ``robot/hardware/`` is changed.
 
 Per seed: (1) learn on the shifted world for ``learn_ticks``, in the seed's own arena throughout
 or spread over ``learn_rooms`` rooms one after the other (``run_rooms``: a fresh loop per room
@@ -47,17 +47,18 @@ import math
 import tempfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robot.config import LoopConfig, SimConfig
+from robot.config import LearningConfig, LoopConfig, SimConfig
+from robot.control.decider import Choice
 from robot.control.loop import ControlLoop
 from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
-from robot.inference.policy import QTablePolicy
-from robot.learning.learner import Choice, Learner, LearnerSettings
+from robot.learning import Learner
+from robot.learning.update import QLambda
 from shared.bundle import Bundle, sha256_file
 from shared.world import (
     HC_SR04_BEAM_HALF_ANGLE_RAD,
@@ -123,22 +124,26 @@ NOMINAL = Shift(
 )
 
 
-class _Recorder(Learner):
-    """A learner that records each tick's reward; ``frozen`` makes it greedy with α = 0."""
-
-    def __init__(self, *args: Any, frozen: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.frozen = frozen
-        self.rewards: list[float] = []
+class _FrozenRule(QLambda):
+    """The update rule with α = 0: updates are counted, values never move."""
 
     def alpha_for(self, visits: Any) -> Any:
-        """No update when frozen (α = 0), else the learner's schedule."""
-        return 0.0 if self.frozen else super().alpha_for(visits)
+        """No learning rate at all."""
+        return 0.0
 
-    def step(self, raw_observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
-        """The learner's step, recording the reward it computed (0 on recovery ticks)."""
-        choice = super().step(raw_observation, bumper, now_s)
-        self.rewards.append(float(self._last.get("reward", 0.0)))
+
+class _Recorder(Learner):
+    """A learner that records each tick's reward (0 on ticks without an update: recovery)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rewards: list[float] = []
+
+    def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
+        """The learner's choice, recording the reward its update computed."""
+        choice = super().decide(observation, bumper, now_s)
+        update = self.last_update
+        self.rewards.append(0.0 if update is None else float(update.reward))
         return choice
 
 
@@ -205,19 +210,22 @@ def shifted_world(gpio: Any, seed: int, shift: Shift) -> World:
     return world
 
 
-def delay_duties(clock: WorldClock, hardware: SimHardware, ticks: int) -> None:
-    """Emulated latency: the world gets the duties the pins held ``ticks`` steps ago."""
+def delay_duties(clock: WorldClock, ticks: int) -> None:
+    """Emulated latency: the world gets the duties the pins held ``ticks`` steps ago.
+
+    Call it after the sim hardware is opened on ``clock``: its hook, which sets the world's
+    duties from the pins before each step, must run before this one.
+    """
     if ticks == 0:
         return
-    apply_now = hardware._apply_duties
+    world = clock.world
     pending: deque[tuple[float, float]] = deque([(0.0, 0.0)] * ticks)
 
     def apply_late() -> None:
-        apply_now()
-        pending.append(hardware.world._duty)
-        hardware.world.set_duties(*pending.popleft())
+        pending.append(world.duties)
+        world.set_duties(*pending.popleft())
 
-    clock.before_step[clock.before_step.index(apply_now)] = apply_late
+    clock.before_step.append(apply_late)
 
 
 @dataclass
@@ -241,11 +249,13 @@ def run(
     values: np.ndarray,
     ticks: int,
     learn: bool,
-    settings: LearnerSettings,
+    learning: LearningConfig,
     seed: int,
     state_dir: Path | None = None,
 ) -> RunResult:
     """``ticks`` control ticks of the loop on ``world``, learning on ``values`` or frozen.
+
+    Frozen: greedy (ε = 0) with α = 0, so the values stay ``values``.
 
     ``state_dir``: the learner's state directory, kept (a later run there resumes from its
     newest snapshot instead of ``values``, as ``robot run --learn`` does); default a temporary
@@ -253,22 +263,23 @@ def run(
     """
     clock = WorldClock(world)
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
-    delay_duties(clock, hardware, shift.latency_ticks)
+    delay_duties(clock, shift.latency_ticks)
     sha = sha256_file(bundle.file(bundle.qtable_file))
     with tempfile.TemporaryDirectory(prefix="bench-learning-") as scratch:
         if not learn:
-            settings = replace(settings, epsilon_start=0.0, epsilon_floor=0.0)
-        settings = replace(settings, state_dir=state_dir or Path(scratch))
+            learning = replace(learning, epsilon_start=0.0, epsilon_floor=0.0)
+        learning = replace(learning, state_dir=state_dir or Path(scratch))
+        rule = None if learn else _FrozenRule(learning)
         learner = _Recorder(
-            bundle.spec, bundle.discretizer, values, sha, settings, seed=seed, frozen=not learn
+            bundle.spec, bundle.discretizer, values, sha, learning, seed=seed, rule=rule
         )
-        config = LoopConfig(rate_hz=RATE_HZ, max_sensor_age_s=1.0, max_consecutive_overruns=10**6)
-        loop = ControlLoop(
-            hardware, QTablePolicy(bundle), bundle.spec, config, clock=clock, learner=learner
-        )
+        # Simulated time passes only while the loop waits, so no tick overruns; the limit is moot.
+        config = LoopConfig(rate_hz=RATE_HZ, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
+        loop = ControlLoop(hardware, learner, bundle.spec, config, clock=clock)
         try:
             summary = loop.run(max_ticks=ticks)
         finally:
+            learner.close()  # the exit save (a later room resumes from it)
             hardware.close()
     return RunResult(
         np.asarray(learner.rewards),
@@ -302,28 +313,35 @@ def room_seeds(seed: int, rooms: int) -> list[int]:
     return [seed] if rooms == 1 else [20_000 + 1_000 * seed + k for k in range(rooms)]
 
 
-def settings_record(settings: LearnerSettings) -> dict[str, Any]:
-    """The learner settings as JSON (the recovery as ``[left, right, duration_s]`` triples)."""
-    record = {k: v for k, v in settings.__dict__.items() if k not in {"state_dir", "recovery"}}
-    record["recovery"] = [
-        [s.command.left, s.command.right, s.duration_s] for s in settings.recovery
-    ]
+def settings_record(learning: LearningConfig) -> dict[str, Any]:
+    """The learner's settings as JSON (the recovery as ``[left, right, duration_s]`` triples)."""
+    record = {
+        f.name: getattr(learning, f.name)
+        for f in fields(learning)
+        if f.name not in {"enabled", "state_dir", "recovery"}
+    }
+    record["recovery"] = [[float(v) for v in step] for step in learning.recovery]
     return record
 
 
-#: Learner settings that are counts (``setting`` makes them ints).
-INT_SETTINGS = {"save_every", "keep", "rollback_window"}
+_DEFAULTS = LearningConfig()
+#: The ``[learning]`` keys ``--set`` may change: the numbers (``setting`` keeps counts ints).
+NUMERIC_SETTINGS = {
+    f.name: type(getattr(_DEFAULTS, f.name))
+    for f in fields(_DEFAULTS)
+    if type(getattr(_DEFAULTS, f.name)) in (int, float)
+}
 
 
 def setting(text: str) -> tuple[str, float]:
-    """``NAME=VALUE`` for a numeric learner setting (an argparse type for the script)."""
+    """``NAME=VALUE`` for a numeric ``[learning]`` key (an argparse type for the script)."""
     name, _, value = text.partition("=")
-    if name not in LearnerSettings.__dataclass_fields__ or not value:
+    if name not in NUMERIC_SETTINGS or not value:
         raise argparse.ArgumentTypeError(
-            f"expected NAME=VALUE with NAME a learner setting, found {text!r}"
+            f"expected NAME=VALUE with NAME one of {sorted(NUMERIC_SETTINGS)}, found {text!r}"
         )
     number = float(value)
-    return name, int(number) if number.is_integer() and name in INT_SETTINGS else number
+    return name, int(number) if number.is_integer() and NUMERIC_SETTINGS[name] is int else number
 
 
 def run_rooms(
@@ -335,7 +353,7 @@ def run_rooms(
     values: np.ndarray,
     ticks_per_room: int,
     learn: bool,
-    settings: LearnerSettings,
+    learning: LearningConfig,
     seed: int,
 ) -> RunResult:
     """One robot in several rooms, one after the other, its learning carried between them.
@@ -354,7 +372,7 @@ def run_rooms(
                 values=values,
                 ticks=ticks_per_room,
                 learn=learn,
-                settings=settings,
+                learning=learning,
                 seed=seed if k == 0 else seed * 1_000 + k,
                 state_dir=Path(state_dir),
             )
@@ -370,7 +388,7 @@ def bench_seed(
     *,
     learn_ticks: int,
     eval_ticks: int,
-    settings: LearnerSettings,
+    learning: LearningConfig,
     shift: Shift = LITERAL,
     eval_arenas: int = 1,
     learn_rooms: int = 1,
@@ -394,15 +412,15 @@ def bench_seed(
     # the learner shields its greedy choices while it learns; then the bundle's table is also
     # run under that shield without learning (what the shield does alone), and the learned
     # table under it too (as ``run --learn`` drives it).
-    bare = replace(settings, shield_greedy_distance_m=0.0)
-    shielded = settings.shield_greedy_distance_m > 0.0
+    bare = replace(learning, shield_greedy_distance_m=0.0)
+    shielded = learning.shield_greedy_distance_m > 0.0
     out: dict[str, Any] = {"seed": seed}
     runs = [
         ("unlearned", False, bare),
-        ("learning", True, settings),
-        *([("unlearned_shielded", False, settings)] if shielded else []),
+        ("learning", True, learning),
+        *([("unlearned_shielded", False, learning)] if shielded else []),
     ]
-    for name, learn, run_settings in runs:
+    for name, learn, run_learning in runs:
         progress(f"{shift.name} seed {seed}: {name}, shifted, {len(rooms)} room(s)")
         out[name] = run_rooms(
             bundle,
@@ -412,7 +430,7 @@ def bench_seed(
             values=table,
             ticks_per_room=per_room,
             learn=learn,
-            settings=run_settings,
+            learning=run_learning,
             seed=seed,
         )
     evaluations = [
@@ -421,8 +439,8 @@ def bench_seed(
         ("eval_learned", shift, out["learning"].values, bare),
         *(
             [
-                ("eval_shielded", shift, table, settings),
-                ("eval_learned_shielded", shift, out["learning"].values, settings),
+                ("eval_shielded", shift, table, learning),
+                ("eval_learned_shielded", shift, out["learning"].values, learning),
             ]
             if shielded
             else []
@@ -431,7 +449,7 @@ def bench_seed(
     if shift_trained is not None:
         trained = np.asarray(shift_trained, np.float64)
         evaluations.append(("eval_shift_trained", shift, trained, bare))
-    for name, world_shift, values, run_settings in evaluations:
+    for name, world_shift, values, run_learning in evaluations:
         progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
         # Frozen (ε = 0, α = 0): each arena starts from rest with ``values``, whatever the rooms
         # before it, so these are independent greedy runs.
@@ -443,7 +461,7 @@ def bench_seed(
             values=values,
             ticks_per_room=eval_ticks,
             learn=False,
-            settings=run_settings,
+            learning=run_learning,
             seed=seed,
         )
     return out

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ from bench.shifted_learning import (  # noqa: E402
     settings_record,
 )
 from robot.config import LearningConfig, load_config  # noqa: E402
-from robot.learning.learner import LearnerSettings  # noqa: E402
 from shared.bundle import read_bundle  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a learner setting (default: the [learning] defaults of robot.config)",
+        help="override a numeric [learning] key (default: the [learning] defaults of robot.config)",
     )
     parser.add_argument(
         "--shift-trained",
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         shift_trained = other.load_qtable()
     gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware
     # The state dir is replaced by a temporary one per run.
-    settings = LearnerSettings.from_config(LearningConfig(state_dir=args.out), **dict(args.set))
+    learning = replace(LearningConfig(state_dir=args.out), **dict(args.set))
     learn_ticks, eval_ticks = (
         int(args.minutes * 60 * RATE_HZ),
         int(args.eval_minutes * 60 * RATE_HZ),
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_arenas": args.eval_arenas,
         "eval_minutes_per_arena": args.eval_minutes,
         "episode_s": args.episode_s,
-        "learner": settings_record(settings),
+        "learner": settings_record(learning),
         "shift_trained": None if args.shift_trained is None else str(args.shift_trained),
     }
     curves: dict[str, np.ndarray] = {}
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed,
                 learn_ticks=learn_ticks,
                 eval_ticks=eval_ticks,
-                settings=settings,
+                learning=learning,
                 shift=shift,
                 eval_arenas=args.eval_arenas,
                 learn_rooms=args.learn_rooms,

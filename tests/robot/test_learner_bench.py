@@ -27,9 +27,8 @@ from bench.shifted_learning import (
     run_rooms,
     shifted_world,
 )
-from robot.config import load_config
+from robot.config import LearningConfig, load_config
 from robot.hardware.sim.backend import SimHardware, WorldClock
-from robot.learning.learner import LearnerSettings
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
 from shared.world import ROBOT_RADIUS_M, Arena, Pose, World
@@ -136,15 +135,15 @@ def test_emulated_latency_delays_the_pins_duties_by_one_step(obstacle_bundle: Bu
     clock = WorldClock(shifted_world(GPIO, 1, NOMINAL))
     hardware = SimHardware(GPIO, obstacle_bundle.spec.observation.names, clock)
     try:
-        delay_duties(clock, hardware, 1)
+        delay_duties(clock, 1)
         hardware.drive(MotorCommand(0.8, 0.4))
         clock.advance(0.05)
-        assert clock.world._duty == (0.0, 0.0)  # the command has not reached the motors yet
+        assert clock.world.duties == (0.0, 0.0)  # the command has not reached the motors yet
         hardware.drive(MotorCommand(-0.5, 0.5))
         clock.advance(0.05)
-        assert clock.world._duty == pytest.approx((0.8, 0.4))
+        assert clock.world.duties == pytest.approx((0.8, 0.4))
         clock.advance(0.05)
-        assert clock.world._duty == pytest.approx((-0.5, 0.5))
+        assert clock.world.duties == pytest.approx((-0.5, 0.5))
     finally:
         hardware.close()
 
@@ -153,8 +152,8 @@ def test_frozen_run_keeps_the_table_and_learning_changes_it(
     obstacle_bundle: Bundle, tmp_path: Path
 ) -> None:
     table = obstacle_bundle.load_qtable().astype(np.float64)
-    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
-    common = {"shift": LITERAL, "values": table, "ticks": 300, "settings": settings, "seed": 2}
+    learning = LearningConfig(state_dir=tmp_path, epsilon_start=0.5)
+    common = {"shift": LITERAL, "values": table, "ticks": 300, "learning": learning, "seed": 2}
     frozen = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, LITERAL), learn=False, **common)
     learned = run(obstacle_bundle, GPIO, shifted_world(GPIO, 2, LITERAL), learn=True, **common)
     assert np.array_equal(frozen.values, table)
@@ -168,11 +167,11 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
     obstacle_bundle: Bundle, tmp_path: Path
 ) -> None:
     table = obstacle_bundle.load_qtable().astype(np.float64)
-    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5)
+    learning = LearningConfig(state_dir=tmp_path, epsilon_start=0.5)
     rooms = room_seeds(2, 3)
     assert room_seeds(2, 1) == [2]  # one room: the seed's own arena, as before
     assert len(set(rooms)) == 3 and not set(rooms) & set(eval_seeds(2, 50))
-    common = {"values": table, "ticks_per_room": 150, "settings": settings, "seed": 2}
+    common = {"values": table, "ticks_per_room": 150, "learning": learning, "seed": 2}
     learned = run_rooms(obstacle_bundle, GPIO, rooms, shift=LITERAL, learn=True, **common)
     assert learned.rewards.shape == (450,) and learned.simulated_s == pytest.approx(22.5, abs=0.2)
     # The last room's learner resumed from the snapshot the rooms before it saved at exit.
@@ -187,12 +186,12 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
 def test_with_the_greedy_shield_the_bundle_runs_without_it_and_under_it(
     obstacle_bundle: Bundle, tmp_path: Path
 ) -> None:
-    settings = LearnerSettings(state_dir=tmp_path, epsilon_start=0.5, shield_greedy_distance_m=0)
+    learning = LearningConfig(state_dir=tmp_path, epsilon_start=0.5, shield_greedy_distance_m=0)
     common = {"learn_ticks": 200, "eval_ticks": 100, "eval_arenas": 1, "learn_rooms": 2}
-    plain = bench_seed(obstacle_bundle, GPIO, 3, settings=settings, shift=ANGLED, **common)
+    plain = bench_seed(obstacle_bundle, GPIO, 3, learning=learning, shift=ANGLED, **common)
     assert "unlearned_shielded" not in plain and "eval_shielded" not in plain
-    shielded = replace(settings, shield_greedy_distance_m=0.6)
-    both = bench_seed(obstacle_bundle, GPIO, 3, settings=shielded, shift=ANGLED, **common)
+    shielded = replace(learning, shield_greedy_distance_m=0.6)
+    both = bench_seed(obstacle_bundle, GPIO, 3, learning=shielded, shift=ANGLED, **common)
     # The bundle's table without learning (the bar's comparison) is never shielded.
     for name in ("unlearned", "eval_nominal", "eval_shifted"):
         assert np.array_equal(both[name].rewards, plain[name].rewards), name
