@@ -10,7 +10,8 @@ stale or invalid sensor data or a hardware fault, on any exception in a tick, af
 exit, whatever the exit. A stop is held until a tick produces a valid decision again.
 
 The loop borrows everything it is given (hardware, decider, telemetry, notifier) and closes
-none of it: whoever opened a part closes it (``robot.runtime``).
+none of it: whoever opened a part closes it (``robot.runtime``, ``robot.cli.run``). The one
+exception is a telemetry writer whose write failed: it is closed at once and not used again.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from robot.config import LoopConfig
 from robot.control.clock import Clock, MonotonicClock
 from robot.control.decider import Choice, Decider
 from robot.control.observation import ObservationBuilder, Refusal
-from robot.control.telemetry import RunStats, TelemetryWriter
+from robot.control.telemetry import RunStats, TelemetryWriter, TickTrace
 from robot.errors import RobotError
-from robot.hardware.base import Hardware, Snapshot
+from robot.hardware.base import Hardware
 from robot.systemd.sdnotify import Notifier, WatchdogGate
 from shared.spec import TaskSpec
 
@@ -54,7 +55,7 @@ class Replacement:
     config: LoopConfig
     #: The telemetry writer to use from the switch on (None: none).
     telemetry: TelemetryWriter | None
-    #: What runs now, for logs and ``STATUS=``, e.g. ``obstacle-1f2e (tflite: policy.tflite)``.
+    #: What runs now, for logs and ``STATUS=``, e.g. ``bundle obstacle-1f2e, policy tflite``.
     label: str
     #: Called on the loop's thread at the switch; returns the decider from then on (it may be
     #: the running one). It saves a running learner before a next one opens, so no two learners
@@ -65,22 +66,6 @@ class Replacement:
     #: Called on the loop's thread when the switch is refused after all (``open_decider``
     #: raised); everything that ran before runs on.
     on_refused: Callable[[], None] | None = None
-
-
-@dataclass
-class _Tick:
-    """What one tick saw and did, for its telemetry record."""
-
-    started_s: float
-    lateness_s: float
-    snapshot: Snapshot | None = None
-    observation: np.ndarray | None = None
-    choice: Choice | None = None
-    #: The tick had a valid observation and raised nothing (it may feed the watchdog).
-    fresh: bool = False
-    ended_s: float = 0.0
-    on_time: bool = True
-    compute_s: float = 0.0
 
 
 class ControlLoop:
@@ -231,7 +216,7 @@ class ControlLoop:
         """One tick; returns whether it ended before the next deadline."""
         started = self.clock.now()
         cpu_start = time.perf_counter()
-        tick = _Tick(started_s=started, lateness_s=started - deadline)
+        tick = TickTrace(started_s=started, lateness_s=started - deadline)
         fatal: LoopFailedError | None = None
         try:
             self._sense_decide_drive(tick)
@@ -246,7 +231,7 @@ class ControlLoop:
             raise fatal
         return tick.on_time
 
-    def _sense_decide_drive(self, tick: _Tick) -> None:
+    def _sense_decide_drive(self, tick: TickTrace) -> None:
         """Snapshot → observation → decide → drive, or stop the motors with the reason."""
         tick.snapshot = self.hardware.snapshot()
         built = self.observer.build(tick.snapshot, tick.started_s)
@@ -287,7 +272,7 @@ class ControlLoop:
         fatal.__cause__ = exc
         return fatal
 
-    def _account(self, tick: _Tick, deadline: float, cpu_start: float) -> None:
+    def _account(self, tick: TickTrace, deadline: float, cpu_start: float) -> None:
         """Whether the tick ended on time (stopping the motors after too many overruns), and its
         compute time and lateness in the run's statistics."""
         tick.ended_s = self.clock.now()
@@ -307,7 +292,7 @@ class ControlLoop:
         self.stats.compute_s.add(tick.compute_s)
         self.stats.lateness_s.add(max(tick.lateness_s, 0.0))
 
-    def _report(self, tick: _Tick) -> None:
+    def _report(self, tick: TickTrace) -> None:
         """The watchdog (healthy ticks only), ``STATUS=`` about once a second, telemetry."""
         if tick.fresh and tick.on_time and self._gate is not None:
             self._gate.healthy_tick()
@@ -317,28 +302,18 @@ class ControlLoop:
         if self.telemetry is not None and self.telemetry.wants(self.stats.ticks - 1):
             self._record(self.telemetry, tick)
 
-    def _record(self, telemetry: TelemetryWriter, tick: _Tick) -> None:
+    def _record(self, telemetry: TelemetryWriter, tick: TickTrace) -> None:
         """Write the tick's telemetry record; a writer that fails is not used again."""
-        observation = tick.observation
-        decision = None if tick.choice is None else tick.choice.decision
-        record = {
-            "t_s": round(tick.started_s, 6),
-            "tick": self.stats.ticks - 1,
-            "obs": None if observation is None else [round(float(v), 5) for v in observation],
-            "action": None if decision is None else decision.action_index,
-            "q": None if decision is None else [round(float(v), 5) for v in decision.q_values],
-            "compute_us": round(tick.compute_s * 1e6, 1),
-            "late_us": round(tick.lateness_s * 1e6, 1),
-            "stopped": self._stopped_for,
-            "overrun": not tick.on_time,
-            "bumper": None if tick.snapshot is None else tick.snapshot.bumper,
-        }
+        record = tick.record(self.stats.ticks - 1, self._stopped_for)
         record.update(self.decider.telemetry_fields())
         try:
             telemetry.write(record)
         except OSError as exc:
-            # A full disk must not take the robot down: telemetry stops, driving goes on.
+            # A full disk must not take the robot down: telemetry stops, driving goes on. The
+            # writer is closed at once (its buffered lines are lost anyway; closing twice is
+            # safe, so its owner's close at exit does nothing more).
             _log.error("telemetry disabled: cannot write %s: %s", telemetry.path, exc)
+            telemetry.close()
             self.telemetry = None
 
     def _driving(self) -> None:

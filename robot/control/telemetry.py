@@ -1,4 +1,5 @@
-"""Per-tick telemetry as size-rotated JSON Lines, and the run's statistics and exit summary."""
+"""Per-tick telemetry as size-rotated JSON Lines (each tick's record), and the run's statistics
+and exit summary."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import IO, Any
 import numpy as np
 
 from robot.config import TelemetryConfig
+from robot.control.decider import Choice
+from robot.hardware.base import Snapshot
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +72,43 @@ class TelemetryWriter:
                 file.close()
             except OSError as exc:  # the last lines are lost; nothing else can be done here
                 _log.error("telemetry: closing %s failed: %s", self.path, exc)
+
+
+@dataclass
+class TickTrace:
+    """What one tick saw and did: the loop's accounting of it, and its telemetry record."""
+
+    started_s: float
+    #: How late the tick started after its deadline (seconds; negative: early).
+    lateness_s: float
+    snapshot: Snapshot | None = None
+    #: The observation (raw units, the spec's order); None when the snapshot was refused.
+    observation: np.ndarray | None = None
+    #: What the decider chose; None when it was not asked (a refused snapshot, a held stop).
+    choice: Choice | None = None
+    #: The tick had a valid observation and raised nothing (it may feed the watchdog).
+    fresh: bool = False
+    ended_s: float = 0.0
+    on_time: bool = True
+    #: Time the tick took, by ``time.perf_counter`` (seconds).
+    compute_s: float = 0.0
+
+    def record(self, tick: int, stopped_for: str | None) -> dict[str, Any]:
+        """The tick's telemetry record (the decider adds its own fields)."""
+        observation = self.observation
+        decision = None if self.choice is None else self.choice.decision
+        return {
+            "t_s": round(self.started_s, 6),
+            "tick": tick,
+            "obs": None if observation is None else [round(float(v), 5) for v in observation],
+            "action": None if decision is None else decision.action_index,
+            "q": None if decision is None else [round(float(v), 5) for v in decision.q_values],
+            "compute_us": round(self.compute_s * 1e6, 1),
+            "late_us": round(self.lateness_s * 1e6, 1),
+            "stopped": stopped_for,
+            "overrun": not self.on_time,
+            "bumper": None if self.snapshot is None else self.snapshot.bumper,
+        }
 
 
 class SampleRing:
