@@ -149,3 +149,19 @@ def test_a_failing_setup_raises_its_own_error_not_one_from_close() -> None:
     with pytest.raises(Exception) as caught:
         SimHardware(config, ("no_such_channel",), WorldClock(_world()))
     assert not isinstance(caught.value, AttributeError), caught.value
+
+
+def test_opening_the_sim_backend_hands_over_the_worlds_clock() -> None:
+    # The loop must run on the world's simulated time: what opening the backend returns says so.
+    from robot.control.clock import MonotonicClock
+    from robot.runtime.backends import open_backend
+    from robot.runtime.compose import open_bundle
+
+    config = load_config(SIM_EXAMPLE)
+    real = MonotonicClock()
+    with open_backend(config, open_bundle(config), real) as backend:
+        assert isinstance(backend.hardware, SimHardware)
+        assert isinstance(backend.clock, WorldClock) and backend.clock is backend.hardware.clock
+        before_s = backend.clock.now()
+        backend.clock.advance(TICK_S)  # waiting on it steps the world
+        assert backend.hardware.world.time_s == pytest.approx(before_s + TICK_S)

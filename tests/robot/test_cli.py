@@ -386,3 +386,26 @@ def test_the_gym_backend_is_refused_on_the_robot_with_the_way_to_run_it(
     said = caplog.text + capsys.readouterr().out
     assert f"python -m trainer sil run --config {config}" in said
     assert "on the robot choose backend = 'gpio', 'serial' or 'sim'" in said
+
+
+def test_a_backend_passed_in_runs_the_gym_config(tmp_path: Path) -> None:
+    # The laptop passes its gym backend to main (no module global): here a stand-in on mock pins.
+    from robot.hardware.gpio import GpioHardware
+
+    factory, gpio, _ = simulated_gpio(CHANNELS, (1.5, 1.5, 1.5))
+    opened: list[object] = []
+
+    def open_stand_in(config, spec, clock):  # (its config section, the spec, the clock's now)
+        opened.append(config)
+        return GpioHardware(gpio, spec.observation.names, clock=clock, pin_factory=factory)
+
+    config = example(tmp_path, "reference_gym.toml", ('policy = "tflite"', 'policy = "qtable"'))
+    argv = ["run", "--config", str(config), "--max-ticks", "20"]
+    try:
+        assert main(argv, backends={"gym": open_stand_in}) == 0
+        assert [type(c).__name__ for c in opened] == ["GymConfig"]
+        assert {float(s.state) for s in factory.pin(MOTOR_PINS[0]).states} > {0.0}  # it drove …
+        assert motor_states(factory) == [0.0] * 4  # … and stopped at exit
+    finally:
+        factory.reset()
+    assert main(argv) == 1  # without it, the way to run it, as above

@@ -473,6 +473,34 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     assert isinstance(next_learner, Learner) and next_learner is not opened
 
 
+def test_with_learning_on_the_configured_policy_is_not_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The learner decides: no TFLite interpreter and no child-process probe for a policy that
+    # nothing would call. The label still names the configured policy.
+    from robot.learning import Learner
+    from robot.runtime import compose as composition
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a policy was built while learning")
+
+    monkeypatch.setattr(composition, "load_policy", refuse)
+    monkeypatch.setattr(composition, "choose_runtime", refuse)
+    path = serial_config(tmp_path, "loop://", ('policy = "qtable"', 'policy = "tflite"'))
+    learning = f'\n[learning]\nstate_dir = "{tmp_path / "learning"}"\n'
+    path.write_text(path.read_text() + learning)
+    config = load_config(path)
+    bundle = open_bundle(config)
+    learned = composition.compose(config, bundle, learn=True)
+    assert learned.learning and learned.label == "bundle obstacle_bundle, policy tflite"
+    decider = learned.open_decider()
+    assert isinstance(decider, Learner)
+    decider.close()
+    replacement, _, _ = prepare_replacement(config, bundle, path, None, learn=True)
+    assert replacement.label == "bundle obstacle_bundle, policy tflite"
+    assert isinstance(replacement.open_decider(), Learner)
+
+
 def bundle_without_a_qtable(tmp_path: Path) -> Path:
     """A copy of the fixture bundle whose manifest and directory have no Q-table."""
     no_table = tmp_path / "no-qtable"
