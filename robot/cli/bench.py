@@ -8,6 +8,7 @@ each HC-SR04 a mock trigger pin that answers every ping with an echo pulse, so t
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any
 
@@ -136,7 +137,7 @@ def tick_cost(
             bundle.spec,
             LoopConfig(
                 rate_hz=rate_hz,
-                max_sensor_age_s=1.0 if sensor_threads else 1e9,
+                max_sensor_age_s=1.0 if sensor_threads else math.inf,
                 max_consecutive_overruns=1000,
             ),
         )

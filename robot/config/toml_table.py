@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from robot.errors import ConfigError
 
-T = TypeVar("T")
-_MISSING: Any = object()
+#: No default: the key is required.
+MISSING: Any = object()
 _TYPE_NAMES = {
     bool: "a boolean (true/false)",
     int: "an integer",
@@ -24,6 +23,8 @@ _TYPE_NAMES = {
 class Table:
     """One table of ``robot.toml``: read each key once with its type; ``done()`` flags leftovers.
 
+    Types only: ranges and rules between keys are the sections' own (``robot.config.section``).
+
     Every error reads ``<file>: [<key path>] …: expected …, found …; <fix>``.
     """
 
@@ -31,7 +32,7 @@ class Table:
         self.path = path
         self.file = file
         if not isinstance(data, dict):
-            raise self.error("", f"expected a table, found {_describe(data)}", "write it as [...]")
+            raise self.error("", f"expected a table, found {describe(data)}", "write it as [...]")
         self._data: dict[str, Any] = data
         self._used: set[str] = set()
 
@@ -43,24 +44,11 @@ class Table:
         """A ConfigError naming the file and ``key``'s path."""
         return ConfigError(f"{self.file}: [{self.key_path(key)}] {problem}; {fix}")
 
-    def has(self, key: str) -> bool:
-        """Whether ``key`` is present (and known: ``done()`` will not flag it)."""
-        self._used.add(key)
-        return key in self._data
-
-    def get(
-        self,
-        key: str,
-        kind: type[T],
-        default: T = _MISSING,
-        *,
-        check: Callable[[T], str | None] | None = None,
-        fix: str = "",
-    ) -> T:
-        """The value of ``key`` as ``kind``; ``check`` returns a problem text or None."""
+    def get(self, key: str, kind: Any, default: Any = MISSING, *, fix: str = "") -> Any:
+        """The value of ``key`` as ``kind`` (ints as floats where ``kind`` is float)."""
         self._used.add(key)
         if key not in self._data:
-            if default is _MISSING:
+            if default is MISSING:
                 raise self.error(key, "is missing", fix or f"add `{key} = …` to [{self.path}]")
             return default
         value = self._data[key]
@@ -69,45 +57,12 @@ class Table:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.error(
                 key,
-                f"expected {_type_name(kind)}, found {_describe(value)}",
+                f"expected {_type_name(kind)}, found {describe(value)}",
                 fix or f"write {key} as {_type_name(kind)}",
             )
         if kind is float and not math.isfinite(value):
             raise self.error(key, f"expected a finite number, found {value!r}", "give a number")
-        if check is not None and (problem := check(value)) is not None:
-            raise self.error(key, f"{problem}, found {value!r}", fix or "see the example configs")
         return value
-
-    def number(self, key: str, default: float, low: float, high: float, unit: str = "") -> float:
-        """A float within [low, high]."""
-        suffix = f" {unit}" if unit else ""
-        return self.get(
-            key,
-            float,
-            default,
-            check=lambda v: None if low <= v <= high else f"expected {low}..{high}{suffix}",
-            fix=f"choose a value between {low} and {high}{suffix}",
-        )
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        """An int within [low, high]."""
-        return self.get(
-            key,
-            int,
-            default,
-            check=lambda v: None if low <= v <= high else f"expected {low}..{high}",
-            fix=f"choose an integer between {low} and {high}",
-        )
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str = _MISSING) -> str:
-        """A string among ``choices``."""
-        return self.get(
-            key,
-            str,
-            default,
-            check=lambda v: None if v in choices else f"expected one of {list(choices)}",
-            fix=f"use one of {', '.join(repr(c) for c in choices)}",
-        )
 
     def table(self, key: str, *, optional: bool = False) -> Table | None:
         """The sub-table ``key`` (None if optional and absent)."""
@@ -124,7 +79,7 @@ class Table:
         items = self._data.get(key, [])
         if not isinstance(items, list):
             raise self.error(
-                key, f"expected an array of tables, found {_describe(items)}", f"use [[{key}]]"
+                key, f"expected an array of tables, found {describe(items)}", f"use [[{key}]]"
             )
         return [
             Table(item, f"{self.key_path(key)}[{i}]", self.file) for i, item in enumerate(items)
@@ -151,7 +106,8 @@ def _type_name(kind: Any) -> str:
     return getattr(kind, "__name__", str(kind))
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value as errors show it, with its type (``str 'fast'``, ``an array [1, 2]``)."""
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):

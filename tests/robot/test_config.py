@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from pathlib import Path
 
 import pytest
 
 from robot.config import (
+    DistanceSensorConfig,
+    DriveConfig,
     GpioConfig,
     GymConfig,
+    LearningConfig,
+    LoopConfig,
     SerialConfig,
     SimConfig,
+    TelemetryConfig,
     check_channels,
     load_config,
 )
@@ -278,3 +285,104 @@ def test_config_error_is_under_the_one_error_root(tmp_path: Path) -> None:
     assert isinstance(info.value, ConfigError)
     assert isinstance(info.value, RobotError)
     assert isinstance(info.value, ValueError)  # the builtin it resembles
+
+
+@pytest.mark.parametrize(
+    ("line", "change", "expected"),
+    [
+        ("alpha = 2", {"alpha": 2.0}, "[learning.alpha] expected 1e-06..1.0, found 2.0"),
+        (
+            "epsilon_decay = 0",
+            {"epsilon_decay": 0.0},
+            "[learning.epsilon_decay] expected more than 0.0 and at most 1.0, found 0.0",
+        ),
+        (
+            "epsilon_floor = 0.5",
+            {"epsilon_floor": 0.5},
+            "[learning.epsilon_floor] expected <= epsilon_start (0.2), found 0.5",
+        ),
+        ("keep = 0", {"keep": 0}, "[learning.keep] expected 1..1000, found 0"),
+    ],
+)
+def test_a_value_is_refused_alike_in_the_file_and_in_code(
+    tmp_path: Path, line: str, change: dict, expected: str
+) -> None:
+    in_file = error_for(tmp_path, MINIMAL_GPIO + f"\n[learning]\n{line}\n")
+    assert expected in in_file
+    with pytest.raises(ConfigError) as info:
+        dataclasses.replace(LearningConfig(), **change)
+    assert str(info.value).startswith(expected)
+    assert str(info.value).split("; ", 1)[1] == in_file.split("; ", 1)[1]  # the same fix
+
+
+def test_defaults_are_stated_once_in_the_dataclasses(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL_GPIO + "\n[learning]\n"))
+    assert config.learning == LearningConfig(state_dir=tmp_path / "learning")
+    assert config.telemetry == TelemetryConfig(path=tmp_path / "telemetry" / "ticks.jsonl")
+    assert config.loop == LoopConfig(rate_hz=50.0)
+    serial = load_config(EXAMPLES / "reference_serial.toml").hardware
+    assert isinstance(serial, SerialConfig)
+    assert serial.baudrate == SerialConfig.baudrate == 115_200
+
+
+def test_every_field_is_declared_with_its_rule() -> None:
+    for cls in (
+        LoopConfig,
+        TelemetryConfig,
+        LearningConfig,
+        GpioConfig,
+        SerialConfig,
+        GymConfig,
+        SimConfig,
+        DriveConfig,
+        DistanceSensorConfig,
+    ):
+        for field in dataclasses.fields(cls):
+            assert field.metadata, f"{cls.__name__}.{field.name} has no rule"
+
+
+def test_code_values_are_normalised_like_toml_ones(tmp_path: Path) -> None:
+    learning = LearningConfig(state_dir="state", alpha=1, recovery=[[0, 0, 1]])  # type: ignore[arg-type]
+    assert learning.state_dir == Path("state") and learning.alpha == 1.0
+    assert learning.recovery == ((0.0, 0.0, 1.0),)
+    with pytest.raises(ConfigError, match=r"\[loop\.rate_hz\] expected a finite number"):
+        LoopConfig(rate_hz=math.nan)
+    # Python code (a benchmark of the runtime alone) may lift the staleness limit; TOML cannot.
+    assert LoopConfig(max_sensor_age_s=math.inf).max_sensor_age_s == math.inf
+    text = MINIMAL_GPIO.replace("rate_hz = 50", "rate_hz = 50\nmax_sensor_age_s = inf")
+    assert "[loop.max_sensor_age_s] expected a finite number" in error_for(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "backward = 19\n",
+            "",
+            "[hardware.gpio.drive.right.backward] is missing; kind = 'motor' needs forward and "
+            "backward",
+        ),
+        (
+            "backward = 19\n",
+            "backward = 19\nphase = 4\n",
+            "[hardware.gpio.drive.right.phase] is not used with kind = 'motor'; remove it or set "
+            "kind = 'phase_enable'",
+        ),
+    ],
+)
+def test_drive_pins_follow_the_drive_kind(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert expected in error_for(tmp_path, MINIMAL_GPIO.replace(old, new))
+
+
+def test_pins_and_channels_are_checked_on_construction_too() -> None:
+    gpio = load_config(EXAMPLES / "reference_gpio.toml").hardware
+    assert isinstance(gpio, GpioConfig)
+    clash = DistanceSensorConfig("rear_distance_m", trigger="BCM12", echo=8)
+    with pytest.raises(ConfigError) as info:
+        dataclasses.replace(gpio, distance_sensors=(*gpio.distance_sensors, clash))
+    assert str(info.value) == (
+        "[hardware.gpio.drive.left.forward] pin 12 is already used by "
+        "[hardware.gpio.distance_sensors[3].trigger]; give each device its own pin"
+    )
