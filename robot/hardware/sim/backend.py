@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from robot.config import GpioConfig, SimConfig
+from robot.errors import ConfigError
 from robot.hardware.base import Snapshot
 from robot.hardware.gpio import GpioHardware
 from robot.hardware.sim.pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
@@ -88,7 +89,7 @@ class SimHardware(ContactTally, GpioHardware):
         world = clock.world
         self.clock = clock
         if len(config.distance_sensors) > len(world.sensors):
-            raise ValueError(
+            raise ConfigError(
                 f"sim: {len(config.distance_sensors)} distance sensors configured but the world "
                 f"has {len(world.sensors)} ({[s.name for s in world.sensors]}); configure at most "
                 "that many"
@@ -185,8 +186,8 @@ def build_world(config: SimConfig) -> World:
         )
         if arena.clearance_m(x_m, y_m, ROBOT_RADIUS_M) > START_CLEARANCE_M:
             break
-    else:
-        raise ValueError(
+    else:  # only the drawn world can tell: a config mistake all the same (one line, exit 2)
+        raise ConfigError(
             f"[hardware.sim] no free start pose in a {side_m} m arena with {config.obstacles} "
             "obstacles; use fewer obstacles or a larger arena_m"
         )
