@@ -12,6 +12,7 @@ import pytest
 
 from robot.config import LoopConfig, SerialConfig
 from robot.control.clock import MonotonicClock
+from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
 from robot.hardware import frames
 from robot.hardware.serial_link import SerialHardware
@@ -178,7 +179,7 @@ def test_loop_drives_over_serial_and_holds_stopped_while_the_link_is_down(
     wait_for(lambda: link.stats.frames >= 1)
     loop = ControlLoop(
         link,
-        load_policy(bundle, "qtable"),
+        GreedyDecider.for_spec(load_policy(bundle, "qtable"), bundle.spec),
         bundle.spec,
         LoopConfig(rate_hz=50.0, max_sensor_age_s=0.2, max_consecutive_overruns=1000),
         clock=MonotonicClock(),
