@@ -12,6 +12,14 @@ backends' sections, a tagged union), ``learning`` (``[learning]``), ``load`` (th
 
 from __future__ import annotations
 
+from robot.config.control import (
+    LEARNED_POLICY,
+    POLICIES,
+    RATE_HZ_RANGE,
+    BundleConfig,
+    LoopConfig,
+    TelemetryConfig,
+)
 from robot.config.hardware import (
     BACKENDS,
     DRIVE_KINDS,
@@ -29,14 +37,6 @@ from robot.config.hardware import (
 from robot.config.learning import LearningConfig
 from robot.config.load import RobotConfig, check_channels, load_config, parse_config
 from robot.config.rules import Pin
-from robot.config.runtime import (
-    LEARNED_POLICY,
-    POLICIES,
-    RATE_HZ_RANGE,
-    BundleConfig,
-    LoopConfig,
-    TelemetryConfig,
-)
 
 __all__ = [
     "BACKENDS",

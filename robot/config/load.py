@@ -6,9 +6,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from robot.config.control import BundleConfig, LoopConfig, TelemetryConfig
 from robot.config.hardware import Backend, HardwareConfig
 from robot.config.learning import LearningConfig
-from robot.config.runtime import BundleConfig, LoopConfig, TelemetryConfig
 from robot.config.section import Section, parse_section, ruled, section
 from robot.config.toml_table import Table
 from robot.errors import ConfigError

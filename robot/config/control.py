@@ -1,4 +1,4 @@
-"""``[bundle]``, ``[loop]`` and ``[telemetry]``: what to run, how fast, and what to record."""
+"""``[bundle]``, ``[loop]`` and ``[telemetry]``: what the loop runs, how fast, what it records."""
 
 from __future__ import annotations
 
