@@ -26,7 +26,7 @@ from robot.cli.bench import decision_latency_us, tick_cost
 from shared.bundle import read_bundle
 from tests.robot.mcu import Microcontroller
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 TARGETS = {
     "decision_p99_us": 20.0,
