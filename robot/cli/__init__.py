@@ -24,6 +24,7 @@ from robot.cli.check import cmd_check
 from robot.cli.exit_codes import EXIT_USAGE
 from robot.cli.run import cmd_run
 from robot.cli.stop import cmd_stop
+from robot.config import RATE_HZ_RANGE
 from robot.runtime.backends import BackendOptions, HardwareFactory
 from robot.systemd.journal import configure_logging
 from shared.errors import Sim2PiError
@@ -31,6 +32,18 @@ from shared.errors import Sim2PiError
 __all__ = ["build_parser", "main"]
 
 _log = logging.getLogger("robot")
+
+
+def rate_hz(text: str) -> float:
+    """``--rate-hz``: a loop rate within ``[loop] rate_hz``'s range (argparse names the flag)."""
+    low, high = RATE_HZ_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of Hz, found {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {low:g}..{high:g} Hz, found {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--bundle", type=Path, required=True, help="a bundle directory")
     bench.add_argument("--decisions", type=int, default=5000, help="timed decisions per policy")
     bench.add_argument("--ticks", type=int, default=500, help="loop ticks (0: skip the loop)")
-    bench.add_argument("--rate-hz", type=float, default=50.0, help="loop rate for the tick bench")
+    bench.add_argument(
+        "--rate-hz", type=rate_hz, default=50.0, help="loop rate for the tick bench (1-200 Hz)"
+    )
     return parser
 
 

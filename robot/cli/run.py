@@ -79,8 +79,10 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions)
         _log.error("%s", exc)
         return EXIT_FAILED
     finally:
-        if not closed:  # the loop never ran: what was opened for it
-            _close(decider, telemetry)
+        if not closed:
+            # The loop never ran: close the telemetry file, but do not save a learner that
+            # learnt nothing (another run may own its state directory: the service, say).
+            _close(None, telemetry)
         notifier.close()
     _report(summary, args)
     return EXIT_OK

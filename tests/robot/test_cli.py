@@ -217,6 +217,13 @@ def test_bench_prints_each_policy_and_the_loop(capsys: pytest.CaptureFixture[str
     assert "loop on gpio+MockFactory (tflite, 25 ticks at 50.0 Hz)" in out
 
 
+def test_bench_refuses_a_rate_outside_the_loops_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--bundle", str(FIXTURE_BUNDLE), "--rate-hz", "500"])
+    assert exited.value.code == 2
+    assert "argument --rate-hz: expected 1..200 Hz, found 500" in capsys.readouterr().err
+
+
 def test_the_service_command_stops_on_sigterm(tmp_path: Path) -> None:
     mcu = Microcontroller()
     try:
