@@ -6,7 +6,7 @@ paths (the bundle, telemetry, learning state) are relative to the config file's 
 
 Where things live: ``section`` (a section's fields declared with default, range and unit, and
 parsed generically), ``rules`` (how one key is read and checked), ``toml_table`` (typed access
-to one TOML table), ``runtime`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
+to one TOML table), ``control`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
 backends' sections, a tagged union), ``learning`` (``[learning]``), ``load`` (the whole file).
 """
 

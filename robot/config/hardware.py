@@ -231,9 +231,9 @@ class SimConfig(Section):
 
     backend: ClassVar[str] = "sim"
     toml_path: ClassVar[str] = "hardware.sim"
-    #: The pins, as in ``[hardware.gpio]``; distance sensor i is the world's ranger i (None in
-    #: Python code: the world alone, as the MCU emulator uses it).
-    gpio: GpioConfig = section(GpioConfig)
+    #: The pins, as in ``[hardware.gpio]``; distance sensor i is the world's ranger i (required in
+    #: ``robot.toml``; None in Python code: the world alone, as the MCU emulator uses it).
+    gpio: GpioConfig | None = section(GpioConfig)
     #: Seeds the arena, the start pose and the sensor noise: same seed, same run.
     seed: int = integer(0, low=0, high=2**32 - 1)
     #: Side of the square arena (metres).
@@ -248,8 +248,8 @@ class SimConfig(Section):
     motor_gain: float = number(1.0, low=0.1, high=2.0)
 
     def channel_names(self) -> tuple[str, ...]:
-        """The observation channels the simulated sensors feed."""
-        return self.gpio.channel_names()
+        """The observation channels the simulated sensors feed (none without pins)."""
+        return () if self.gpio is None else self.gpio.channel_names()
 
     def cross_checks(self) -> Iterator[Problem | None]:
         """No more distance sensors than the simulated robot has rangers."""

@@ -182,6 +182,7 @@ class SubSection(Rule):
     toml_type = dict
 
     def __init__(self, cls: type[Section], absent: str) -> None:
+        assert absent in ("required", "none", "defaults"), absent  # a declaration's typo
         self.cls, self.when_absent = cls, absent
         self.absent = None
 
@@ -214,7 +215,7 @@ class SubSections(Rule):
 
 
 def section(cls: type[Section], *, absent: str = "required") -> Any:
-    """A sub-table: ``absent`` is "required", "none" (None) or "defaults" (``cls()``)."""
+    """A sub-table: ``absent`` is "required", "none" (None) or "defaults" (an empty table read)."""
     return ruled(SubSection(cls, absent))
 
 

@@ -4,7 +4,7 @@ Deadlines are absolute (``start + k × period``) on an injected monotonic clock,
 accumulates into drift; a tick that ends after the next deadline is an overrun, and the loop
 skips to the first deadline still ahead rather than bursting to catch up.
 
-Fail-safe (``../shared/DESIGN.md``): the motors are stopped before the first valid decision, on
+Fail-safe (``docs/robot-runtime.md``): the motors are stopped before the first valid decision, on
 stale or invalid sensor data or a hardware fault, on any exception in a tick, after
 ``max_consecutive_overruns`` overruns in a row, on SIGTERM/SIGINT (``request_stop``) and at
 exit, whatever the exit. A stop is held until a tick produces a valid decision again.
@@ -240,15 +240,16 @@ class ControlLoop:
             return
         tick.observation = built
         tick.fresh = True
-        # Held after too many overruns, until a tick ends on time again.
+        # Held after too many overruns, until a tick ends on time again. A learner is not asked
+        # then (it would learn from a choice not driven); a greedy policy still is (telemetry).
         held = self._overrun_streak >= self.config.max_consecutive_overruns
         if not (held and self.decider.learns):
             tick.choice = self._decide(built, tick.snapshot.bumper, tick.started_s)
-        if held or tick.choice is None:
+        if held:
             self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
-            return
-        self.hardware.drive(tick.choice.command)
-        self._driving()
+        elif tick.choice is not None:
+            self.hardware.drive(tick.choice.command)
+            self._driving()
 
     def _decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
         """The decider's choice, its time recorded in the run's statistics."""

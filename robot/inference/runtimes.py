@@ -1,4 +1,5 @@
-"""Choosing a TFLite runtime: ai_edge_litert, then tflite_runtime (never TensorFlow: see DESIGN).
+"""Choosing a TFLite runtime: ai_edge_litert, then tflite_runtime (never TensorFlow: the
+dependency rule of ``docs/architecture.md``).
 
 ``choose_runtime`` is the one way to choose, on the robot and in the laptop's exporter alike. An
 import that works is not enough (``tflite-runtime`` 2.14 imports under numpy 2 and then fails

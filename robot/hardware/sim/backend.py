@@ -202,6 +202,8 @@ def build_world(config: SimConfig) -> World:
 
 def open_sim(config: SimConfig, channels: tuple[str, ...]) -> SimHardware:
     """The sim backend on a fresh world; the loop must run on the returned ``.clock``."""
+    if config.gpio is None:  # only a config built in code can lack it; robot.toml requires it
+        raise ConfigError("[hardware.sim.gpio]: expected the pins the simulated devices use")
     return SimHardware(config.gpio, channels, WorldClock(build_world(config)))
 
 

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise-std-m", type=float, default=0.01, help="range noise (m)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = SimConfig(gpio=None, seed=args.seed, noise_std_m=args.noise_std_m)  # type: ignore[arg-type]
+    config = SimConfig(gpio=None, seed=args.seed, noise_std_m=args.noise_std_m)
     emulator = McuEmulator(build_world(config))
     print(f"sim2pi mcu emulator on {emulator.path}; set [hardware.serial] url to it", flush=True)
     try:
