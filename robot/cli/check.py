@@ -21,7 +21,12 @@ from robot.errors import HardwareError, TFLiteRuntimeError
 from robot.hardware.base import Snapshot
 from robot.inference.policy import Policy, TFLitePolicy
 from robot.inference.probe import installed_version
-from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES, TFLiteRuntime, choose_runtime
+from robot.inference.tflite_runtimes import (
+    FORCE_ENV,
+    PROBE_CANDIDATES,
+    TFLiteRuntime,
+    choose_runtime,
+)
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
 from robot.runtime.compose import open_bundle, open_policy
 from robot.runtime.state_dirs import probe_state_dir

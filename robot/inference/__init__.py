@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from robot.inference.policy import Decision, Policy, available_policies, load_policy
-    from robot.inference.runtimes import TFLiteRuntime, choose_runtime
+    from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 
 #: Each exported name → the module that defines it.
 _EXPORTS = {
@@ -21,8 +21,8 @@ _EXPORTS = {
     "Policy": "robot.inference.policy",
     "available_policies": "robot.inference.policy",
     "load_policy": "robot.inference.policy",
-    "TFLiteRuntime": "robot.inference.runtimes",
-    "choose_runtime": "robot.inference.runtimes",
+    "TFLiteRuntime": "robot.inference.tflite_runtimes",
+    "choose_runtime": "robot.inference.tflite_runtimes",
 }
 __all__ = [
     "Decision",

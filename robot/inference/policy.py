@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from robot.errors import PolicyLoadError
-from robot.inference.runtimes import TFLiteRuntime, choose_runtime
+from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from shared.bundle import MANIFEST, Bundle, ModelEntry, TensorInfo
 from shared.errors import BundleError, SpecError
 from shared.spec import ObservationSpec

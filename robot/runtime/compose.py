@@ -22,7 +22,7 @@ from robot.control.decider import Decider, GreedyDecider
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
-from robot.inference.runtimes import TFLiteRuntime, choose_runtime
+from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from robot.learning import Learner, learned_table
 from robot.runtime.state_dirs import probe_state_dir
 from shared.bundle import Bundle, read_bundle, sha256_file

@@ -16,8 +16,8 @@ import pytest
 
 from robot.cli import main
 from robot.cli.bench import DRIVE_PINS, simulated_gpio
-from robot.inference import runtimes as tflite
-from robot.inference.runtimes import FORCE_ENV, PROBE_CANDIDATES
+from robot.inference import tflite_runtimes as tflite
+from robot.inference.tflite_runtimes import FORCE_ENV, PROBE_CANDIDATES
 from tests.robot.mcu import Microcontroller, wait_for
 from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 

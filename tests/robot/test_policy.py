@@ -18,7 +18,7 @@ from robot.inference.policy import (
     available_policies,
     load_policy,
 )
-from robot.inference.runtimes import choose_runtime
+from robot.inference.tflite_runtimes import choose_runtime
 from shared.bundle import MODEL_FILES, Bundle, ModelEntry, read_bundle, write_bundle
 from shared.errors import SpecError
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from robot.errors import TFLiteRuntimeError
-from robot.inference import runtimes as tflite
+from robot.inference import tflite_runtimes as tflite
 from robot.inference.policy import TFLitePolicy
 from robot.inference.probe import CACHE_FILE, default_state_dir
-from robot.inference.runtimes import FORCE_ENV, choose_runtime
+from robot.inference.tflite_runtimes import FORCE_ENV, choose_runtime
 from shared.bundle import Bundle
 from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
 from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
@@ -25,7 +25,7 @@ from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runti
 def test_the_chosen_runtime_builds_an_interpreter_and_is_logged(
     bundle: Bundle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="robot.inference.runtimes"):
+    with caplog.at_level(logging.INFO, logger="robot.inference.tflite_runtimes"):
         runtime = choose_runtime(bundle.path, "float32", probe=False)
     forced = os.environ.get(FORCE_ENV)
     names = [name for name, _, _ in tflite.RUNTIMES]
@@ -163,7 +163,7 @@ def test_a_bundle_without_reference_outputs_falls_back_in_process(
     for entry in manifest["models"].values():
         del entry["reference"]
     (older / "manifest.json").write_text(json.dumps(manifest))
-    with caplog.at_level(logging.INFO, logger="robot.inference.runtimes"):
+    with caplog.at_level(logging.INFO, logger="robot.inference.tflite_runtimes"):
         runtime = choose_runtime(older, "float32", probe=True, state_dir=tmp_path / "state")
     assert runtime.probe is None and not (tmp_path / "state").exists()
     assert "no reference inputs/outputs" in caplog.text and "in-process" in caplog.text
