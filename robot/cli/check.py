@@ -29,7 +29,6 @@ from robot.inference.tflite_runtimes import (
 )
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
 from robot.runtime.compose import open_bundle, open_policy
-from robot.runtime.state_dirs import probe_state_dir
 from shared.bundle import Bundle
 
 #: How often to look again while waiting for every sensor to report (seconds).
@@ -83,7 +82,7 @@ def report_tflite(policy: Policy, bundle: Bundle) -> None:
         # The Q-table needs no TFLite runtime; say whether the bundle's models could run here.
         kind = "float32" if "float32" in bundle.models else next(iter(bundle.models))
         try:
-            found = choose_runtime(bundle.path, kind, probe=True, state_dir=probe_state_dir())
+            found = choose_runtime(bundle.path, kind, probe=True)
             report_runtime(found, f" (not needed by {policy.name})")
         except TFLiteRuntimeError as exc:
             report(f"tflite   none works here (not needed by {policy.name}): {exc}")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from robot.inference import probe_child
+from robot.systemd.directories import state_directory
 
 _log = logging.getLogger(__name__)
 
@@ -107,9 +108,13 @@ class ProbeReport:
         return [("* " if r is self.chosen else "  ") + r.describe() for r in self.results]
 
 
-def default_state_dir() -> Path:
-    """``$SIM2PI_STATE_DIR``, else ``~/.cache/sim2pi`` (systemd's StateDirectory sets the first)."""
-    configured = os.environ.get(STATE_DIR_ENV)
+def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where verdicts are cached: ``$STATE_DIRECTORY`` (a service), else ``$SIM2PI_STATE_DIR``,
+    else ``~/.cache/sim2pi``."""
+    state = state_directory(environ)
+    if state is not None:
+        return state
+    configured = environ.get(STATE_DIR_ENV)
     return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"
 
 

@@ -24,7 +24,6 @@ from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
 from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from robot.learning import Learner, learned_table
-from robot.runtime.state_dirs import probe_state_dir
 from shared.bundle import Bundle, read_bundle, sha256_file
 from shared.errors import BundleError, NoSnapshotError
 
@@ -134,7 +133,8 @@ def open_policy(
     """The configured policy from ``bundle``; a TFLite one on the runtime ``choose_runtime`` picks.
 
     Without ``runtime``, a TFLite policy's runtime is the first that passes the child-process
-    probe of the configured model (cached in ``probe_state_dir()``), or the forced one.
+    probe of the configured model (verdicts cached in ``$STATE_DIRECTORY`` under systemd, see
+    ``robot.inference.probe.default_state_dir``), or the forced one.
     ``learning``: the learner will decide (``--learn``); a ``qtable-learned`` policy is then the
     bundle's Q-table (the learner resumes from the newest snapshot itself, or starts from it).
     """
@@ -144,7 +144,7 @@ def open_policy(
         return open_learned_policy(config, bundle)
     kind = POLICY_KINDS.get(config.bundle.policy)
     if runtime is None and kind is not None and kind in bundle.models:
-        runtime = choose_runtime(bundle.path, kind, probe=True, state_dir=probe_state_dir())
+        runtime = choose_runtime(bundle.path, kind, probe=True)
     return load_policy(bundle, config.bundle.policy, runtime)
 
 

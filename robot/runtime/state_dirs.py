@@ -1,22 +1,14 @@
 """Where a run writes: under systemd's ``$STATE_DIRECTORY`` when it is a service, else beside its
-config (telemetry, the learner's state) or in the user's cache (the TFLite probe's verdicts)."""
+config (telemetry, the learner's state). The TFLite probe's verdicts: ``robot.inference.probe``."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from robot.config import LearningConfig, RobotConfig, TelemetryConfig
-from robot.inference.probe import STATE_DIR_ENV
-
-
-def state_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """systemd's ``$STATE_DIRECTORY`` (from ``StateDirectory=``; the first of several), or None."""
-    value = environ.get("STATE_DIRECTORY", "")
-    first = value.split(":")[0]
-    return Path(first) if first else None
+from robot.systemd.directories import state_directory
 
 
 def with_writable_defaults(
@@ -38,12 +30,3 @@ def with_writable_defaults(
     if learning.state_dir == base / LearningConfig.state_dir:
         learning = dataclasses.replace(learning, state_dir=state / LearningConfig.state_dir)
     return dataclasses.replace(config, telemetry=telemetry, learning=learning)
-
-
-def probe_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The TFLite probe's cache: $STATE_DIRECTORY, else $SIM2PI_STATE_DIR, else ~/.cache/sim2pi."""
-    state = state_directory(environ)
-    if state is not None:
-        return state
-    configured = environ.get(STATE_DIR_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "sim2pi"

@@ -233,8 +233,13 @@ def test_a_runtime_that_is_not_installed_is_missing_without_a_child(tmp_path: Pa
 
 
 def test_the_state_dir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("SIM2PI_STATE_DIR", "/var/lib/sim2pi")
     assert tflite_probe.default_state_dir() == Path("/var/lib/sim2pi")
+    # Under systemd, StateDirectory= wins (the first of several).
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/sim2pi-robot:/var/lib/other")
+    assert tflite_probe.default_state_dir() == Path("/var/lib/sim2pi-robot")
+    monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.delenv("SIM2PI_STATE_DIR")
     assert tflite_probe.default_state_dir() == Path.home() / ".cache" / "sim2pi"
 
