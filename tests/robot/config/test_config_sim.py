@@ -14,7 +14,7 @@ import pytest
 from robot.config import DistanceSensorConfig, SimConfig, load_config
 from robot.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SIM_EXAMPLE = ROOT / "robot" / "examples" / "reference_sim.toml"
 FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 

@@ -18,7 +18,7 @@ import pytest
 
 from robot.systemd.sdnotify import Notifier, WatchdogGate, parse_notify_address
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Receiver:

@@ -19,7 +19,7 @@ from robot.inference.probe import CACHE_FILE, default_state_dir
 from robot.inference.tflite_runtimes import FORCE_ENV, choose_runtime
 from shared.bundle import Bundle
 from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
-from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
+from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
 
 def test_the_chosen_runtime_builds_an_interpreter_and_is_logged(

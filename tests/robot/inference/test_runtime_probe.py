@@ -32,7 +32,7 @@ from robot.inference.probe import (
     probe_runtimes,
 )
 
-BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bundle"
+BUNDLE = Path(__file__).resolve().parents[2] / "fixtures" / "obstacle_bundle"
 MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
 FLOAT_MODEL = BUNDLE / MANIFEST["models"]["float32"]["file"]
 REFERENCE = MANIFEST["models"]["float32"]["reference"]
@@ -318,7 +318,7 @@ def test_the_child_program_runs_by_path_without_robot_importable(tmp_path: Path)
 
 def test_the_child_runs_as_a_module_and_fails_with_the_runtimes_error(fake, tmp_path: Path) -> None:
     env = fake("raise")
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], root))
     request = {"candidate": FAKE, "model": str(FLOAT_MODEL), "inputs": INPUTS}
     child = _child(["-m", "robot.inference.probe_child"], request, tmp_path, env)
@@ -330,7 +330,7 @@ def test_the_child_runs_as_a_module_and_fails_with_the_runtimes_error(fake, tmp_
 
 @needs_runtime
 def test_the_probe_command_prints_the_table_per_model(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     command = ["-m", "robot.inference.probe", str(BUNDLE), "--state-dir", str(tmp_path)]
     child = _child(command, {}, tmp_path, env)

@@ -33,7 +33,7 @@ from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
 from shared.world import ROBOT_RADIUS_M, Arena, Pose, World
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GPIO = load_config(ROOT / "robot" / "examples" / "reference_gpio.toml").hardware
 
 

@@ -26,7 +26,7 @@ from robot.errors import ConfigError, RobotError
 from shared.errors import Sim2PiError
 from shared.reference_robot import obstacle_avoid_spec
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "robot" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "robot" / "examples"
 
 MINIMAL_GPIO = """
 [bundle]

@@ -18,7 +18,7 @@ from robot.cli import main
 from robot.hardware import frames
 from tests.robot.mcu import Microcontroller, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "robot" / "examples"
 #: The reference robot's L298N inputs (IN1..IN4).
 MOTOR_PINS = (12, 16, 13, 19)

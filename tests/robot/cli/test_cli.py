@@ -18,10 +18,10 @@ from robot.cli import main
 from robot.cli.bench import DRIVE_PINS, simulated_gpio
 from robot.inference import tflite_runtimes as tflite
 from robot.inference.tflite_runtimes import FORCE_ENV, PROBE_CANDIDATES
+from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 from tests.robot.mcu import Microcontroller, wait_for
-from tests.robot.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "robot" / "examples"
 FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")

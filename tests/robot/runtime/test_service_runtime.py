@@ -37,7 +37,7 @@ from robot.systemd.journal import JournalFormatter, configure_logging, stream_is
 from shared.spec import ObservationSpec, TaskSpec
 from tests.robot.mcu import Microcontroller
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "robot" / "examples"
 FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 REFERENCE_BUNDLE = ROOT / "reference_bundles" / "obstacle_avoid"
