@@ -1,0 +1,218 @@
+"""The arena suite: a bundle's policies through the robot runtime on the ``sim`` backend.
+
+Each run takes the path ``python -m robot run`` takes: a ``robot.toml`` (default
+``robot/examples/reference_sim.toml``) → ``open_bundle`` → ``compose`` (the configured policy in
+a ``GreedyDecider``, a TFLite one on the runtime the probe picks) → ``open_backend`` (the ``sim``
+backend: gpiozero devices on mock pins wired to a ``shared.world.World``) → ``ControlLoop`` on
+the world's clock, for ``ticks`` ticks. Only ``[bundle]`` and ``[hardware.sim]`` are changed, in
+the loaded config, per run. Time is simulated, so two simulated minutes take about a second.
+
+Contact is read from the world after every step (a hook on the backend's clock, as the backend's
+own ``ContactTally`` counts): a step is in contact when its motion was cut short
+(``World.collided``, what the ``sim:`` line of ``robot run`` counts) or the body touches a wall
+or obstacle at its end (``World.in_contact``: pressing, or resting against it while turning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robot.config import RobotConfig, SimConfig
+from robot.control.clock import MonotonicClock
+from robot.control.loop import ControlLoop
+from robot.runtime.backends import open_backend
+from robot.runtime.compose import compose, open_bundle
+from shared.world import World
+
+#: Seeds no training or tuning used: training and its evaluations draw seeds below 1000 (the
+#: trainer's run seeds, ``bench_learning``'s 1..3 and its 10 000+/20 000+ arenas are elsewhere).
+FIRST_SEED = 1000
+
+
+@dataclass(frozen=True)
+class Arena:
+    """One arena of the suite: a square side, obstacles, and the world's imperfections."""
+
+    side_m: float
+    obstacles: int
+    variant: str  # "plain" or "rough"
+    noise_std_m: float
+    dropout_prob: float
+    motor_gain: float
+
+    @property
+    def name(self) -> str:
+        """E.g. ``4m/6 plain``."""
+        return f"{self.side_m:g}m/{self.obstacles} {self.variant}"
+
+    @property
+    def size(self) -> str:
+        """E.g. ``4m/6`` (the arena without its variant)."""
+        return f"{self.side_m:g}m/{self.obstacles}"
+
+
+#: "plain": the sim backend's defaults; "rough": noisier rangers that miss echoes, weaker motors.
+VARIANTS = {
+    "plain": {"noise_std_m": 0.01, "dropout_prob": 0.0, "motor_gain": 1.0},
+    "rough": {"noise_std_m": 0.02, "dropout_prob": 0.05, "motor_gain": 0.8},
+}
+#: (side in metres, obstacles): the default arena first, the most cluttered last.
+SIZES = ((4.0, 6), (6.0, 12), (4.0, 9), (3.0, 6), (3.0, 11))
+SUITE = tuple(
+    Arena(side, obstacles, variant, **values)
+    for side, obstacles in SIZES
+    for variant, values in VARIANTS.items()
+)
+DEFAULT_ARENA = "4m/6 plain"
+CLUTTERED = "3m/11"
+
+
+def parse_arena(text: str) -> Arena:
+    """``SIDEm/OBSTACLES[ plain|rough]`` (e.g. ``3m/11 rough``) as an ``Arena``."""
+    size, _, variant = text.strip().partition(" ")
+    variant = variant.strip() or "plain"
+    side, sep, obstacles = size.removesuffix("/").partition("/")
+    if not sep or variant not in VARIANTS:
+        raise ValueError(f"expected e.g. '3m/11' or '3m/11 rough', found {text!r}")
+    return Arena(float(side.removesuffix("m")), int(obstacles), variant, **VARIANTS[variant])
+
+
+class ContactProbe:
+    """Reads the world's contact state after each step: shares, the longest contact, minutes."""
+
+    def __init__(self, world: World) -> None:
+        """Follow ``world`` (call ``after_step`` after each of its steps)."""
+        self.world = world
+        self.steps = 0
+        self.contact_steps = 0
+        self.contact_s = 0.0
+        self.events = 0
+        self.longest_s = 0.0
+        self.minutes_in_contact: set[int] = set()
+        self._streak_s = 0.0
+        self._last_s = world.time_s
+
+    def after_step(self) -> None:
+        """Count the step that just ended."""
+        world = self.world
+        start_s, self._last_s = self._last_s, world.time_s
+        self.steps += 1
+        if not (world.collided or world.in_contact):
+            self._streak_s = 0.0
+            return
+        dt_s = self._last_s - start_s
+        self.events += int(self._streak_s == 0.0)
+        self.contact_steps += 1
+        self.contact_s += dt_s
+        self._streak_s += dt_s
+        self.longest_s = max(self.longest_s, self._streak_s)
+        self.minutes_in_contact.add(int(start_s // 60.0))
+
+
+def arena_config(base: RobotConfig, bundle: Path, policy: str, arena: Arena, seed: int) -> Any:
+    """``base`` with the bundle, policy and ``[hardware.sim]`` of one run."""
+    sim = base.hardware
+    if not isinstance(sim, SimConfig):
+        raise ValueError(f"{base.source}: expected [hardware] backend = 'sim'")
+    sim = dataclasses.replace(
+        sim,
+        seed=seed,
+        arena_m=arena.side_m,
+        obstacles=arena.obstacles,
+        noise_std_m=arena.noise_std_m,
+        dropout_prob=arena.dropout_prob,
+        motor_gain=arena.motor_gain,
+    )
+    chosen = dataclasses.replace(base.bundle, path=bundle, policy=policy)
+    return dataclasses.replace(base, bundle=chosen, hardware=sim)
+
+
+def run_arena(
+    base: RobotConfig, bundle: Path, policy: str, arena: Arena, *, seed: int, ticks: int
+) -> dict[str, Any]:
+    """One run of ``ticks`` ticks from rest; the figures of that run."""
+    config = arena_config(base, bundle, policy, arena, seed)
+    opened = open_bundle(config)
+    composition = compose(config, opened)
+    decider = composition.open_decider()
+    try:
+        with open_backend(config, opened, MonotonicClock()) as backend:
+            hardware: Any = backend.hardware
+            probe = ContactProbe(hardware.world)
+            backend.clock.after_step.append(probe.after_step)  # type: ignore[attr-defined]
+            loop = ControlLoop(
+                hardware,
+                decider,
+                opened.spec,
+                config.loop,
+                clock=backend.clock,
+                label=composition.label,
+            )
+            summary = loop.run(max_ticks=ticks)
+            world = hardware.world
+            sim = (hardware.collisions, hardware.collision_steps, hardware.steps)
+    finally:
+        decider.close()
+    simulated_s = world.time_s
+    minutes = max(1, math.ceil(simulated_s / 60.0 - 1e-9))
+    return {
+        "seed": seed,
+        "ticks": summary["ticks"],
+        "simulated_s": round(simulated_s, 3),
+        "distance_m": round(world.distance_travelled_m, 3),
+        "steps": probe.steps,
+        "contact_steps": probe.contact_steps,
+        "contact_s": round(probe.contact_s, 3),
+        "contact_events": probe.events,
+        "longest_contact_s": round(probe.longest_s, 3),
+        "minutes": minutes,
+        "minutes_in_contact": len(probe.minutes_in_contact),
+        "sim_collisions": sim[0],
+        "sim_collision_steps": sim[1],
+        "stops": summary["stops"],
+        "exit_reason": summary["exit_reason"],
+        "policy_describe": getattr(getattr(decider, "policy", None), "describe", lambda: "")(),
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One arena and policy over its seeds: the figures the bars judge."""
+    minutes = sum(r["minutes"] for r in runs)
+    steps = sum(r["steps"] for r in runs)
+    simulated_s = sum(r["simulated_s"] for r in runs)
+    stops: dict[str, dict[str, int]] = {}
+    for run in runs:
+        for reason, counts in run["stops"].items():
+            entry = stops.setdefault(reason, {"events": 0, "ticks": 0})
+            entry["events"] += counts["events"]
+            entry["ticks"] += counts["ticks"]
+    return {
+        "runs": len(runs),
+        "seeds": [r["seed"] for r in runs],
+        "collision_free_minutes": 1.0 - sum(r["minutes_in_contact"] for r in runs) / minutes,
+        "contact_share": sum(r["contact_steps"] for r in runs) / max(steps, 1),
+        "longest_contact_s": max(r["longest_contact_s"] for r in runs),
+        "metres_per_min": 60.0 * sum(r["distance_m"] for r in runs) / max(simulated_s, 1e-9),
+        "runs_with_contact": sum(r["contact_steps"] > 0 for r in runs),
+        "contact_events": sum(r["contact_events"] for r in runs),
+        "sim_collisions": sum(r["sim_collisions"] for r in runs),
+        "stops": stops,
+        "simulated_min": simulated_s / 60.0,
+    }
+
+
+__all__ = [
+    "CLUTTERED",
+    "DEFAULT_ARENA",
+    "FIRST_SEED",
+    "SUITE",
+    "Arena",
+    "ContactProbe",
+    "aggregate",
+    "parse_arena",
+    "run_arena",
+]

@@ -1,0 +1,75 @@
+"""scripts/bench_arenas on a tiny budget: the JSON has its figures, and a forced contact counts.
+
+The fixture bundle's Q-table in a 2 m arena with 8 obstacles, seed 1001, presses into an
+obstacle within 100 ticks (seeded: the same run every time); in the default arena it does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import arenas
+from bench.arenas_suite import parse_arena
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_BUNDLE = ROOT / "tests/fixtures/obstacle_bundle"
+FIGURES = (
+    "collision_free_minutes",
+    "contact_share",
+    "longest_contact_s",
+    "metres_per_min",
+    "stops",
+    "runs_with_contact",
+)
+
+
+def test_the_script_runs_the_module() -> None:
+    assert "-m bench.arenas " in (ROOT / "scripts/bench_arenas").read_text()
+
+
+def test_arena_names_parse() -> None:
+    arena = parse_arena("3m/11 rough")
+    assert (arena.side_m, arena.obstacles, arena.motor_gain, arena.dropout_prob) == (
+        3.0,
+        11,
+        0.8,
+        0.05,
+    )
+    assert parse_arena("4m/6").name == "4m/6 plain"
+    with pytest.raises(ValueError, match="expected"):
+        parse_arena("4m/6 muddy")
+
+
+def test_a_forced_contact_is_counted_and_misses_the_bars(tmp_path: Path) -> None:
+    argv = ["--bundle", str(FIXTURE_BUNDLE), "--policies", "qtable", "--seeds", "1"]
+    argv += ["--first-seed", "1001", "--ticks", "100", "--out", str(tmp_path)]
+    argv += ["--arena", "4m/6", "--arena", "2m/8"]
+
+    assert arenas.main(argv) == 1  # the crowded arena misses the contact bars
+
+    record = json.loads((tmp_path / "arenas.json").read_text())
+    assert record["seeds"] == [1001]
+    assert record["ticks"] == 100
+    assert {"machine", "versions", "command", "wall_s"} <= set(record)
+    clear, crowded = (
+        record["results"]["4m/6 plain"]["qtable"],
+        record["results"]["2m/8 plain"]["qtable"],
+    )
+    for figures in (clear, crowded):
+        assert set(FIGURES) <= set(figures)
+        assert figures["metres_per_min"] > 0
+    assert clear["contact_share"] == 0.0
+    assert clear["collision_free_minutes"] == 1.0
+    assert crowded["contact_share"] > 0.05
+    assert crowded["longest_contact_s"] > 1.0
+    assert crowded["collision_free_minutes"] == 0.0
+    assert crowded["runs_with_contact"] == 1
+    # The backend's own tally (the ``sim:`` line of ``robot run``) saw it too.
+    assert crowded["sim_collisions"] >= 1
+    missed = {(b["bar"], b["arena"]) for b in record["bars"] if not b["met"]}
+    assert ("longest contact s", "2m/8 plain") in missed
+    assert ("share in contact", "2m/8 plain") in missed
+    assert not any(arena == "4m/6 plain" and "contact" in bar for bar, arena in missed)
