@@ -97,7 +97,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def environment() -> dict[str, Any]:
+def environment(argv: list[str]) -> dict[str, Any]:
     """The machine, the versions and the command, for the record."""
     versions = {"python": platform.python_version()}
     for name in VERSIONED:
@@ -106,13 +106,24 @@ def environment() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": f"{platform.machine()} {_cpu_model()}".strip(),
         "cpus": os.cpu_count(),
         "system": platform.platform(),
         "versions": versions,
-        "command": "scripts/bench_arenas " + shlex.join(sys.argv[1:]),
+        "command": shlex.join(["scripts/bench_arenas", *argv]),
         "load_average_start": os.getloadavg(),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _quiet() -> None:
@@ -182,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     arenas = [parse_arena(text) for text in args.arena] or list(SUITE)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    env = environment()
+    env = environment(sys.argv[1:] if argv is None else argv)
     print(f"{env['command']}\n{env['machine']}, {env['cpus']} CPUs; {env['versions']}", flush=True)
     jobs = [
         (str(args.config), str(args.bundle.resolve()), policy, arena.name, seed, args.ticks)
