@@ -162,6 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--arena",
         action="append",
         default=[],
+        type=_arena_arg,
         help="e.g. '3m/11 rough' (repeatable; default the suite of 10: "
         + ", ".join(a.name for a in SUITE)
         + ")",
@@ -243,6 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "arenas.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.out / 'arenas.json'}")
     return 1 if missed else 0
+
+
+def _arena_arg(text: str) -> str:
+    """An ``--arena`` value, checked (an argparse type)."""
+    try:
+        parse_arena(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _has(bundle: Any, policy: str) -> bool:
