@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {
+    "bench_arenas": "bench.arenas",
     "bench_train": "bench.train_speed",
     "bench_sim": "bench.sim_quality",
     "bench_export": "bench.export_figures",
