@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +11,19 @@ import pytest
 from shared.bundle import Bundle, read_bundle
 
 FIXTURE_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bundle"
+EXAMPLES = Path(__file__).resolve().parents[2] / "robot" / "examples"
+
+
+def example(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    """An example config, with its bundle made absolute and ``replacements`` applied."""
+    text = (EXAMPLES / name).read_text()
+    text = text.replace('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE)))
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "robot.toml"
+    path.write_text(text)
+    return path
 
 
 @pytest.fixture(scope="session")

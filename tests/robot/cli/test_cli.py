@@ -18,26 +18,13 @@ from robot.cli import main
 from robot.cli.bench import DRIVE_PINS, simulated_gpio
 from robot.inference import tflite_runtimes as tflite
 from robot.inference.tflite_runtimes import FORCE_ENV, PROBE_CANDIDATES
+from tests.robot.conftest import FIXTURE_BUNDLE, example
 from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 from tests.robot.mcu import Microcontroller, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = ROOT / "robot" / "examples"
-FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
 MOTOR_PINS = tuple(pin for side in DRIVE_PINS for pin in side)
-
-
-def example(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
-    """An example config, with its bundle made absolute and ``replacements`` applied."""
-    text = (EXAMPLES / name).read_text()
-    text = text.replace('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE)))
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "robot.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(autouse=True)

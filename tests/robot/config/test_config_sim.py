@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,10 +12,10 @@ import pytest
 
 from robot.config import DistanceSensorConfig, SimConfig, load_config
 from robot.errors import ConfigError
+from tests.robot.conftest import example
 
 ROOT = Path(__file__).resolve().parents[3]
 SIM_EXAMPLE = ROOT / "robot" / "examples" / "reference_sim.toml"
-FIXTURE_BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 
 #: Refused when the file is read: the world could not be built from it.
 TOO_MANY_OBSTACLES = (
@@ -29,18 +28,6 @@ CROWDED = (
     ("obstacles = 6 ", "obstacles = 50"),
     ('policy = "tflite"', 'policy = "qtable"'),
 )
-
-
-def sim_config(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
-    """The sim example with its bundle made absolute and ``replacements`` applied."""
-    text = SIM_EXAMPLE.read_text()
-    text = text.replace('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE)))
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "robot.toml"
-    path.write_text(text)
-    return path
 
 
 def robot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,7 +57,7 @@ def robot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_bad_sim_value_is_one_error_line_and_exit_2(
     tmp_path: Path, command: str, replacements: tuple, expected: str
 ) -> None:
-    config = sim_config(tmp_path, *replacements)
+    config = example(tmp_path, "reference_sim.toml", *replacements)
     extra = ["--max-ticks", "5"] if command == "run" else []
     result = robot(tmp_path, command, "--config", str(config), *extra)
     assert result.returncode == 2, result.stderr
@@ -102,7 +89,7 @@ def test_four_distance_sensors_for_three_simulated_rangers(tmp_path: Path) -> No
         "[[hardware.sim.gpio.distance_sensors]]\n"
         'channel = "rear_distance_m"\ntrigger = 7\necho = 8\n\n[hardware.sim.gpio.bumper]'
     )
-    config = sim_config(tmp_path, ("[hardware.sim.gpio.bumper]", fourth))
+    config = example(tmp_path, "reference_sim.toml", ("[hardware.sim.gpio.bumper]", fourth))
     with pytest.raises(ConfigError) as info:
         load_config(config)
     message = str(info.value)
