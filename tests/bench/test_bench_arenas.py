@@ -7,6 +7,8 @@ obstacle within 100 ticks (seeded: the same run every time); in the default aren
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,16 @@ def test_arena_names_parse() -> None:
         parse_arena("4m/6 muddy")
 
 
+@pytest.fixture
+def robot_log_level() -> Iterator[None]:
+    """``arenas.main`` quietens the ``robot`` logger as a command should; later tests read it."""
+    logger = logging.getLogger("robot")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("robot_log_level")
 def test_a_forced_contact_is_counted_and_misses_the_bars(tmp_path: Path) -> None:
     argv = ["--bundle", str(FIXTURE_BUNDLE), "--policies", "qtable", "--seeds", "1"]
     argv += ["--first-seed", "1001", "--ticks", "100", "--out", str(tmp_path)]
