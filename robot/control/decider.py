@@ -51,7 +51,7 @@ class Decider(Protocol):
         ...
 
     def close(self) -> object:
-        """Release what the decider holds at the end of a run (the learner saves its state)."""
+        """Release what the decider holds (the learner saves its state); safe to call twice."""
         ...
 
 

@@ -125,6 +125,8 @@ class Learner:
         self.last_update: Update | None = None
         self._events: list[str] = []
         self._run = RunTotals()
+        #: (updates, snapshot) of the last ``close``: closing again without learning writes nothing.
+        self._closed: tuple[int, Path] | None = None
 
     @classmethod
     def from_bundle(cls, bundle: Any, config: LearningConfig, **kwargs: Any) -> Learner:
@@ -164,8 +166,12 @@ class Learner:
         return self.store.save(self.table)
 
     def close(self) -> Path:
-        """Save the final state (call at every exit of the loop)."""
+        """Save the final state (call at every exit of the loop); a second call that follows no
+        new update writes nothing and returns the same snapshot."""
+        if self._closed is not None and self._closed[0] == self.stats.updates:
+            return self._closed[1]
         path = self.save()
+        self._closed = (self.stats.updates, path)
         _log.info("learning state saved to %s (%d updates)", path, self.stats.updates)
         return path
 

@@ -325,6 +325,18 @@ def test_resume_from_snapshot_and_keep(tmp_path: Path) -> None:
     assert again.source.endswith(".snap")
 
 
+def test_closing_twice_saves_once_unless_it_learnt_in_between(tmp_path: Path) -> None:
+    learner = make(tmp_path, save_every=1000, keep=5)
+    for i in range(3):
+        learner.decide(FAR, False, 0.05 * i)
+    first = learner.close()
+    assert learner.close() == first
+    assert len(list_snapshots(tmp_path / "state")) == 1
+    learner.decide(FAR, False, 0.2)  # one more update: the next close saves it
+    assert learner.close() != first
+    assert len(list_snapshots(tmp_path / "state")) == 2
+
+
 def test_corrupt_newest_snapshot_falls_back_and_says_why(tmp_path: Path, caplog) -> None:
     learner = make(tmp_path, save_every=3)
     for i in range(7):
