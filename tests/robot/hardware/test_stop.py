@@ -16,10 +16,11 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from robot.cli import main
 from robot.hardware import frames
+from tests.robot.conftest import FIXTURE_BUNDLE
+from tests.robot.conftest import example as example_config
 from tests.robot.mcu import Microcontroller, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = ROOT / "robot" / "examples"
 #: The reference robot's L298N inputs (IN1..IN4).
 MOTOR_PINS = (12, 16, 13, 19)
 
@@ -39,16 +40,8 @@ enable = 19
 
 def example(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
     """An example config whose bundle does not exist: ``stop`` must never read it."""
-    text = (EXAMPLES / name).read_text()
-    text = text.replace(
-        '"../../tests/fixtures/obstacle_bundle"', json.dumps(str(tmp_path / "no-bundle"))
-    )
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "robot.toml"
-    path.write_text(text)
-    return path
+    missing = (json.dumps(str(FIXTURE_BUNDLE)), json.dumps(str(tmp_path / "no-bundle")))
+    return example_config(tmp_path, name, missing, *replacements)
 
 
 @pytest.fixture
