@@ -108,6 +108,48 @@ def test_a_collision_terminates_with_the_collision_penalty() -> None:
     assert reward <= weight + 0.8  # forward progress adds at most 0.8
 
 
+def _drive_into_a_wall(env: ObstacleAvoidEnv, seed: int) -> list[tuple[float, bool, dict]]:
+    """Forward until the third colliding step in an empty arena: (reward, terminated, info)."""
+    env.reset(seed=seed)
+    steps, collisions = [], 0
+    for _ in range(400):  # 20 s straight ahead must reach a wall of a 4 m arena
+        _, reward, terminated, _, info = env.step(FORWARD)
+        steps.append((reward, terminated, info))
+        collisions += info["collided"]
+        if terminated or collisions == 3:
+            break
+    return steps
+
+
+@pytest.mark.parametrize("seed", [5, 9])
+def test_collision_continue_charges_each_colliding_step_and_spinning_frees_the_robot(
+    seed: int,
+) -> None:
+    weight = {term.name: term.weight for term in obstacle_avoid_spec().reward.terms}["collision"]
+    ended = _drive_into_a_wall(ObstacleAvoidEnv(obstacles=0), seed)
+    assert ended[-1][1] and ended[-1][2]["collided"]  # the default ends at the first collision
+    env = ObstacleAvoidEnv(obstacles=0, collision="continue")
+    steps = _drive_into_a_wall(env, seed)
+    assert len(steps) >= len(ended) + 2  # went on past the collision that ended the default
+    assert not any(terminated for _, terminated, _ in steps)
+    for reward, _, info in steps:
+        assert info["reward_terms"]["collision"] == (weight if info["collided"] else 0.0)
+        assert (reward < weight + 1.0) is info["collided"]  # progress adds at most 0.8
+    assert env.world is not None and env.world.in_contact
+    # Spin away from the wall: the lag's forward push still collides for a few ticks, then the
+    # robot turns freely; once it faces open space, forward no longer collides.
+    spins, front_m, collided = 0, 0.0, True
+    while front_m <= 0.5 or collided:
+        observation, _, terminated, truncated, info = env.step(SPIN_LEFT)
+        assert not terminated and not truncated
+        front_m, collided, spins = float(observation[1]), info["collided"], spins + 1
+        assert spins < 200, "spinning never freed the robot"
+    for _ in range(10):
+        _, reward, terminated, _, info = env.step(FORWARD)
+        assert not info["collided"] and not terminated and reward > 0
+    assert env.world.clearance_m > 0.05 and not env.world.in_contact
+
+
 def test_truncates_after_max_episode_s_of_simulated_time() -> None:
     env = ObstacleAvoidEnv(max_episode_s=1.0)
     env.reset(seed=6)
@@ -179,6 +221,10 @@ def test_render_draws_the_arena_and_the_robot() -> None:
         ({"dropout_prob": 1.5}, "dropout_prob: expected in \\[0, 1\\], found 1.5"),
         ({"latency_ticks": (3, 1)}, "latency_ticks: .* found \\(3, 1\\)"),
         ({"obstacles": -1}, "obstacles: expected >= 0, found -1"),
+        (
+            {"collision": "bounce"},
+            "collision: expected one of 'terminate', 'continue', found 'bounce'",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_with_the_value(kwargs: dict, message: str) -> None:

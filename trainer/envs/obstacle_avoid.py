@@ -31,6 +31,8 @@ _POSE_TRIES = 200
 _LAYOUT_TRIES = 50
 #: The reference robot's side rangers: degrees off straight ahead (``side_ranger_deg``'s default).
 SIDE_RANGER_DEG = 45.0
+#: What a collision does to the episode (``collision``): end it, or cost its penalty and go on.
+COLLISION_MODES = ("terminate", "continue")
 #: Side (px) of the square ``rgb_array`` frame.
 FRAME_PX = 400
 
@@ -91,8 +93,11 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     0.3 m from every surface, at rest.
 
     ## Episode end
-    Terminated when the robot collides with a wall or obstacle; truncated after
-    ``max_episode_s`` of simulated time (60 s = 1200 steps by default).
+    Terminated when the robot collides with a wall or obstacle (``collision="terminate"``, the
+    default); truncated after ``max_episode_s`` of simulated time (60 s = 1200 steps by default).
+    With ``collision="continue"`` a collision costs its penalty and the episode goes on: the world
+    holds the robot at the surface, and every step that drives into it collides again (and pays
+    again) until the policy backs or turns out; such episodes end only by truncation.
 
     ## Arguments
     - ``render_mode``: ``None`` or ``"rgb_array"`` (a 400 × 400 top view: walls, obstacles,
@@ -100,6 +105,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     - ``control_period_s``: simulated seconds per step (0.05 s, the robot's 20 Hz).
     - ``max_episode_s``: truncation time (60 s).
     - ``arena_size_m``, ``obstacles``: the fixed layout size (4.0 m) and obstacle count (6).
+    - ``collision``: ``"terminate"`` (default) ends the episode at a collision; ``"continue"``
+      charges the collision penalty and goes on, so a policy can learn to get out of a contact.
     - ``motor_gain``: both motors' gain, in (0, 2] (1.0): wheel speed per unit duty relative to
       the reference drive's, e.g. 0.6 for a robot that drives 40 % slower at the same duty.
       Multiplies each motor's gain after ``motor_gain_spread``'s draw.
@@ -121,7 +128,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     forward speed of the centre over the step), ``collided``, ``time_s`` and ``true_ranges_m``.
 
     ## Version history
-    - v0: first version.
+    - v0: first version; ``collision="continue"`` added later (the default keeps v0's episodes).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012
@@ -143,6 +150,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         obstacles_range: tuple[int, int] | None = None,
         motor_gain: float = 1.0,
         side_ranger_deg: float = SIDE_RANGER_DEG,
+        collision: str = "terminate",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -172,6 +180,11 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(
                 f"side_ranger_deg: expected in (0, 90] degrees off ahead, found {side_ranger_deg!r}"
             )
+        if collision not in COLLISION_MODES:
+            raise ValueError(
+                f"collision: expected one of {', '.join(map(repr, COLLISION_MODES))}, "
+                f"found {collision!r}"
+            )
         self._dead_band_range = _range(
             dead_band_range, (MOTOR_DEAD_BAND, MOTOR_DEAD_BAND), "dead_band_range", 0.0, 0.99
         )
@@ -193,6 +206,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.motor_gain_spread = float(motor_gain_spread)
         self.motor_gain = float(motor_gain)
         self.side_ranger_deg = float(side_ranger_deg)
+        self.collision = collision
 
         self.task_spec = obstacle_avoid_spec()
         self._reward = RewardFunction(self.task_spec)
@@ -253,7 +267,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self._steps += 1
         self._observation = self._observe()
         reward = self._reward(self._observation, command, world.collided)
-        terminated = world.collided
+        terminated = world.collided and self.collision == "terminate"
         truncated = not terminated and self._steps >= self.max_steps
         speed_m_s = (world.odometer_m - odometer_m) / self.control_period_s
         return (
