@@ -81,11 +81,14 @@ def _expected(parameter: inspect.Parameter | None) -> str:
     return f"{kind} (default {parameter.default!r})"
 
 
-def make_checked_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
-    """``make_env(env_id, **env_kwargs)``; a ``UsageError`` naming ``--env-arg`` if it refuses.
+def make_checked_env(
+    env_id: str, env_kwargs: dict[str, Any], source: str = "--env-arg"
+) -> gym.Env[Any, Any]:
+    """``make_env(env_id, **env_kwargs)``; a ``UsageError`` naming ``source`` if it refuses.
 
     An unknown keyword lists the env's keywords; a value the env rejects names the keyword, what
-    it expects and what was found.
+    it expects and what was found. ``source`` says where the arguments came from (``--env-arg``,
+    or a preset's env table).
     """
     if not env_kwargs:
         return make_env(env_id)
@@ -95,7 +98,7 @@ def make_checked_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, An
         unknown = sorted(set(env_kwargs) - set(accepted))
         if unknown:
             raise UsageError(
-                f"--env-arg {unknown[0]}=...: {env_id} has no keyword {unknown[0]!r}; "
+                f"{source} {unknown[0]}=...: {env_id} has no keyword {unknown[0]!r}; "
                 f"it accepts: {', '.join(accepted)}"
             )
     try:
@@ -110,12 +113,12 @@ def make_checked_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, An
                 break
         if culprit is None:
             raise UsageError(
-                f"--env-arg: {env_id} refused {env_kwargs} together ({exc}); "
+                f"{source}: {env_id} refused {env_kwargs} together ({exc}); "
                 "check that the arguments are consistent with each other"
             ) from exc
         parameter = accepted.get(culprit) if accepted is not None else None
         raise UsageError(
-            f"--env-arg {culprit}={json.dumps(env_kwargs[culprit], default=str)}: {env_id} "
+            f"{source} {culprit}={json.dumps(env_kwargs[culprit], default=str)}: {env_id} "
             f"refused it "
             f"({exc}); expected {_expected(parameter)}, found {env_kwargs[culprit]!r}"
         ) from exc

@@ -3,6 +3,8 @@
 Values come from three layers, later ones winning: the dataclass defaults, the env's entry in
 ``trainer/presets.toml`` (``["CartPole-v1".dqn]``), and ``--set key=value`` on the command line
 (converted to the field's type; an unknown key or a bad value raises ``HyperparameterError``).
+A preset may also carry the env's keyword arguments in a sub-table (``["ID".dqn.env]``,
+``preset_env_kwargs``); ``--env-arg`` overrides them key by key.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 from trainer.errors import HyperparameterError
 
 PRESETS_FILE = Path(__file__).with_name("presets.toml")
+#: A preset's sub-table of env keyword arguments: ``["sim2pi/ObstacleAvoid-v0".dqn.env]``.
+ENV_TABLE = "env"
 ALGOS = ("dqn", "qlearning")
 
 
@@ -156,9 +160,24 @@ def load_presets(path: Path = PRESETS_FILE) -> dict[str, Any]:
 
 
 def preset_for(env_id: str, algo: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
-    """The preset overrides for ``env_id`` and ``algo`` (empty when there is none)."""
+    """The preset's hyperparameters for ``env_id`` and ``algo`` (empty when there is none)."""
     entry = load_presets(path).get(env_id, {})
-    return dict(entry.get(algo, {}))
+    return {key: value for key, value in entry.get(algo, {}).items() if key != ENV_TABLE}
+
+
+def preset_env_kwargs(env_id: str, algo: str, path: Path = PRESETS_FILE) -> dict[str, Any]:
+    """The env keyword arguments of the preset for ``env_id`` and ``algo`` (its ``env`` table).
+
+    Empty when there is none; ``HyperparameterError`` when ``env`` is not a table. The values are
+    the env's to check (``trainer.gymenv.make_checked_env``).
+    """
+    table = load_presets(path).get(env_id, {}).get(algo, {}).get(ENV_TABLE, {})
+    if not isinstance(table, dict):
+        raise HyperparameterError(
+            f"{path.name} [{env_id!r}.{algo}]: {ENV_TABLE} must be a table of the env's keyword "
+            f'arguments (["{env_id}".{algo}.{ENV_TABLE}]), found {table!r}'
+        )
+    return dict(table)
 
 
 def build_config(

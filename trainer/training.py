@@ -91,10 +91,15 @@ class TrainingRun:
         """Check the inputs, make the run directory and the algorithm at step 0.
 
         ``env_kwargs`` go to every env of the run (training, evaluation, export), e.g.
-        ``{"motor_gain": 0.6}``; JSON values, recorded in config.json.
+        ``{"motor_gain": 0.6}``; JSON values, laid over the preset's env table key by key and
+        recorded (merged) in config.json.
         """
-        env_kwargs = dict(env_kwargs or {})
         config = hyperparams.build_config(algo, env_id, overrides)
+        preset_env = hyperparams.preset_env_kwargs(env_id, algo)
+        if preset_env:  # checked on its own, so that an error names the preset, not --env-arg
+            source = f"{hyperparams.PRESETS_FILE.name} [{env_id!r}.{algo}.{hyperparams.ENV_TABLE}]"
+            make_checked_env(env_id, preset_env, source).close()
+        env_kwargs = {**preset_env, **(env_kwargs or {})}
         if total_steps is not None:
             config.total_steps = total_steps
         probe = make_checked_env(env_id, env_kwargs)

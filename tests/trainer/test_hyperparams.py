@@ -15,6 +15,8 @@ from trainer.hyperparams import (
     field_docs,
     from_dict,
     load_presets,
+    preset_env_kwargs,
+    preset_for,
     to_dict,
 )
 
@@ -32,6 +34,27 @@ def test_shipped_presets_use_only_known_fields() -> None:
     for env_id, per_algo in load_presets().items():
         for algo in per_algo:
             build_config(algo, env_id)  # raises on an unknown key or a bad value
+
+
+def test_a_presets_env_table_is_env_kwargs_not_hyperparameters(tmp_path: Path) -> None:
+    presets = tmp_path / "presets.toml"
+    presets.write_text(
+        '["Foo-v0".dqn]\ngamma = 0.9\n\n["Foo-v0".dqn.env]\ncollision = "continue"\n'
+        "obstacles_range = [4, 12]\n"
+    )
+    assert preset_for("Foo-v0", "dqn", presets) == {"gamma": 0.9}
+    assert build_config("dqn", "Foo-v0", [], presets).gamma == 0.9  # "env" is no hyperparameter
+    kwargs = preset_env_kwargs("Foo-v0", "dqn", presets)
+    assert kwargs == {"collision": "continue", "obstacles_range": [4, 12]}
+    assert preset_env_kwargs("Foo-v0", "qlearning", presets) == {}
+    assert preset_env_kwargs("Bar-v0", "dqn", presets) == {}
+
+
+def test_a_presets_env_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    presets = tmp_path / "presets.toml"
+    presets.write_text('["Foo-v0".dqn]\nenv = "continue"\n')
+    with pytest.raises(HyperparameterError, match=r"env must be a table .* found 'continue'"):
+        preset_env_kwargs("Foo-v0", "dqn", presets)
 
 
 def test_preset_overrides_defaults_and_set_overrides_preset(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from shared.reference_robot import ENV_ID
 from trainer.cli.train import parse_env_args
 from trainer.errors import UsageError
 from trainer.evaluation import evaluate
+from trainer.gymenv import make_checked_env
+from trainer.hyperparams import preset_env_kwargs
 from trainer.rundir import RunDir
 from trainer.training import TrainingRun
 
@@ -177,14 +179,16 @@ def test_cli_train_and_export_use_the_env_args(tmp_path: Path) -> None:
         "--out", str(run_dir),
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    assert json.loads((run_dir / "config.json").read_text())["env_kwargs"] == SHIFTED
+    # The preset's env table, with --env-arg laid over it key by key.
+    expected_kwargs = {**preset_env_kwargs(ENV_ID, "dqn"), **SHIFTED}
+    assert json.loads((run_dir / "config.json").read_text())["env_kwargs"] == expected_kwargs
 
     exported = _trainer(
         "export", str(run_dir), "--out", str(bundle_dir), "--qtable", "--parity-states", "300"
     )
     assert exported.returncode == 0, exported.stderr
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert manifest["training"]["config"]["env_kwargs"] == SHIFTED
+    assert manifest["training"]["config"]["env_kwargs"] == expected_kwargs
     # The export's rollouts ran on the shifted env: its episode count is that env's.
     run = RunDir(run_dir)
     act = run.greedy_policy("best")
@@ -193,3 +197,50 @@ def test_cli_train_and_export_use_the_env_args(tmp_path: Path) -> None:
     assert shifted_episodes != reference_episodes
     expected = f"collected 300 states from {shifted_episodes} greedy episodes"
     assert expected in exported.stdout + exported.stderr
+
+
+def test_the_shipped_presets_env_tables_are_accepted_by_their_envs() -> None:
+    from trainer.hyperparams import load_presets
+
+    for env_id, per_algo in load_presets().items():
+        for algo in per_algo:
+            kwargs = preset_env_kwargs(env_id, algo)
+            if kwargs:
+                make_checked_env(env_id, kwargs, "preset").close()
+
+
+def test_env_args_are_laid_over_the_presets_env_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from trainer import hyperparams
+
+    preset = {"collision": "continue", "obstacles_range": [4, 12], "motor_gain": 0.8}
+    monkeypatch.setattr(hyperparams, "preset_env_kwargs", lambda env_id, algo: dict(preset))
+    training = TrainingRun.create(
+        ENV_ID, "qlearning", 0, TINY_QLEARNING, tmp_path / "run", 40,
+        env_kwargs={"motor_gain": 0.6, "max_episode_s": 2},
+    )  # fmt: skip
+    try:
+        expected = {**preset, "motor_gain": 0.6, "max_episode_s": 2}
+        assert training.env_kwargs == expected
+        for env in (training.algorithm.env, training.eval_env):
+            robot = env.unwrapped
+            assert (robot.collision, robot.motor_gain, robot.max_steps) == ("continue", 0.6, 40)
+    finally:
+        training.close()
+    assert RunDir(tmp_path / "run").config["env_kwargs"] == expected
+
+
+def test_a_bad_presets_env_table_names_the_preset_not_env_arg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from trainer import hyperparams
+
+    monkeypatch.setattr(hyperparams, "preset_env_kwargs", lambda env_id, algo: {"collision": 1})
+    with pytest.raises(UsageError) as error:
+        TrainingRun.create(ENV_ID, "qlearning", 0, TINY_QLEARNING, tmp_path / "run", 40)
+    message = str(error.value)
+    assert message.startswith("presets.toml ['sim2pi/ObstacleAvoid-v0'.qlearning.env] collision=1:")
+    assert "collision: expected one of 'terminate', 'continue', found 1" in message
+    assert "--env-arg" not in message
+    assert not (tmp_path / "run").exists()
