@@ -12,7 +12,8 @@ from gymnasium.utils.env_checker import check_env
 import trainer.envs
 from shared.reference_robot import ENV_ID, obstacle_avoid_spec
 from shared.reward import RewardFunction
-from trainer.envs.obstacle_avoid import FRAME_PX, ObstacleAvoidEnv
+from trainer.envs.obstacle_avoid import ObstacleAvoidEnv
+from trainer.envs.obstacle_avoid_render import FRAME_PX
 
 pytestmark = pytest.mark.trainer
 
@@ -24,6 +25,8 @@ RANDOMISED = {
     "latency_ticks": (0, 2),
     "arena_size_range_m": (2.5, 4.0),
     "obstacles_range": (3, 9),
+    "collision": "continue",
+    "max_contact_s": 2.0,
 }
 FORWARD, SPIN_LEFT = 0, 3
 
@@ -148,6 +151,25 @@ def test_collision_continue_charges_each_colliding_step_and_spinning_frees_the_r
         _, reward, terminated, _, info = env.step(FORWARD)
         assert not info["collided"] and not terminated and reward > 0
     assert env.world.clearance_m > 0.05 and not env.world.in_contact
+
+
+def test_max_contact_s_ends_a_continue_episode_stuck_that_long() -> None:
+    env = ObstacleAvoidEnv(obstacles=0, collision="continue", max_contact_s=0.5)  # 10 steps
+    assert env.max_contact_steps == 10
+    env.reset(seed=5)
+    in_a_row, steps = 0, 0
+    while True:
+        _, _, terminated, truncated, info = env.step(FORWARD)  # press on the wall ahead
+        in_a_row = in_a_row + 1 if info["collided"] else 0
+        steps += 1
+        assert not truncated and steps < 400
+        assert terminated is (in_a_row == 10)
+        if terminated:
+            break
+    # Without the limit the same press goes on.
+    env = ObstacleAvoidEnv(obstacles=0, collision="continue")
+    env.reset(seed=5)
+    assert not any(env.step(FORWARD)[2] for _ in range(steps + 20))
 
 
 def test_truncates_after_max_episode_s_of_simulated_time() -> None:

@@ -23,6 +23,7 @@ from shared.world import (
     reference_sensors,
     turned_side_ranger,
 )
+from trainer.envs.obstacle_avoid_render import draw_top_view
 
 #: Smallest gap (m) between the robot's body and any surface at the start of an episode.
 START_CLEARANCE_M = 0.3
@@ -33,18 +34,6 @@ _LAYOUT_TRIES = 50
 SIDE_RANGER_DEG = 45.0
 #: What a collision does to the episode (``collision``): end it, or cost its penalty and go on.
 COLLISION_MODES = ("terminate", "continue")
-#: Side (px) of the square ``rgb_array`` frame.
-FRAME_PX = 400
-
-_WHITE = (255, 255, 255)
-_WALL = (60, 60, 60)
-_OBSTACLE = (150, 150, 150)
-_LINE = (20, 20, 20)
-_ROBOT = (40, 90, 200)
-_HEADING = (255, 255, 255)
-_RAY = (30, 170, 60)
-_NO_ECHO = (220, 60, 60)
-_COLLISION = (220, 40, 40)
 
 
 class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
@@ -97,7 +86,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     default); truncated after ``max_episode_s`` of simulated time (60 s = 1200 steps by default).
     With ``collision="continue"`` a collision costs its penalty and the episode goes on: the world
     holds the robot at the surface, and every step that drives into it collides again (and pays
-    again) until the policy backs or turns out; such episodes end only by truncation.
+    again) until the policy backs or turns out. Such an episode ends by truncation, or, with
+    ``max_contact_s``, terminated once the robot has collided on every step for that long (stuck).
 
     ## Arguments
     - ``render_mode``: ``None`` or ``"rgb_array"`` (a 400 × 400 top view: walls, obstacles,
@@ -107,6 +97,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     - ``arena_size_m``, ``obstacles``: the fixed layout size (4.0 m) and obstacle count (6).
     - ``collision``: ``"terminate"`` (default) ends the episode at a collision; ``"continue"``
       charges the collision penalty and goes on, so a policy can learn to get out of a contact.
+    - ``max_contact_s``: with ``collision="continue"``, end the episode (terminated) after this
+      many seconds of consecutive colliding steps; ``None`` (default): no limit.
     - ``motor_gain``: both motors' gain, in (0, 2] (1.0): wheel speed per unit duty relative to
       the reference drive's, e.g. 0.6 for a robot that drives 40 % slower at the same duty.
       Multiplies each motor's gain after ``motor_gain_spread``'s draw.
@@ -151,6 +143,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         motor_gain: float = 1.0,
         side_ranger_deg: float = SIDE_RANGER_DEG,
         collision: str = "terminate",
+        max_contact_s: float | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -180,11 +173,8 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(
                 f"side_ranger_deg: expected in (0, 90] degrees off ahead, found {side_ranger_deg!r}"
             )
-        if collision not in COLLISION_MODES:
-            raise ValueError(
-                f"collision: expected one of {', '.join(map(repr, COLLISION_MODES))}, "
-                f"found {collision!r}"
-            )
+        #: Consecutive colliding steps that end a "continue" episode (0: no limit).
+        self.max_contact_steps = _contact_limit_steps(collision, max_contact_s, control_period_s)
         self._dead_band_range = _range(
             dead_band_range, (MOTOR_DEAD_BAND, MOTOR_DEAD_BAND), "dead_band_range", 0.0, 0.99
         )
@@ -207,6 +197,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.motor_gain = float(motor_gain)
         self.side_ranger_deg = float(side_ranger_deg)
         self.collision = collision
+        self._contact_steps = 0
 
         self.task_spec = obstacle_avoid_spec()
         self._reward = RewardFunction(self.task_spec)
@@ -246,6 +237,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         latency = int(rng.integers(self._latency_range[0], self._latency_range[1] + 1))
         self._pending = deque([MotorCommand(0.0, 0.0)] * latency)
         self._steps = 0
+        self._contact_steps = 0
         self._observation = self._observe()
         return self._observation.copy(), self._info(None, 0.0)
 
@@ -267,7 +259,10 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self._steps += 1
         self._observation = self._observe()
         reward = self._reward(self._observation, command, world.collided)
-        terminated = world.collided and self.collision == "terminate"
+        self._contact_steps = self._contact_steps + 1 if world.collided else 0
+        terminated = world.collided and (
+            self.collision == "terminate" or self._contact_steps == self.max_contact_steps
+        )
         truncated = not terminated and self._steps >= self.max_steps
         speed_m_s = (world.odometer_m - odometer_m) / self.control_period_s
         return (
@@ -282,7 +277,7 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         """A top view as an RGB array (``render_mode="rgb_array"``), else None."""
         if self.render_mode != "rgb_array" or self.world is None:
             return None
-        return _draw(self.world, self._observation)
+        return draw_top_view(self.world, self._observation)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -321,6 +316,25 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         }
 
 
+def _contact_limit_steps(
+    collision: str, max_contact_s: float | None, control_period_s: float
+) -> int:
+    """Validate ``collision`` and ``max_contact_s``; the contact limit in steps (0: none)."""
+    if collision not in COLLISION_MODES:
+        raise ValueError(
+            f"collision: expected one of {', '.join(map(repr, COLLISION_MODES))}, "
+            f"found {collision!r}"
+        )
+    if max_contact_s is None:
+        return 0
+    if not max_contact_s >= control_period_s:
+        raise ValueError(
+            f"max_contact_s: expected None or >= control_period_s ({control_period_s}), "
+            f"found {max_contact_s!r}"
+        )
+    return max(1, round(max_contact_s / control_period_s))
+
+
 def _range(
     value: tuple[float, float] | None,
     default: tuple[float, float],
@@ -336,61 +350,3 @@ def _range(
             f"found {value!r}"
         )
     return pair[0], pair[1]
-
-
-def _draw(world: World, observation: np.ndarray) -> np.ndarray:
-    """Draw the arena, obstacles, robot and sensor rays into a FRAME_PX² RGB image."""
-    arena = world.arena
-    scale = (FRAME_PX - 8) / max(arena.width_m, arena.height_m)  # px per metre, 4 px margin
-    image = np.full((FRAME_PX, FRAME_PX, 3), _WHITE, dtype=np.uint8)
-    rows, cols = np.mgrid[0:FRAME_PX, 0:FRAME_PX]
-    # Pixel centres in arena metres (y up).
-    px_x = (cols + 0.5 - 4) / scale
-    px_y = (FRAME_PX - 4 - rows - 0.5) / scale
-    inside = (px_x >= 0) & (px_x <= arena.width_m) & (px_y >= 0) & (px_y <= arena.height_m)
-    image[~inside] = _WALL
-    for x0, y0, x1, y1 in arena.lines:
-        _draw_segment(image, scale, (x0, y0), (x1, y1), _LINE, width_px=2)
-    for cx, cy, r in arena.discs:
-        image[(px_x - cx) ** 2 + (px_y - cy) ** 2 <= r * r] = _OBSTACLE
-    for x0, y0, x1, y1 in arena.boxes:
-        image[(px_x >= x0) & (px_x <= x1) & (px_y >= y0) & (px_y <= y1)] = _OBSTACLE
-    pose = world.pose
-    cos_h, sin_h = math.cos(pose.heading_rad), math.sin(pose.heading_rad)
-    for sensor, reading in zip(world.sensors, world.ranges_m(), strict=True):
-        sx = pose.x_m + sensor.x_m * cos_h - sensor.y_m * sin_h
-        sy = pose.y_m + sensor.x_m * sin_h + sensor.y_m * cos_h
-        angle = pose.heading_rad + sensor.angle_rad
-        length = float(observation.max()) if reading is None else reading
-        colour = _NO_ECHO if reading is None else _RAY
-        end = (sx + length * math.cos(angle), sy + length * math.sin(angle))
-        _draw_segment(image, scale, (sx, sy), end, colour, width_px=1)
-    body = (px_x - pose.x_m) ** 2 + (px_y - pose.y_m) ** 2 <= world.robot_radius_m**2
-    image[body] = _COLLISION if world.collided else _ROBOT
-    nose = (pose.x_m + world.robot_radius_m * cos_h, pose.y_m + world.robot_radius_m * sin_h)
-    _draw_segment(image, scale, (pose.x_m, pose.y_m), nose, _HEADING, width_px=2)
-    return image
-
-
-def _draw_segment(
-    image: np.ndarray,
-    scale: float,
-    start_m: tuple[float, float],
-    end_m: tuple[float, float],
-    colour: tuple[int, int, int],
-    *,
-    width_px: int,
-) -> None:
-    """Draw a line between two arena points (m) by stamping pixels along it."""
-    size = image.shape[0]
-    length_px = math.hypot(end_m[0] - start_m[0], end_m[1] - start_m[1]) * scale
-    samples = np.linspace(0.0, 1.0, max(2, int(length_px * 2)))
-    xs = start_m[0] + samples * (end_m[0] - start_m[0])
-    ys = start_m[1] + samples * (end_m[1] - start_m[1])
-    cols = np.floor(xs * scale + 4).astype(int)
-    rows = np.floor(size - 4 - ys * scale).astype(int)
-    for dr in range(width_px):
-        for dc in range(width_px):
-            r, c = rows + dr, cols + dc
-            keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-            image[r[keep], c[keep]] = colour
