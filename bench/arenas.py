@@ -48,8 +48,19 @@ REFERENCE_M_PER_MIN = 24.2
 VERSIONED = ("numpy", "gpiozero", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
 
 
+#: How a row's policy reads with the supervisor off.
+OFF = " (supervisor off)"
+MODES = {"on": (True,), "off": (False,), "both": (True, False)}
+
+
+def label(policy: str, supervisor: bool) -> str:
+    """A row's policy: ``tflite``, or ``tflite (supervisor off)``."""
+    return policy if supervisor else policy + OFF
+
+
 def bars(results: dict[str, dict[str, Any]], reference: float) -> list[dict[str, Any]]:
-    """Every bar of the issue that the measured arenas and policies allow, met or not."""
+    """Every bar of the issue that the measured arenas and policies allow, met or not: on the
+    rows with the supervisor (what ``robot run`` does), or, without any, on those without."""
     out = []
 
     def bar(what: str, arena: str, policy: str, value: float, limit: float, *, low: bool) -> None:
@@ -59,9 +70,12 @@ def bars(results: dict[str, dict[str, Any]], reference: float) -> list[dict[str,
             | {"kind": ">=" if low else "<=", "met": bool(met)}
         )
 
+    judged_on = {any(f["supervisor"] for per in results.values() for f in per.values())}
     for arena, per_policy in results.items():
         cluttered = arena.startswith(CLUTTERED + " ")
         for policy, figures in per_policy.items():
+            if figures["supervisor"] not in judged_on:
+                continue
             bar("longest contact s", arena, policy, figures["longest_contact_s"], 1.0, low=False)
             share = 0.02 if cluttered else 0.005
             bar("share in contact", arena, policy, figures["contact_share"], share, low=False)
@@ -80,19 +94,21 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """The figures as a Markdown table."""
     lines = [
         "| arena | policy | collision-free min | ticks in contact | longest contact s | m/min "
-        "| runs with contact | contacts | stops |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| runs with contact | contacts | supervisor took over | stuck | stops |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arena, per_policy in results.items():
         for policy, f in per_policy.items():
             stops = ", ".join(
                 f"{k} ×{v['events']} ({v['ticks']} ticks)" for k, v in f["stops"].items()
             )
+            took = ", ".join(f"{k} ×{v}" for k, v in f["takeovers"].items() if v)
             lines.append(
                 f"| {arena} | {policy} | {100 * f['collision_free_minutes']:.1f} % "
                 f"| {100 * f['contact_share']:.2f} % | {f['longest_contact_s']:.2f} "
                 f"| {f['metres_per_min']:.1f} | {f['runs_with_contact']}/{f['runs']} "
-                f"| {f['contact_events']} | {stops or 'none'} |"
+                f"| {f['contact_events']} | {(took or 'never') if f['supervisor'] else '—'} "
+                f"| {f['stuck'] if f['supervisor'] else '—'} | {stops or 'none'} |"
             )
     return "\n".join(lines)
 
@@ -133,13 +149,17 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", module="gpiozero")
 
 
-def _job(job: tuple[str, str, str, str, int, int]) -> tuple[str, str, dict[str, Any]]:
-    """One run in a worker: (config, bundle, policy, arena, seed, ticks) → its figures."""
-    config, bundle, policy, arena_text, seed, ticks = job
+def _job(job: tuple[str, str, str, str, int, int, bool]) -> tuple[str, str, dict[str, Any]]:
+    """One run in a worker: (config, bundle, policy, arena, seed, ticks, supervisor) → its
+    arena, its row's policy label and its figures."""
+    config, bundle, policy, arena_text, seed, ticks, supervisor = job
     _quiet()
     arena = parse_arena(arena_text)
-    run = run_arena(load_config(config), Path(bundle), policy, arena, seed=seed, ticks=ticks)
-    return arena.name, policy, run
+    base = load_config(config)
+    run = run_arena(
+        base, Path(bundle), policy, arena, seed=seed, ticks=ticks, supervisor=supervisor
+    )
+    return arena.name, label(policy, supervisor), run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -166,6 +186,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="e.g. '3m/11 rough' (repeatable; default the suite of 10: "
         + ", ".join(a.name for a in SUITE)
         + ")",
+    )
+    parser.add_argument(
+        "--supervisor",
+        choices=tuple(MODES),
+        default="both",
+        help="run with the config's [supervisor] on, off, or both (default; its share shows); "
+        "the bars judge the runs with it",
     )
     parser.add_argument("--seeds", type=int, default=20, help="seeds per arena (default 20)")
     parser.add_argument("--first-seed", type=int, default=FIRST_SEED, help="default 1000")
@@ -196,15 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     env = environment(sys.argv[1:] if argv is None else argv)
     print(f"{env['command']}\n{env['machine']}, {env['cpus']} CPUs; {env['versions']}", flush=True)
+    modes = MODES[args.supervisor]
+    config, bundle_dir = str(args.config), str(args.bundle.resolve())
     jobs = [
-        (str(args.config), str(args.bundle.resolve()), policy, arena.name, seed, args.ticks)
+        (config, bundle_dir, policy, arena.name, seed, args.ticks, on)
         for arena in arenas
+        for on in modes
         for policy in wanted
         for seed in seeds
     ]
     started = time.perf_counter()
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        a.name: {p: [] for p in wanted} for a in arenas
+        a.name: {label(p, on): [] for on in modes for p in wanted} for a in arenas
     }
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
@@ -233,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": str(args.config),
         "seeds": seeds,
         "ticks": args.ticks,
+        "supervisor": args.supervisor,
         "jobs": args.jobs,
         "reference_m_per_min": args.reference_m_per_min,
         "wall_s": round(wall_s, 1),

@@ -113,8 +113,17 @@ class ContactProbe:
         self.minutes_in_contact.add(int(start_s // 60.0))
 
 
-def arena_config(base: RobotConfig, bundle: Path, policy: str, arena: Arena, seed: int) -> Any:
-    """``base`` with the bundle, policy and ``[hardware.sim]`` of one run."""
+def arena_config(
+    base: RobotConfig,
+    bundle: Path,
+    policy: str,
+    arena: Arena,
+    seed: int,
+    *,
+    supervisor: bool = True,
+) -> Any:
+    """``base`` with the bundle, policy, ``[hardware.sim]`` and ``[supervisor] enabled`` of one
+    run (the rest of ``[supervisor]`` as ``base`` has it)."""
     sim = base.hardware
     if not isinstance(sim, SimConfig):
         raise ValueError(f"{base.source}: expected [hardware] backend = 'sim'")
@@ -128,14 +137,22 @@ def arena_config(base: RobotConfig, bundle: Path, policy: str, arena: Arena, see
         motor_gain=arena.motor_gain,
     )
     chosen = dataclasses.replace(base.bundle, path=bundle, policy=policy)
-    return dataclasses.replace(base, bundle=chosen, hardware=sim)
+    watch = dataclasses.replace(base.supervisor, enabled=supervisor)
+    return dataclasses.replace(base, bundle=chosen, hardware=sim, supervisor=watch)
 
 
 def run_arena(
-    base: RobotConfig, bundle: Path, policy: str, arena: Arena, *, seed: int, ticks: int
+    base: RobotConfig,
+    bundle: Path,
+    policy: str,
+    arena: Arena,
+    *,
+    seed: int,
+    ticks: int,
+    supervisor: bool = True,
 ) -> dict[str, Any]:
-    """One run of ``ticks`` ticks from rest; the figures of that run."""
-    config = arena_config(base, bundle, policy, arena, seed)
+    """One run of ``ticks`` ticks from rest (with the supervisor or not); its figures."""
+    config = arena_config(base, bundle, policy, arena, seed, supervisor=supervisor)
     opened = open_bundle(config)
     composition = compose(config, opened)
     decider = composition.open_decider()
@@ -150,6 +167,7 @@ def run_arena(
                 opened.spec,
                 config.loop,
                 clock=backend.clock,
+                supervisor=composition.open_supervisor(),
                 label=composition.label,
             )
             summary = loop.run(max_ticks=ticks)
@@ -174,6 +192,7 @@ def run_arena(
         "sim_collisions": sim[0],
         "sim_collision_steps": sim[1],
         "stops": summary["stops"],
+        "supervisor": summary.get("supervisor"),
         "exit_reason": summary["exit_reason"],
         "policy_describe": getattr(getattr(decider, "policy", None), "describe", lambda: "")(),
     }
@@ -190,9 +209,18 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             entry = stops.setdefault(reason, {"events": 0, "ticks": 0})
             entry["events"] += counts["events"]
             entry["ticks"] += counts["ticks"]
+    watched = [r["supervisor"] for r in runs if r.get("supervisor")]
+    takeovers: dict[str, int] = {}
+    for one in watched:
+        for reason, n in one["takeovers"].items():
+            takeovers[reason] = takeovers.get(reason, 0) + n
     return {
         "runs": len(runs),
         "seeds": [r["seed"] for r in runs],
+        "supervisor": bool(watched),
+        "takeovers": takeovers,
+        "stuck": sum(one["stuck"] for one in watched),
+        "shielded": sum(one["shielded"] for one in watched),
         "collision_free_minutes": 1.0 - sum(r["minutes_in_contact"] for r in runs) / minutes,
         "contact_share": sum(r["contact_steps"] for r in runs) / max(steps, 1),
         "longest_contact_s": max(r["longest_contact_s"] for r in runs),

@@ -36,8 +36,10 @@ policy runs the same ticks in the same rooms, for the collision comparison; (2) 
 greedily, without updates, on ``eval_arenas`` fresh arenas (other seeds, each from rest, never a
 learning room): the bundle's table in the nominal world, the bundle's table in the shifted
 world, and the learned table in the shifted world.
-Return is the shared reward spec's reward per tick (recovery ticks count 0) times
-``episode_ticks``; collisions are the world's contacts.
+Return is the shared reward spec's reward per tick (ticks of the supervisor's recovery count 0)
+times ``episode_ticks``; collisions are the world's contacts. Every run has the supervisor
+(``[supervisor]``, as ``robot run`` has it): its contacts end the learner's episodes and its
+recovery backs out; its shield is off in the "bare" runs.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ from typing import Any
 
 import numpy as np
 
-from robot.config import LearningConfig, LoopConfig, SimConfig
-from robot.control.decider import Choice
+from robot.config import LearningConfig, LoopConfig, SimConfig, SupervisorConfig
+from robot.control.clock import Clock
+from robot.control.decider import Choice, motor_commands
 from robot.control.loop import ControlLoop
+from robot.control.supervisor import Supervisor
 from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
 from robot.learning import Learner
 from robot.learning.update import QLambda
@@ -135,16 +139,27 @@ class _FrozenRule(QLambda):
 class _Recorder(Learner):
     """A learner that records each tick's reward (0 on ticks without an update: recovery)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, clock: Clock, ticks: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.rewards: list[float] = []
+        self.clock = clock
+        self.rewards = np.zeros(ticks)
+
+    def _record(self) -> None:
+        update = self.last_update
+        tick = round(self.clock.now() * RATE_HZ)
+        if update is not None and 0 <= tick < len(self.rewards):
+            self.rewards[tick] = float(update.reward)
 
     def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
         """The learner's choice, recording the reward its update computed."""
         choice = super().decide(observation, bumper, now_s)
-        update = self.last_update
-        self.rewards.append(0.0 if update is None else float(update.reward))
+        self._record()
         return choice
+
+    def interrupted(self, observation: np.ndarray, reason: str) -> None:
+        """The supervisor takes over: record the reward of the update that ends the tick."""
+        super().interrupted(observation, reason)
+        self._record()
 
 
 class _MisreadingWorld(World):
@@ -252,6 +267,7 @@ def run(
     learning: LearningConfig,
     seed: int,
     state_dir: Path | None = None,
+    supervisor: SupervisorConfig | None = None,
 ) -> RunResult:
     """``ticks`` control ticks of the loop on ``world``, learning on ``values`` or frozen.
 
@@ -259,8 +275,9 @@ def run(
 
     ``state_dir``: the learner's state directory, kept (a later run there resumes from its
     newest snapshot instead of ``values``, as ``robot run --learn`` does); default a temporary
-    one.
+    one. ``supervisor``: the loop's ``[supervisor]`` (default: its defaults).
     """
+    supervisor = supervisor if supervisor is not None else SupervisorConfig()
     clock = WorldClock(world)
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
     delay_duties(clock, shift.latency_ticks)
@@ -271,18 +288,30 @@ def run(
         learning = replace(learning, state_dir=state_dir or Path(scratch))
         rule = None if learn else _FrozenRule(learning)
         learner = _Recorder(
-            bundle.spec, bundle.discretizer, values, sha, learning, seed=seed, rule=rule
+            bundle.spec,
+            bundle.discretizer,
+            values,
+            sha,
+            learning,
+            supervisor=supervisor,
+            seed=seed,
+            rule=rule,
+            clock=clock,
+            ticks=ticks,
         )
         # Simulated time passes only while the loop waits, so no tick overruns; the limit is moot.
         config = LoopConfig(rate_hz=RATE_HZ, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
-        loop = ControlLoop(hardware, learner, bundle.spec, config, clock=clock)
+        watch = Supervisor(
+            supervisor, motor_commands(bundle.spec), bundle.spec.observation.channels, 1 / RATE_HZ
+        )
+        loop = ControlLoop(hardware, learner, bundle.spec, config, clock=clock, supervisor=watch)
         try:
             summary = loop.run(max_ticks=ticks)
         finally:
             learner.close()  # the exit save (a later room resumes from it)
             hardware.close()
     return RunResult(
-        np.asarray(learner.rewards),
+        learner.rewards[: loop.stats.ticks],
         hardware.collisions,
         world.time_s,
         world.distance_travelled_m,
@@ -313,28 +342,37 @@ def room_seeds(seed: int, rooms: int) -> list[int]:
     return [seed] if rooms == 1 else [20_000 + 1_000 * seed + k for k in range(rooms)]
 
 
-def settings_record(learning: LearningConfig) -> dict[str, Any]:
-    """The learner's settings as JSON (the recovery as ``[left, right, duration_s]`` triples)."""
-    record = {
+def settings_record(
+    learning: LearningConfig, supervisor: SupervisorConfig | None = None
+) -> dict[str, Any]:
+    """The learner's and the supervisor's settings as JSON (steps as ``[left, right, s]``)."""
+    record: dict[str, Any] = {
         f.name: getattr(learning, f.name)
         for f in fields(learning)
-        if f.name not in {"enabled", "state_dir", "recovery"}
+        if f.name not in {"enabled", "state_dir"}
     }
-    record["recovery"] = [[float(v) for v in step] for step in learning.recovery]
+    supervisor = supervisor if supervisor is not None else SupervisorConfig()
+    watch = {f.name: getattr(supervisor, f.name) for f in fields(supervisor)}
+    watch["recovery"] = [[float(v) for v in step] for step in supervisor.recovery]
+    record["supervisor"] = watch
     return record
 
 
-_DEFAULTS = LearningConfig()
-#: The ``[learning]`` keys ``--set`` may change: the numbers (``setting`` keeps counts ints).
-NUMERIC_SETTINGS = {
-    f.name: type(getattr(_DEFAULTS, f.name))
-    for f in fields(_DEFAULTS)
-    if type(getattr(_DEFAULTS, f.name)) in (int, float)
-}
+def _numeric(section: Any, prefix: str = "") -> dict[str, type]:
+    return {
+        prefix + f.name: type(getattr(section, f.name))
+        for f in fields(section)
+        if type(getattr(section, f.name)) in (int, float)
+    }
+
+
+#: The keys ``--set`` may change: the numeric ``[learning]`` keys, and ``supervisor.KEY`` for the
+#: numeric ``[supervisor]`` ones (``setting`` keeps counts ints).
+NUMERIC_SETTINGS = _numeric(LearningConfig()) | _numeric(SupervisorConfig(), "supervisor.")
 
 
 def setting(text: str) -> tuple[str, float]:
-    """``NAME=VALUE`` for a numeric ``[learning]`` key (an argparse type for the script)."""
+    """``NAME=VALUE`` for a numeric ``[learning]`` key or ``supervisor.KEY`` (argparse type)."""
     name, _, value = text.partition("=")
     if name not in NUMERIC_SETTINGS or not value:
         raise argparse.ArgumentTypeError(
@@ -342,6 +380,15 @@ def setting(text: str) -> tuple[str, float]:
         )
     number = float(value)
     return name, int(number) if number.is_integer() and NUMERIC_SETTINGS[name] is int else number
+
+
+def tuned(
+    settings: list[tuple[str, float]], learning: LearningConfig
+) -> tuple[LearningConfig, SupervisorConfig]:
+    """``learning`` and the default ``[supervisor]`` with ``--set``'s settings applied."""
+    ours = {k: v for k, v in settings if not k.startswith("supervisor.")}
+    theirs = {k.removeprefix("supervisor."): v for k, v in settings if k.startswith("supervisor.")}
+    return replace(learning, **ours), replace(SupervisorConfig(), **theirs)
 
 
 def run_rooms(
@@ -355,6 +402,7 @@ def run_rooms(
     learn: bool,
     learning: LearningConfig,
     seed: int,
+    supervisor: SupervisorConfig | None = None,
 ) -> RunResult:
     """One robot in several rooms, one after the other, its learning carried between them.
 
@@ -375,6 +423,7 @@ def run_rooms(
                 learning=learning,
                 seed=seed if k == 0 else seed * 1_000 + k,
                 state_dir=Path(state_dir),
+                supervisor=supervisor,
             )
             for k, arena_seed in enumerate(arena_seeds)
         ]
@@ -394,6 +443,7 @@ def bench_seed(
     learn_rooms: int = 1,
     shift_trained: np.ndarray | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    supervisor: SupervisorConfig | None = None,
 ) -> dict[str, Any]:
     """One seed: learning and unlearned runs, then three greedy evaluations on fresh arenas.
 
@@ -402,25 +452,26 @@ def bench_seed(
     ``eval_arenas`` arenas, none of them a learning room. ``shift_trained``: a Q-table on the
     bundle's grid trained for the shifted robot (in a simulator with the shift), evaluated on
     the shifted robot on the same arenas too (``eval_shift_trained``): what a table on this grid
-    can return there, for comparison with what learning reached.
+    can return there, for comparison with what learning reached. ``supervisor``: the loop's
+    ``[supervisor]`` (default: its defaults).
     """
+    supervisor = supervisor if supervisor is not None else SupervisorConfig()
     table = bundle.load_qtable().astype(np.float64)
     rooms = room_seeds(seed, learn_rooms)
     per_room = learn_ticks // len(rooms)
-    # Greedy tables run without the learner's shield, as ``robot run`` drives them (policy
-    # ``qtable``, or ``qtable-learned`` for the learned one). With shield_greedy_distance_m > 0
-    # the learner shields its greedy choices while it learns; then the bundle's table is also
-    # run under that shield without learning (what the shield does alone), and the learned
-    # table under it too (as ``run --learn`` drives it).
-    bare = replace(learning, shield_greedy_distance_m=0.0)
-    shielded = learning.shield_greedy_distance_m > 0.0
+    # The "bare" runs have the supervisor without its shield (its contacts and recovery only).
+    # With shield_distance_m > 0 the bundle's table is also run under the shield without
+    # learning (what the shield does alone), and the learned table under it too (as ``robot
+    # run`` drives it, ``qtable-learned``).
+    bare = replace(supervisor, shield_distance_m=0.0)
+    shielded = supervisor.shield_distance_m > 0.0
     out: dict[str, Any] = {"seed": seed}
     runs = [
         ("unlearned", False, bare),
-        ("learning", True, learning),
-        *([("unlearned_shielded", False, learning)] if shielded else []),
+        ("learning", True, supervisor),
+        *([("unlearned_shielded", False, supervisor)] if shielded else []),
     ]
-    for name, learn, run_learning in runs:
+    for name, learn, watch in runs:
         progress(f"{shift.name} seed {seed}: {name}, shifted, {len(rooms)} room(s)")
         out[name] = run_rooms(
             bundle,
@@ -430,8 +481,9 @@ def bench_seed(
             values=table,
             ticks_per_room=per_room,
             learn=learn,
-            learning=run_learning,
+            learning=learning,
             seed=seed,
+            supervisor=watch,
         )
     evaluations = [
         ("eval_nominal", NOMINAL, table, bare),
@@ -439,8 +491,8 @@ def bench_seed(
         ("eval_learned", shift, out["learning"].values, bare),
         *(
             [
-                ("eval_shielded", shift, table, learning),
-                ("eval_learned_shielded", shift, out["learning"].values, learning),
+                ("eval_shielded", shift, table, supervisor),
+                ("eval_learned_shielded", shift, out["learning"].values, supervisor),
             ]
             if shielded
             else []
@@ -449,7 +501,7 @@ def bench_seed(
     if shift_trained is not None:
         trained = np.asarray(shift_trained, np.float64)
         evaluations.append(("eval_shift_trained", shift, trained, bare))
-    for name, world_shift, values, run_learning in evaluations:
+    for name, world_shift, values, watch in evaluations:
         progress(f"{shift.name} seed {seed}: {name} on {eval_arenas} fresh arena(s)")
         # Frozen (ε = 0, α = 0): each arena starts from rest with ``values``, whatever the rooms
         # before it, so these are independent greedy runs.
@@ -461,8 +513,9 @@ def bench_seed(
             values=values,
             ticks_per_room=eval_ticks,
             learn=False,
-            learning=run_learning,
+            learning=learning,
             seed=seed,
+            supervisor=watch,
         )
     return out
 

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from bench.shifted_learning import (  # noqa: E402
     report,
     setting,
     settings_record,
+    tuned,
 )
 from robot.config import LearningConfig, load_config  # noqa: E402
 from shared.bundle import read_bundle  # noqa: E402
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a numeric [learning] key (default: the [learning] defaults of robot.config)",
+        help="override a numeric [learning] key, or supervisor.KEY for a [supervisor] one "
+        "(default: the defaults of robot.config)",
     )
     parser.add_argument(
         "--shift-trained",
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         shift_trained = other.load_qtable()
     gpio = load_config(root / "robot/examples/reference_gpio.toml").hardware
     # The state dir is replaced by a temporary one per run.
-    learning = replace(LearningConfig(state_dir=args.out), **dict(args.set))
+    learning, supervisor = tuned(args.set, LearningConfig(state_dir=args.out))
     learn_ticks, eval_ticks = (
         int(args.minutes * 60 * RATE_HZ),
         int(args.eval_minutes * 60 * RATE_HZ),
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_arenas": args.eval_arenas,
         "eval_minutes_per_arena": args.eval_minutes,
         "episode_s": args.episode_s,
-        "learner": settings_record(learning),
+        "learner": settings_record(learning, supervisor),
         "shift_trained": None if args.shift_trained is None else str(args.shift_trained),
     }
     curves: dict[str, np.ndarray] = {}
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 learn_ticks=learn_ticks,
                 eval_ticks=eval_ticks,
                 learning=learning,
+                supervisor=supervisor,
                 shift=shift,
                 eval_arenas=args.eval_arenas,
                 learn_rooms=args.learn_rooms,

@@ -16,12 +16,20 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockTriggerPin
 
 from robot.cli.exit_codes import EXIT_OK
-from robot.config import DistanceSensorConfig, DriveConfig, GpioConfig, LoopConfig, MotorPins
+from robot.config import (
+    DistanceSensorConfig,
+    DriveConfig,
+    GpioConfig,
+    LoopConfig,
+    MotorPins,
+    SupervisorConfig,
+)
 from robot.control.clock import MonotonicClock
-from robot.control.decider import GreedyDecider
+from robot.control.decider import Choice, GreedyDecider, motor_commands
 from robot.control.loop import ControlLoop
+from robot.control.supervisor import Supervisor
 from robot.hardware.gpio import GpioHardware
-from robot.inference.policy import available_policies, load_policy
+from robot.inference.policy import Decision, available_policies, load_policy
 from robot.runtime.backends import BackendOptions
 from robot.systemd.process import rss_mb
 from shared.bundle import Bundle, read_bundle
@@ -104,6 +112,58 @@ def decision_latency_us(
     return float(p50), float(p99), policy.describe()
 
 
+def supervisor_cost_us(bundle: Bundle, ticks: int, rate_hz: float, seed: int = 0) -> dict:
+    """The supervisor's work per tick (check, shield, history), in µs, on a stream that visits
+    every path: open driving, an obstacle closing in to contact (the recovery), readings frozen
+    while driving forward (no progress), and spins alternating (oscillation)."""
+    spec = bundle.spec
+    commands = motor_commands(spec)
+    period = 1.0 / rate_hz
+    settings = SupervisorConfig(stuck_retry_s=1.0)  # back to the policy soon: every path again
+    supervisor = Supervisor(settings, commands, spec.observation.channels, period)
+    rng = np.random.default_rng(seed)
+    lows, highs = spec.observation.lows, spec.observation.highs
+    turns = [i for i, c in enumerate(commands) if c.right - c.left != 0 and c.left + c.right <= 0]
+    samples = np.empty(ticks)
+    taken = 0
+    values = list((lows + highs) / 2.0)
+    clock = time.perf_counter
+    for tick in range(ticks):
+        phase = tick % 600
+        if phase < 200:  # driving, the ranges wandering; then an obstacle closing in
+            values = [
+                float(np.clip(v + rng.normal(0, 0.02), lo, hi))
+                for v, lo, hi in zip(values, lows, highs, strict=True)
+            ]
+        elif phase < 260:
+            values = [max(float(lo), v - 0.05) for v, lo in zip(values, lows, strict=True)]
+        elif phase < 300:
+            values = [float(v) for v in (lows + highs) / 2.0]
+        q = rng.normal(size=len(commands))
+        action = int(q.argmax())
+        if 400 <= phase < 500 and turns:  # spins alternating
+            action = turns[phase % len(turns)]
+        elif phase < 400:
+            action = 0
+        choice = Choice(commands[action], Decision(action, q))
+        now = tick * period
+        start = clock()
+        takeover = supervisor.check(values, False, now)
+        if takeover is None:
+            choice = supervisor.shielded(choice, values)
+            supervisor.driven(choice.command, now)
+        samples[tick] = clock() - start
+        taken += takeover is not None
+    p50, p99, top = np.percentile(samples, [50, 99, 100]) * 1e6
+    return {
+        "p50": float(p50),
+        "p99": float(p99),
+        "max": float(top),
+        "taken_share": taken / max(ticks, 1),
+        "takeovers": supervisor.summary()["takeovers"],
+    }
+
+
 def tick_cost(
     bundle: Bundle,
     policy_name: str,
@@ -140,6 +200,12 @@ def tick_cost(
                 max_sensor_age_s=1.0 if sensor_threads else math.inf,
                 max_consecutive_overruns=1000,
             ),
+            supervisor=Supervisor(
+                SupervisorConfig(),
+                motor_commands(bundle.spec),
+                bundle.spec.observation.channels,
+                1.0 / rate_hz,
+            ),
         )
         summary = loop.run(max_ticks=ticks)
     factory.reset()
@@ -154,6 +220,13 @@ def run_bench(bundle: Bundle, decisions: int, ticks: int, rate_hz: float) -> lis
     for name in policies:
         p50, p99, describe = decision_latency_us(bundle, name, decisions)
         lines.append(f"decision {name:12s} p50 {p50:7.1f} µs  p99 {p99:7.1f} µs   ({describe})")
+    if ticks > 0 and bundle.spec.actions.actions[0].motor is not None:
+        cost = supervisor_cost_us(bundle, max(ticks, 10_000), rate_hz)
+        lines.append(
+            f"supervisor per tick p50 {cost['p50']:.1f} µs  p99 {cost['p99']:.1f} µs  max "
+            f"{cost['max']:.1f} µs ({max(ticks, 10_000)} ticks, {cost['taken_share']:.0%} taken "
+            f"over: {cost['takeovers']})"
+        )
     if ticks > 0 and policies:
         for threads, what in ((True, "MockFactory"), (False, "MockFactory, ping threads stopped")):
             summary = tick_cost(bundle, policies[0], ticks, rate_hz, sensor_threads=threads)

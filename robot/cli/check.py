@@ -54,6 +54,8 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
         f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
         f"{list(bundle.spec.observation.names)} all mapped"
     )
+    for line in describe_supervisor(config, bundle):
+        report(line)
     try:
         policy = open_policy(config, bundle, learning=config.learning.enabled)
     except TFLiteRuntimeError as exc:
@@ -72,6 +74,37 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
         report(f"PROBLEM  {problem}")
     report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
     return EXIT_OK if not problems else EXIT_FAILED
+
+
+def describe_supervisor(config: RobotConfig, bundle: Bundle) -> list[str]:
+    """What ``[supervisor]`` watches and does, every key shown (``docs/robot-runtime.md``)."""
+    sv = config.supervisor
+    if not sv.enabled:
+        return [
+            "supervisor OFF ([supervisor] enabled = false): nothing takes the motors from the "
+            "policy on a contact, no progress or oscillation"
+        ]
+    ranges = [c.name for c in bundle.spec.observation.channels if c.unit == "m"]
+    sees = "the bumper" + (f" or a range < {sv.collision_distance_m:g} m" if ranges else " only")
+    steps = ", ".join(f"({left:+.2f}, {right:+.2f}) {s:g} s" for left, right, s in sv.recovery)
+    progress = (
+        f"no progress: forward {sv.progress_window_s:g} s, ranges within {sv.progress_change_m:g} m"
+        if sv.progress_window_s > 0
+        else "no progress: off"
+    )
+    oscillation = (
+        f"oscillation: {sv.oscillation_reversals} turn reversals in {sv.oscillation_window_s:g} s"
+        if sv.oscillation_reversals
+        else "oscillation: off"
+    )
+    then = {"retry": f"retry after {sv.stuck_retry_s:g} s", "hold": "hold until restarted"}
+    lines = [
+        f"supervisor on: contact ({sees}); {progress}; {oscillation}",
+        f"         recovery [{steps}] (turns away from the nearer side); shield "
+        f"{sv.shield_distance_m:g} m; stuck after {sv.max_failed_recoveries} recoveries failed "
+        f"within {sv.settle_s:g} s: {then.get(sv.on_stuck, 'exit 3')}",
+    ]
+    return lines
 
 
 def report_tflite(policy: Policy, bundle: Bundle) -> None:

@@ -14,12 +14,13 @@ import logging
 import math
 from typing import Any
 
-from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK
+from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STUCK
 from robot.cli.signals import HangupLatch, install_signal_handlers, restore_signal_handlers
 from robot.config import load_config
 from robot.control.clock import MonotonicClock
 from robot.control.decider import Decider
 from robot.control.loop import ControlLoop, LoopFailedError
+from robot.control.supervisor import STUCK
 from robot.control.telemetry import TelemetryWriter, format_summary
 from robot.errors import HardwareError
 from robot.hardware.faults import inject_faults
@@ -66,6 +67,7 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions)
                 clock=backend.clock,
                 telemetry=telemetry,
                 notifier=notifier,
+                supervisor=composition.open_supervisor(),
                 label=composition.label,
             )
             reloader = Reloader(loop, config, bundle, notifier, learn=args.learn)
@@ -85,7 +87,7 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions)
             _close(None, telemetry)
         notifier.close()
     _report(summary, args)
-    return EXIT_OK
+    return EXIT_STUCK if summary["exit_reason"] == STUCK else EXIT_OK
 
 
 def _drive(
@@ -120,6 +122,8 @@ def _report(summary: dict[str, Any], args: argparse.Namespace) -> None:
     """Log the exit summary (and write it to ``--summary-json``)."""
     summary["rss_mb"] = rss_mb()
     _log.info("summary: %s", format_summary(summary))
+    if "supervisor" in summary:
+        _log.info("supervisor: %s", format_supervisor(summary["supervisor"]))
     if "learning" in summary:
         _log.info("learning: %s", format_learning(summary["learning"]))
     _log.info(
@@ -129,6 +133,15 @@ def _report(summary: dict[str, Any], args: argparse.Namespace) -> None:
     )
     if args.summary_json is not None:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def format_supervisor(supervisor: dict[str, Any]) -> str:
+    """The supervisor's part of the exit summary as one log line."""
+    takeovers = ", ".join(f"{reason} ×{n}" for reason, n in supervisor["takeovers"].items())
+    return (
+        f"took over for {takeovers}; {supervisor['failed_recoveries']} recoveries failed, "
+        f"stuck ×{supervisor['stuck']}, shield ×{supervisor['shielded']}"
+    )
 
 
 def format_learning(learning: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ paths (the bundle, telemetry, learning state) are relative to the config file's 
 Where things live: ``section`` (a section's fields declared with default, range and unit, and
 parsed generically), ``rules`` (how one key is read and checked), ``toml_table`` (typed access
 to one TOML table), ``control`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
-backends' sections, a tagged union), ``learning`` (``[learning]``), ``load`` (the whole file).
+backends' sections, a tagged union), ``learning`` (``[learning]``), ``supervisor``
+(``[supervisor]``), ``load`` (the whole file).
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from robot.config.hardware import (
 from robot.config.learning import LearningConfig
 from robot.config.load import RobotConfig, check_channels, load_config, parse_config
 from robot.config.rules import Pin
+from robot.config.supervisor import ON_STUCK, SupervisorConfig
 
 __all__ = [
     "BACKENDS",
     "DRIVE_KINDS",
     "LEARNED_POLICY",
+    "ON_STUCK",
     "POLICIES",
     "RATE_HZ_RANGE",
     "BumperConfig",
@@ -59,6 +62,7 @@ __all__ = [
     "RobotConfig",
     "SerialConfig",
     "SimConfig",
+    "SupervisorConfig",
     "TelemetryConfig",
     "check_channels",
     "load_config",

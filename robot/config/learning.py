@@ -2,58 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from robot.config.rules import Problem, Rule, is_number
-from robot.config.section import (
-    Section,
-    file_path,
-    flag,
-    integer,
-    not_above,
-    number,
-    ruled,
-)
-from robot.config.toml_table import Table, describe
-
-
-class MotorSteps(Rule):
-    """``[[left duty, right duty, duration_s], ...]``: duties in [-1, 1], durations 0..10 s."""
-
-    toml_type = list
-    fix = "write each step as three numbers, e.g. [-0.5, -0.5, 0.6]"
-
-    def read(self, table: Table, key: str, default: Any, base: Path) -> Any:
-        """The array as written (checked on construction)."""
-        return table.get(key, list, default, fix=self.fix)
-
-    def check(self, key: str, value: Any, owner: Any) -> Problem | None:
-        """A problem unless every step is three numbers in range."""
-        if not isinstance(value, list | tuple):
-            return Problem(key, f"expected an array, found {describe(value)}", self.fix)
-        for index, step in enumerate(value):
-            numbers = (
-                isinstance(step, list | tuple)
-                and len(step) == 3
-                and all(is_number(v) and math.isfinite(v) for v in step)
-            )
-            if not numbers:
-                problem = f"step {index}: expected [left duty, right duty, duration_s]"
-                return Problem(key, f"{problem}, found {step!r}", self.fix)
-            left, right, duration_s = step
-            if not (-1.0 <= left <= 1.0 and -1.0 <= right <= 1.0 and 0.0 <= duration_s <= 10.0):
-                problem = f"step {index}: expected duties in -1..1 and a duration in 0..10 s"
-                fix = "choose duties between -1 and 1 and a duration between 0 and 10 s"
-                return Problem(key, f"{problem}, found {step!r}", fix)
-        return None
-
-    def normalise(self, value: Any) -> tuple[tuple[float, float, float], ...]:
-        """A tuple of (left, right, duration_s) float triples."""
-        return tuple((float(a), float(b), float(c)) for a, b, c in value)
+from robot.config.rules import Problem
+from robot.config.section import Section, file_path, flag, integer, not_above, number
 
 
 @dataclass(frozen=True)
@@ -61,6 +16,12 @@ class LearningConfig(Section):
     """On-robot Q-learning: the learner's whole tuning, validated here and nowhere else."""
 
     toml_path: ClassVar[str] = "learning"
+    #: Keys that moved to ``[supervisor]``, which acts in every mode, not only while learning.
+    moved_keys: ClassVar[dict[str, str]] = {
+        "collision_distance_m": "supervisor.collision_distance_m",
+        "shield_greedy_distance_m": "supervisor.shield_distance_m",
+        "recovery": "supervisor.recovery",
+    }
     enabled: bool = flag(False)
     epsilon_start: float = number(0.2, low=0.0, high=1.0)
     epsilon_floor: float = number(0.02, low=0.0, high=1.0)
@@ -86,19 +47,13 @@ class LearningConfig(Section):
     save_every: int = integer(500, low=1, high=10_000_000)
     #: Snapshots kept in ``state_dir``.
     keep: int = integer(3, low=1, high=1000)
-    #: Exploration never drives forward while any range is below this (metres).
+    #: Exploration never drives forward while any range is below this (metres). (Every choice,
+    #: greedy ones too, is shielded by ``[supervisor] shield_distance_m``.)
     shield_distance_m: float = number(0.25, low=0.0, high=4.0, unit="m")
-    #: While learning, no choice (greedy ones too) drives forward while any range is below this
-    #: (metres): the best-valued action that does not is driven, and learnt from. 0: off.
-    shield_greedy_distance_m: float = number(0.2, low=0.0, high=4.0, unit="m")
     state_dir: Path = file_path(Path("learning"))
     #: alpha = max(alpha_floor, alpha / (1 + visits) ** alpha_omega) per (state, action).
     alpha_omega: float = number(0.5, low=0.0, high=10.0)
     alpha_floor: float = number(0.05, low=0.0, high=1.0)
-    #: A range below this (metres) ends an episode as a collision, like the bumper. An HC-SR04
-    #: reads >= 0.02 m and the front one reads ~0.02 m at contact; at 0.05 m noisy readings
-    #: ended episodes without a contact (benchmark: range noise 0.03 m).
-    collision_distance_m: float = number(0.03, low=0.0, high=1.0, unit="m")
     #: Episodes per rollback window; a window this far (return) below the best rolls back,
     #: and epsilon is multiplied by rollback_epsilon_factor.
     rollback_window: int = integer(10, low=1, high=10_000)
@@ -106,11 +61,6 @@ class LearningConfig(Section):
     #: 5 rolled back on noise every few episodes.
     rollback_drop: float = number(100.0, low=0.0, high=1e9)
     rollback_epsilon_factor: float = number(0.5, low=0.0, high=1.0)
-    #: The recovery manoeuvre after a collision: (left duty, right duty, duration_s) steps,
-    #: duties in [-1, 1], durations 0..10 s.
-    recovery: tuple[tuple[float, float, float], ...] = ruled(
-        MotorSteps(), ((0.0, 0.0, 0.3), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
-    )
 
     def cross_checks(self) -> Iterable[Problem | None]:
         """The floors stay below what they floor."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from robot.config.control import BundleConfig, LoopConfig, TelemetryConfig
 from robot.config.hardware import Backend, HardwareConfig
 from robot.config.learning import LearningConfig
+from robot.config.rules import Problem
 from robot.config.section import Section, parse_section, ruled, section
+from robot.config.supervisor import SupervisorConfig
 from robot.config.toml_table import Table
 from robot.errors import ConfigError
 from shared.spec import TaskSpec
@@ -26,6 +29,18 @@ class RobotConfig(Section):
     hardware: HardwareConfig = ruled(Backend())
     telemetry: TelemetryConfig = section(TelemetryConfig, absent="defaults")
     learning: LearningConfig = section(LearningConfig, absent="defaults")
+    supervisor: SupervisorConfig = section(SupervisorConfig, absent="defaults")
+
+    def cross_checks(self) -> Iterable[Problem | None]:
+        """On-robot learning needs the supervisor: its contacts end episodes."""
+        if self.learning.enabled and not self.supervisor.enabled:
+            fix = "set [supervisor] enabled = true, or turn learning off"
+            yield Problem(
+                "learning.enabled",
+                "on-robot learning needs the supervisor (its contacts end episodes, its "
+                "recovery backs out), found [supervisor] enabled = false",
+                fix,
+            )
 
 
 def load_config(path: str | Path) -> RobotConfig:

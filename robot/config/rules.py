@@ -276,3 +276,38 @@ class IndexMap(Rule):
     def normalise(self, value: Any) -> tuple[tuple[str, int], ...]:
         """A tuple of (name, index) pairs."""
         return tuple((str(name), int(index)) for name, index in value)
+
+
+class MotorSteps(Rule):
+    """``[[left duty, right duty, duration_s], ...]``: duties in [-1, 1], durations 0..10 s."""
+
+    toml_type = list
+    fix = "write each step as three numbers, e.g. [-0.5, -0.5, 0.6]"
+
+    def read(self, table: Table, key: str, default: Any, base: Path) -> Any:
+        """The array as written (checked on construction)."""
+        return table.get(key, list, default, fix=self.fix)
+
+    def check(self, key: str, value: Any, owner: Any) -> Problem | None:
+        """A problem unless every step is three numbers in range."""
+        if not isinstance(value, list | tuple):
+            return Problem(key, f"expected an array, found {describe(value)}", self.fix)
+        for index, step in enumerate(value):
+            numbers = (
+                isinstance(step, list | tuple)
+                and len(step) == 3
+                and all(is_number(v) and math.isfinite(v) for v in step)
+            )
+            if not numbers:
+                problem = f"step {index}: expected [left duty, right duty, duration_s]"
+                return Problem(key, f"{problem}, found {step!r}", self.fix)
+            left, right, duration_s = step
+            if not (-1.0 <= left <= 1.0 and -1.0 <= right <= 1.0 and 0.0 <= duration_s <= 10.0):
+                problem = f"step {index}: expected duties in -1..1 and a duration in 0..10 s"
+                fix = "choose duties between -1 and 1 and a duration between 0 and 10 s"
+                return Problem(key, f"{problem}, found {step!r}", fix)
+        return None
+
+    def normalise(self, value: Any) -> tuple[tuple[float, float, float], ...]:
+        """A tuple of (left, right, duration_s) float triples."""
+        return tuple((float(a), float(b), float(c)) for a, b, c in value)

@@ -57,6 +57,8 @@ class Section:
 
     #: Where the section lives in ``robot.toml`` (names the key in errors outside parsing).
     toml_path: ClassVar[str] = ""
+    #: Keys this section once had → where they live now (an old config gets the way there).
+    moved_keys: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
@@ -84,6 +86,9 @@ def parse_section(cls: type[S], table: Table, base: Path, **given: Any) -> S:
         if rule is None or field.name in values:
             continue
         values[field.name] = rule.read(table, field.name, _default(field, rule), base)
+    for key, now in cls.moved_keys.items():
+        if table.has(key):
+            raise table.error(key, f"has moved to [{now}]", f"move the key there ({now})")
     table.done()
     try:
         return cls(**values)

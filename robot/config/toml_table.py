@@ -44,6 +44,10 @@ class Table:
         """A ConfigError naming the file and ``key``'s path."""
         return ConfigError(f"{self.file}: [{self.key_path(key)}] {problem}; {fix}")
 
+    def has(self, key: str) -> bool:
+        """Whether the table has ``key`` (it is not marked as read)."""
+        return key in self._data
+
     def get(self, key: str, kind: Any, default: Any = MISSING, *, fix: str = "") -> Any:
         """The value of ``key`` as ``kind`` (ints as floats where ``kind`` is float)."""
         self._used.add(key)

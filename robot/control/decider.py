@@ -20,12 +20,15 @@ from shared.spec import MotorCommand, TaskSpec
 class Choice:
     """What to drive this tick, and why.
 
-    ``decision`` is the action index and the Q-values it was chosen on; None when no action of
-    the table was chosen (a scripted manoeuvre such as the learner's recovery).
+    ``decision`` is the action index and the Q-values it was chosen on (None: no action of the
+    table was chosen).
     """
 
     command: MotorCommand
     decision: Decision | None
+    #: Drawn to explore (the learner's ε), not chosen for its value: the supervisor does not
+    #: count it as the policy oscillating.
+    explored: bool = False
 
 
 class Decider(Protocol):
@@ -40,6 +43,12 @@ class Decider(Protocol):
 
     def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
         """This tick's choice; ``bumper`` is the snapshot's bumper (None: the robot has none)."""
+        ...
+
+    def interrupted(self, observation: np.ndarray, reason: str) -> None:
+        """The supervisor takes the motors from this tick on (``reason``: ``contact``,
+        ``no_progress``, ``oscillation``); the decider is not asked again until it gives them
+        back. The learner ends its episode on a contact and learns nothing from the manoeuvre."""
         ...
 
     def telemetry_fields(self) -> dict[str, Any]:
@@ -86,6 +95,9 @@ class GreedyDecider:
         """The policy's greedy action (``bumper`` and ``now_s`` are not used)."""
         decision = self.policy.decide(observation)
         return Choice(self.commands[decision.action_index], decision)
+
+    def interrupted(self, observation: np.ndarray, reason: str) -> None:
+        """Nothing to do: a greedy policy keeps no state between ticks."""
 
     def telemetry_fields(self) -> dict[str, Any]:
         """Nothing beyond the loop's own record."""

@@ -9,9 +9,14 @@ stale or invalid sensor data or a hardware fault, on any exception in a tick, af
 ``max_consecutive_overruns`` overruns in a row, on SIGTERM/SIGINT (``request_stop``) and at
 exit, whatever the exit. A stop is held until a tick produces a valid decision again.
 
-The loop borrows everything it is given (hardware, decider, telemetry, notifier) and closes
-none of it: whoever opened a part closes it (``robot.runtime``, ``robot.cli.run``). The one
-exception is a telemetry writer whose write failed: it is closed at once and not used again.
+The supervisor (``robot.control.supervisor``) sees each valid observation before the decider:
+on contact, no progress or oscillation it drives the recovery manoeuvre instead (the decider is
+told, and not asked until it ends), and it stops the motors when the robot is ``stuck``. Every
+choice it leaves to the decider passes its shield.
+
+The loop borrows everything it is given (hardware, decider, supervisor, telemetry, notifier)
+and closes none of it: whoever opened a part closes it (``robot.runtime``, ``robot.cli.run``).
+The one exception is a telemetry writer whose write failed: it is closed at once and not used again.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from robot.config import LoopConfig
 from robot.control.clock import Clock, MonotonicClock
 from robot.control.decider import Choice, Decider
 from robot.control.observation import ObservationBuilder, Refusal
+from robot.control.supervisor import STUCK, Supervisor, Takeover
 from robot.control.telemetry import RunStats, TelemetryWriter, TickTrace
 from robot.errors import RobotError
 from robot.hardware.base import Hardware
@@ -66,6 +72,9 @@ class Replacement:
     #: Called on the loop's thread when the switch is refused after all (``open_decider``
     #: raised); everything that ran before runs on.
     on_refused: Callable[[], None] | None = None
+    #: The supervisor from the switch on (None: ``[supervisor]`` is off). A new one starts
+    #: afresh: a reload ends a ``stuck`` hold.
+    supervisor: Supervisor | None = None
 
 
 class ControlLoop:
@@ -81,6 +90,7 @@ class ControlLoop:
         clock: Clock | None = None,
         telemetry: TelemetryWriter | None = None,
         notifier: Notifier | None = None,
+        supervisor: Supervisor | None = None,
         max_consecutive_errors: int = 10,
         label: str = "",
     ) -> None:
@@ -95,6 +105,8 @@ class ControlLoop:
             telemetry: per-tick JSON Lines writer, or None.
             notifier: sd_notify (READY at the first valid decision, WATCHDOG on healthy ticks,
                 STATUS about once a second, STOPPING at exit), or None.
+            supervisor: takes the motors on contact, no progress or oscillation, and stops
+                them when the robot is ``stuck`` (``robot.control.supervisor``); None: off.
             max_consecutive_errors: ticks raising in a row before the loop gives up.
             label: what runs (bundle and policy), shown in ``STATUS=``.
         """
@@ -105,6 +117,7 @@ class ControlLoop:
         self.clock: Clock = clock if clock is not None else MonotonicClock()
         self.telemetry = telemetry
         self.notifier = notifier
+        self.supervisor = supervisor
         self.max_consecutive_errors = max_consecutive_errors
         self.period_s = 1.0 / config.rate_hz
         self.label = label
@@ -162,6 +175,8 @@ class ControlLoop:
             if self.notifier is not None:
                 self.notifier.stopping()
         summary = stats.summary()
+        if self.supervisor is not None:
+            summary["supervisor"] = self.supervisor.summary()
         learning = self.decider.summary()
         if learning is not None:
             summary["learning"] = learning
@@ -184,6 +199,7 @@ class ControlLoop:
         self.period_s = 1.0 / new.config.rate_hz
         self.observer = ObservationBuilder(new.spec.observation, new.config.max_sensor_age_s)
         self.telemetry = new.telemetry
+        self.supervisor = new.supervisor
         self.label = new.label
         if new.on_switched is not None:
             new.on_switched()
@@ -232,7 +248,8 @@ class ControlLoop:
         return tick.on_time
 
     def _sense_decide_drive(self, tick: TickTrace) -> None:
-        """Snapshot → observation → decide → drive, or stop the motors with the reason."""
+        """Snapshot → observation → supervisor → decide → drive, or stop the motors with the
+        reason."""
         tick.snapshot = self.hardware.snapshot()
         built = self.observer.build(tick.snapshot, tick.started_s)
         if isinstance(built, Refusal):
@@ -243,13 +260,40 @@ class ControlLoop:
         # Held after too many overruns, until a tick ends on time again. A learner is not asked
         # then (it would learn from a choice not driven); a greedy policy still is (telemetry).
         held = self._overrun_streak >= self.config.max_consecutive_overruns
+        supervisor = self.supervisor
+        values = built.tolist() if supervisor is not None else None
+        if supervisor is not None:
+            takeover = supervisor.check(values, tick.snapshot.bumper, tick.started_s)
+            if takeover is not None:
+                self._take_over(takeover, built, held)
+                return
         if not (held and self.decider.learns):
             tick.choice = self._decide(built, tick.snapshot.bumper, tick.started_s)
+            if supervisor is not None:
+                tick.choice = supervisor.shielded(tick.choice, values)
         if held:
             self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
         elif tick.choice is not None:
             self.hardware.drive(tick.choice.command)
+            if supervisor is not None:
+                choice = tick.choice
+                supervisor.driven(choice.command, tick.started_s, explored=choice.explored)
             self._driving()
+
+    def _take_over(self, takeover: Takeover, observation: np.ndarray, held: bool) -> None:
+        """Drive the supervisor's command (or stop: ``stuck``); the decider is not asked."""
+        if takeover.begins:
+            _log.warning("supervisor: %s: %s; recovering", takeover.reason, takeover.detail)
+            self.decider.interrupted(observation, takeover.reason)
+        if takeover.command is None:
+            self._stop(STUCK, takeover.detail)
+            if self.supervisor is not None and self.supervisor.exits_when_stuck:
+                self.stop_requested = STUCK
+        elif held:
+            self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
+        else:
+            self.hardware.drive(takeover.command)
+            self._driving(decided=False)
 
     def _decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
         """The decider's choice, its time recorded in the run's statistics."""
@@ -306,6 +350,8 @@ class ControlLoop:
     def _record(self, telemetry: TelemetryWriter, tick: TickTrace) -> None:
         """Write the tick's telemetry record; a writer that fails is not used again."""
         record = tick.record(self.stats.ticks - 1, self._stopped_for)
+        if self.supervisor is not None:
+            record.update(self.supervisor.telemetry_fields())
         record.update(self.decider.telemetry_fields())
         try:
             telemetry.write(record)
@@ -317,7 +363,8 @@ class ControlLoop:
             telemetry.close()
             self.telemetry = None
 
-    def _driving(self) -> None:
+    def _driving(self, *, decided: bool = True) -> None:
+        """The motors drive (``decided``: the decider's choice, else the supervisor's)."""
         if self.stats.first_decision_s is None:
             self.stats.first_decision_s = self.clock.now()
             _log.info("first valid decision; driving")
@@ -325,7 +372,7 @@ class ControlLoop:
                 self.notifier.ready(status="driving")
         elif self._stopped_for is not None:
             _log.info("driving again after a stop (%s)", self._stopped_for)
-        self.stats.decisions += 1
+        self.stats.decisions += int(decided)
         self._stopped_for = None
 
     def _stop(self, reason: str, detail: str, *, count: bool = True) -> None:

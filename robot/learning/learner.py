@@ -1,15 +1,17 @@
 """On-robot tabular Q-learning: the ``Decider`` that learns while it drives.
 
 One ``Learner.decide`` per control tick does everything, so the loop stays simple: it takes the
-raw observation (channel units) and whether the robot collided, finishes the previous tick's
-transition (reward from ``shared.reward`` on this observation and the command sent; the TD target
-is the reward alone when the tick collided), and returns the command to drive now.
+raw observation (channel units), finishes the previous tick's transition (reward from
+``shared.reward`` on this observation and the command sent), and returns the command to drive
+now. The supervisor (``robot.control.supervisor``) decides what is a collision, for every mode
+alike: on a contact it calls ``interrupted``, which learns the previous transition as terminal
+(the TD target is the reward alone) and ends the episode; it then drives its recovery manoeuvre,
+during which the learner is not asked and learns nothing.
 
 The parts, one module each: the update rule (``update``: Q(λ)), ε-greedy exploration
-(``exploration``), the shields (``shield``), the recovery manoeuvre after a collision
-(``recovery``: driven outside learning, no updates), episodes and the rollback window
-(``episodes``) and the state on disk (``snapshots``: saved every ``save_every`` updates and by
-``close()``). When the mean return of the last ``rollback_window`` episodes falls
+(``exploration``; its choices pass the supervisor's ``robot.control.shield``), episodes and the
+rollback window (``episodes``) and the state on disk (``snapshots``: saved every ``save_every``
+updates and by ``close()``). When the mean return of the last ``rollback_window`` episodes falls
 ``rollback_drop`` below the best window so far, the best snapshot's values are restored and ε is
 multiplied by ``rollback_epsilon_factor``.
 """
@@ -24,25 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from robot.config import LearningConfig
+from robot.config import LearningConfig, SupervisorConfig
 from robot.control.decider import Choice
+from robot.control.shield import Shield
+from robot.control.supervisor import CONTACT
 from robot.inference.policy import Decision
 from robot.learning.episodes import BEST, ROLLBACK, RunTotals, Stats
 from robot.learning.exploration import EpsilonGreedy
-from robot.learning.recovery import Recovery, recovery_from
-from robot.learning.shield import Shield
 from robot.learning.snapshots import META_VERSION, SnapshotStore, state_digest
 from robot.learning.update import QLambda
 from shared.discretize import Discretizer
 from shared.qtable import QTable
 from shared.reward import RewardFunction
-from shared.spec import MotorCommand, TaskSpec
+from shared.spec import TaskSpec
 
 _log = logging.getLogger(__name__)
-
-#: Phases a tick can be in (the telemetry's ``phase``).
-LEARN, RECOVER = "learn", "recover"
-_STOP = MotorCommand(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,7 @@ class Learner:
         bundle_sha256: str,
         config: LearningConfig,
         *,
+        supervisor: SupervisorConfig | None = None,
         seed: int | None = None,
         on_save: Callable[[str, int, str], None] | None = None,
         rule: QLambda | None = None,
@@ -78,7 +77,9 @@ class Learner:
 
         ``on_save(stage, updates, digest)`` is called with stage ``"saving"`` before and
         ``"saved"`` after each snapshot is written (tests and benchmarks follow saves by it).
-        ``rule``: the update rule (default: ``QLambda(config)``).
+        ``rule``: the update rule (default: ``QLambda(config)``). ``supervisor``: the loop's
+        ``[supervisor]`` (default: its defaults); its shield distance applies to every choice,
+        so the learner shields its own choices alike and learns from what is driven.
         """
         if any(action.motor is None for action in spec.actions):
             raise ValueError(
@@ -91,14 +92,9 @@ class Learner:
         self.bundle_sha256 = bundle_sha256
         self.commands = [action.motor for action in spec.actions if action.motor is not None]
         self.reward_fn = RewardFunction(spec)
-        self.shield = Shield(
-            self.commands,
-            [c.unit for c in spec.observation.channels],
-            distance_m=config.shield_distance_m,
-            greedy_distance_m=config.shield_greedy_distance_m,
-        )
+        self.supervisor = supervisor if supervisor is not None else SupervisorConfig()
+        self.shield = Shield(self.commands, [c.unit for c in spec.observation.channels])
         self.rule = rule if rule is not None else QLambda(config)
-        self.recovery = Recovery(recovery_from(config.recovery))
         n_actions = len(spec.actions)
         values = np.asarray(bundle_values, np.float64)
         if values.shape != (discretizer.n_states, n_actions):
@@ -142,9 +138,11 @@ class Learner:
         """The exploration rate now."""
         return self.exploration.epsilon
 
-    def learns_as(self, config: LearningConfig) -> bool:
-        """Whether ``config`` tunes learning exactly as this learner runs (``enabled`` aside)."""
-        return replace(config, enabled=self.config.enabled) == self.config
+    def learns_as(self, config: LearningConfig, supervisor: SupervisorConfig) -> bool:
+        """Whether ``config`` tunes learning exactly as this learner runs (``enabled`` aside),
+        and ``supervisor`` shields as it does."""
+        same = replace(config, enabled=self.config.enabled) == self.config
+        return same and supervisor.shield_distance_m == self.supervisor.shield_distance_m
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -177,37 +175,31 @@ class Learner:
 
     # -- acting and learning ---------------------------------------------------------------
 
-    def collided(self, raw_observation: np.ndarray, bumper: bool | None) -> bool:
-        """A bump, or a range channel closer than ``collision_distance_m``."""
-        return self._collided(bumper, self.shield.nearest_m(raw_observation))
-
-    def _collided(self, bumper: bool | None, nearest_m: float) -> bool:
-        return bool(bumper) or nearest_m < self.config.collision_distance_m
-
     def decide(self, observation: np.ndarray, bumper: bool | None, now_s: float) -> Choice:
-        """Learn from the last tick (reward of this observation) and choose this tick's command.
-
-        The choice's decision is None during the recovery manoeuvre (no action of the table).
-        """
+        """Learn from the last tick (reward of this observation) and choose this tick's command
+        (``bumper`` and ``now_s`` are not used: the supervisor judges contacts)."""
         raw = np.asarray(observation, np.float64)
         self.stats.ticks += 1
         self.last_update = None
         self._events = []
-        if self.recovery.active:
-            command = self.recovery.due(now_s)
-            if command is not None:
-                return Choice(command, None)
-        nearest = self.shield.nearest_m(raw)  # once a tick: the collision check and both shields
-        hit = self._collided(bumper, nearest)
         state = self.discretizer.index(raw)
         if self._prev is not None:
-            self._update(raw, state, hit)
-        if hit:
+            self._update(raw, state, terminal=False)
+        return self._choose(self.shield.nearest_m(raw), state)
+
+    def interrupted(self, observation: np.ndarray, reason: str) -> None:
+        """The supervisor takes over: learn the previous transition (terminal on a contact, which
+        also ends the episode); nothing is learnt from the manoeuvre that follows."""
+        raw = np.asarray(observation, np.float64)
+        self.last_update = None
+        self._events = []
+        contact = reason == CONTACT
+        if self._prev is not None:
+            self._update(raw, self.discretizer.index(raw), terminal=contact)
+        if contact:
             self._end_episode()
-            self.recovery.start(now_s)
-            command = self.recovery.due(now_s)
-            return Choice(_STOP if command is None else command, None)  # none: stop once
-        return self._choose(nearest, state)
+        self._prev = None
+        self.rule.cut_trace()
 
     def _update(self, raw: np.ndarray, state: int, terminal: bool) -> None:
         """Learn the previous (state, action) from this tick's reward; save every N updates."""
@@ -232,12 +224,15 @@ class Learner:
         action, explored = self.exploration.draw(greedy, len(self.commands))
         if explored:
             self.stats.explored += 1
-            redrawn = self.shield.redrawn(action, nearest_m, self.exploration.rng, greedy)
+            redrawn = self.shield.redrawn(
+                action, nearest_m, self.config.shield_distance_m, self.exploration.rng, greedy
+            )
             if redrawn is not None:
                 self.stats.shielded += 1
                 self._events.append("shielded")
                 action = redrawn
-        overridden = self.shield.overridden(action, nearest_m, q)
+        distance = self.supervisor.shield_distance_m if self.supervisor.enabled else 0.0
+        overridden = self.shield.overridden(action, nearest_m, distance, q)
         if overridden is not None:
             # The shield overrides the choice itself: the best-valued action that does not
             # drive forward is driven, and its update is the one learnt (the pair remembered).
@@ -247,7 +242,7 @@ class Learner:
         if action != greedy:
             self.rule.cut_trace()  # Watkins: what came before did not lead to a greedy action
         self._prev = (state, action)
-        return Choice(self.commands[action], Decision(action, q.copy()))
+        return Choice(self.commands[action], Decision(action, q.copy()), explored=explored)
 
     def _end_episode(self) -> None:
         """Close the episode (a collision): record its return, keep the best window, roll back."""
@@ -288,9 +283,8 @@ class Learner:
     # -- telemetry -------------------------------------------------------------------------
 
     def telemetry_fields(self) -> dict[str, Any]:
-        """Per-tick fields for the telemetry record: ε, phase, TD error, reward terms, events."""
+        """Per-tick fields for the telemetry record: ε, TD error, reward terms, events."""
         fields: dict[str, Any] = {"epsilon": round(self.epsilon, 6)}
-        fields["phase"] = RECOVER if self.recovery.active else LEARN
         update = self.last_update
         if update is not None:
             fields["td_error"] = round(float(update.td_error), 6)

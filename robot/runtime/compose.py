@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot.config import LEARNED_POLICY, RobotConfig, check_channels
-from robot.control.decider import Decider, GreedyDecider
+from robot.control.decider import Decider, GreedyDecider, motor_commands
+from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
@@ -44,7 +45,14 @@ class LearnerRecipe:
     def open(self) -> Learner:
         """The learner, resumed from its state directory if a snapshot there fits this table."""
         learning, bundle, sha = self.config.learning, self.bundle, self.qtable_sha256
-        learner = Learner(bundle.spec, bundle.discretizer, self.values, sha, learning)
+        learner = Learner(
+            bundle.spec,
+            bundle.discretizer,
+            self.values,
+            sha,
+            learning,
+            supervisor=self.config.supervisor,
+        )
         _log.info("learning on: state in %s, starting from %s", learning.state_dir, learner.source)
         return learner
 
@@ -55,7 +63,7 @@ class LearnerRecipe:
             and decider.bundle_sha256 == self.qtable_sha256
             and decider.spec == self.bundle.spec
             and decider.discretizer == self.bundle.discretizer
-            and decider.learns_as(self.config.learning)
+            and decider.learns_as(self.config.learning, self.config.supervisor)
         )
 
 
@@ -88,6 +96,18 @@ class Composition:
         if isinstance(self.decider, LearnerRecipe):
             return self.decider.open()
         return self.decider
+
+    def open_supervisor(self) -> Supervisor | None:
+        """A new supervisor for the bundle's actions and channels (``[supervisor]`` on), or None.
+
+        None too for a spec whose actions have no motor commands: there is nothing to recover
+        with (such a bundle cannot drive a robot; ``compose`` has refused it already)."""
+        settings = self.config.supervisor
+        if not settings.enabled:
+            return None
+        spec = self.bundle.spec
+        period_s = 1.0 / self.config.loop.rate_hz
+        return Supervisor(settings, motor_commands(spec), spec.observation.channels, period_s)
 
     def open_telemetry(self) -> TelemetryWriter | None:
         """The telemetry writer (``[telemetry]`` enabled), or None; close it after."""

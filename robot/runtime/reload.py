@@ -96,6 +96,7 @@ def prepare_replacement(
         open_decider=next_decider(composition, running),
         on_switched=switched,
         on_refused=refused,
+        supervisor=composition.open_supervisor(),
     )
     return replacement, config, bundle
 

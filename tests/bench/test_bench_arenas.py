@@ -55,33 +55,36 @@ def robot_log_level() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("robot_log_level")
-def test_a_forced_contact_is_counted_and_misses_the_bars(tmp_path: Path) -> None:
+def test_a_forced_contact_is_counted_and_the_supervisor_ends_it(tmp_path: Path) -> None:
     argv = ["--bundle", str(FIXTURE_BUNDLE), "--policies", "qtable", "--seeds", "1"]
     argv += ["--first-seed", "1001", "--ticks", "100", "--out", str(tmp_path)]
     argv += ["--arena", "4m/6", "--arena", "2m/8"]
 
-    assert arenas.main(argv) == 1  # the crowded arena misses the contact bars
+    assert arenas.main(argv) == 0  # with the supervisor every bar is met here
 
     record = json.loads((tmp_path / "arenas.json").read_text())
-    assert record["seeds"] == [1001]
+    assert record["seeds"] == [1001] and record["supervisor"] == "both"
     assert record["ticks"] == 100
     assert {"machine", "versions", "command", "wall_s"} <= set(record)
-    clear, crowded = (
-        record["results"]["4m/6 plain"]["qtable"],
-        record["results"]["2m/8 plain"]["qtable"],
-    )
-    for figures in (clear, crowded):
+    clear = record["results"]["4m/6 plain"]
+    crowded = record["results"]["2m/8 plain"]
+    for figures in (*clear.values(), *crowded.values()):
         assert set(FIGURES) <= set(figures)
         assert figures["metres_per_min"] > 0
-    assert clear["contact_share"] == 0.0
-    assert clear["collision_free_minutes"] == 1.0
-    assert crowded["contact_share"] > 0.05
-    assert crowded["longest_contact_s"] > 1.0
-    assert crowded["collision_free_minutes"] == 0.0
-    assert crowded["runs_with_contact"] == 1
-    # The backend's own tally (the ``sim:`` line of ``robot run``) saw it too.
-    assert crowded["sim_collisions"] >= 1
-    missed = {(b["bar"], b["arena"]) for b in record["bars"] if not b["met"]}
-    assert ("longest contact s", "2m/8 plain") in missed
-    assert ("share in contact", "2m/8 plain") in missed
-    assert not any(arena == "4m/6 plain" and "contact" in bar for bar, arena in missed)
+    assert clear["qtable"]["contact_share"] == clear["qtable (supervisor off)"]["contact_share"]
+    assert clear["qtable"]["collision_free_minutes"] == 1.0
+    assert sum(clear["qtable"]["takeovers"].values()) == 0
+    # Without the supervisor the policy presses into an obstacle; with it, it never does.
+    off, on = crowded["qtable (supervisor off)"], crowded["qtable"]
+    assert off["contact_share"] > 0.05 and off["longest_contact_s"] > 1.0
+    assert off["collision_free_minutes"] == 0.0 and not off["supervisor"]
+    assert on["supervisor"] and sum(on["takeovers"].values()) >= 1
+    assert on["longest_contact_s"] <= 1.0 and on["contact_share"] < off["contact_share"]
+    # The bars judge the runs with the supervisor only.
+    assert {b["policy"] for b in record["bars"]} == {"qtable"}
+
+    argv += ["--supervisor", "off", "--out", str(tmp_path / "off")]
+    assert arenas.main(argv) == 1  # the crowded arena misses the contact bars without it
+    judged = json.loads((tmp_path / "off" / "arenas.json").read_text())["bars"]
+    assert {b["policy"] for b in judged} == {"qtable (supervisor off)"}
+    assert not all(b["met"] for b in judged)

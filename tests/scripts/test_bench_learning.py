@@ -38,7 +38,7 @@ def test_bench_learning_writes_figures_and_curve_and_exits_by_the_bar(tmp_path: 
     assert (out / "learning_curve.png").stat().st_size > 1000
     angled = figures["angled"]  # the adopted shift is the default
     assert figures["learn_rooms"] == 2 and figures["learner"]["epsilon_start"] == 0.5
-    assert figures["learner"]["recovery"][0] == [0.0, 0.0, 0.3]
+    assert figures["learner"]["supervisor"]["recovery"][0] == [0.0, 0.0, 0.1]
     assert code == (0 if angled["bar_met"] else 1)
     seed = angled["per_seed"][0]
     # 240 ticks over two rooms: the second room's learner carried on from the first's state.

@@ -202,6 +202,12 @@ def test_bench_prints_each_policy_and_the_loop(capsys: pytest.CaptureFixture[str
     for name in ("tflite ", "tflite-int8", "qtable"):
         assert f"decision {name}" in out
     assert "loop on gpio+MockFactory (tflite, 25 ticks at 50.0 Hz)" in out
+    # The supervisor's own cost, on a stream that visits each of its paths.
+    line = next(x for x in out.splitlines() if x.startswith("supervisor per tick"))
+    assert "10000 ticks" in line
+    for reason in ("'contact': ", "'no_progress': ", "'oscillation': "):
+        count = int(line.split(reason)[1].split(",")[0].rstrip("})"))
+        assert count > 0, (reason, line)
 
 
 def test_bench_refuses_a_rate_outside_the_loops_range(capsys: pytest.CaptureFixture[str]) -> None:
@@ -258,6 +264,25 @@ def test_check_with_the_qtable_policy_still_reports_the_runtime(
     out = capsys.readouterr().out
     assert "(not needed by qtable)" in out
     assert "policy   qtable: (5, 5, 5) bins" in out
+
+
+def test_check_shows_every_supervisor_key_or_that_it_is_off(
+    tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory, _ = rig
+    config = example(tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable"'))
+    assert main(["check", "--config", str(config)], pin_factory=factory) == 0
+    out = capsys.readouterr().out
+    assert (
+        "supervisor on: contact (the bumper or a range < 0.03 m); no progress: forward 3 s, " in out
+    )
+    assert "ranges within 0.03 m; oscillation: 8 turn reversals in 4 s" in out
+    assert "recovery [(+0.00, +0.00) 0.1 s, (-0.50, -0.50) 0.6 s, (-0.60, +0.60) 0.5 s]" in out
+    assert "shield 0.2 m; stuck after 3 recoveries failed within 3 s: retry after 30 s" in out
+    with config.open("a") as file:
+        file.write('\n[supervisor]\nenabled = false\non_stuck = "exit"\n')
+    assert main(["check", "--config", str(config)], pin_factory=factory) == 0
+    assert "supervisor OFF ([supervisor] enabled = false)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("pwm_pins", [True, False])

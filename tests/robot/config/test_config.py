@@ -18,6 +18,7 @@ from robot.config import (
     LoopConfig,
     SerialConfig,
     SimConfig,
+    SupervisorConfig,
     TelemetryConfig,
     check_channels,
     load_config,
@@ -229,33 +230,29 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
 def test_learning_tuning_keys(tmp_path: Path) -> None:
     text = MINIMAL_GPIO + (
-        "\n[learning]\nalpha_omega = 0.7\nalpha_floor = 0.02\ncollision_distance_m = 0.08\n"
+        "\n[learning]\nalpha_omega = 0.7\nalpha_floor = 0.02\n"
         "rollback_window = 5\nrollback_drop = 2.5\nrollback_epsilon_factor = 0.25\n"
-        "recovery = [[0, 0, 0.2], [-0.4, -0.4, 1]]\nstate_share = 0.5\ntrace_lambda = 0.8\n"
-        "huber_delta = 2\nshield_greedy_distance_m = 0.2\n"
+        "state_share = 0.5\ntrace_lambda = 0.8\nhuber_delta = 2\nshield_distance_m = 0.3\n"
     )
     learning = load_config(write(tmp_path, text)).learning
     assert (learning.state_share, learning.trace_lambda, learning.huber_delta) == (0.5, 0.8, 2)
-    assert learning.shield_greedy_distance_m == 0.2
+    assert learning.shield_distance_m == 0.3
     assert (learning.alpha_omega, learning.alpha_floor) == (0.7, 0.02)
-    assert learning.collision_distance_m == 0.08 and learning.rollback_window == 5
+    assert learning.rollback_window == 5
     assert (learning.rollback_drop, learning.rollback_epsilon_factor) == (2.5, 0.25)
-    assert learning.recovery == ((0.0, 0.0, 0.2), (-0.4, -0.4, 1.0))
     defaults = load_config(write(tmp_path, MINIMAL_GPIO + "\n[learning]\n")).learning
-    assert defaults.recovery == ((0.0, 0.0, 0.3), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
     # The trainer's discount, the HC-SR04's contact reading, a drop on the return's scale.
     assert (defaults.gamma, defaults.state_share, defaults.trace_lambda) == (0.99, 0.5, 0.0)
     # The setting that met the benchmark's bar (README, "Does it help?").
     assert (defaults.huber_delta, defaults.alpha_floor) == (1.0, 0.05)
-    assert (defaults.shield_distance_m, defaults.shield_greedy_distance_m) == (0.25, 0.2)
-    assert (defaults.collision_distance_m, defaults.rollback_drop) == (0.03, 100.0)
+    assert (defaults.shield_distance_m, defaults.rollback_drop) == (0.25, 100.0)
 
 
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
         ("alpha_floor = 0.5", "[learning.alpha_floor] expected <= alpha (0.1), found 0.5"),
-        ("collision_distance_m = -0.1", "[learning.collision_distance_m] expected 0.0..1.0 m"),
+        ("shield_distance_m = -0.1", "[learning.shield_distance_m] expected 0.0..4.0 m"),
         ("rollback_window = 0", "[learning.rollback_window] expected 1..10000"),
         ("rollback_drop = -1", "[learning.rollback_drop] expected 0.0..1000000000.0"),
         ("rollback_epsilon_factor = 2", "[learning.rollback_epsilon_factor] expected 0.0..1.0"),
@@ -263,15 +260,6 @@ def test_learning_tuning_keys(tmp_path: Path) -> None:
         ("state_share = 1", "[learning.state_share] expected 0.0..0.999"),
         ("trace_lambda = 1", "[learning.trace_lambda] expected 0.0..0.999"),
         ("huber_delta = -1", "[learning.huber_delta] expected 0.0..1000000.0"),
-        (
-            "shield_greedy_distance_m = -1",
-            "[learning.shield_greedy_distance_m] expected 0.0..4.0 m",
-        ),
-        ("recovery = [[0, 0]]", "[learning.recovery] step 0: expected [left duty, right duty"),
-        ('recovery = [[0, "a", 1]]', "[learning.recovery] step 0: expected [left duty"),
-        ("recovery = [[0, 0, 1], [2, 0, 1]]", "[learning.recovery] step 1: expected duties in"),
-        ("recovery = [[0, 0, -1]]", "a duration in 0..10 s, found [0, 0, -1]"),
-        ('recovery = "back off"', "[learning.recovery] expected"),
     ],
 )
 def test_learning_tuning_key_errors(tmp_path: Path, line: str, expected: str) -> None:
@@ -330,6 +318,7 @@ def test_every_field_is_declared_with_its_rule() -> None:
         LoopConfig,
         TelemetryConfig,
         LearningConfig,
+        SupervisorConfig,
         GpioConfig,
         SerialConfig,
         GymConfig,
@@ -342,9 +331,10 @@ def test_every_field_is_declared_with_its_rule() -> None:
 
 
 def test_code_values_are_normalised_like_toml_ones(tmp_path: Path) -> None:
-    learning = LearningConfig(state_dir="state", alpha=1, recovery=[[0, 0, 1]])  # type: ignore[arg-type]
+    learning = LearningConfig(state_dir="state", alpha=1)  # type: ignore[arg-type]
     assert learning.state_dir == Path("state") and learning.alpha == 1.0
-    assert learning.recovery == ((0.0, 0.0, 1.0),)
+    supervisor = SupervisorConfig(recovery=[[0, 0, 1]])  # type: ignore[arg-type]
+    assert supervisor.recovery == ((0.0, 0.0, 1.0),)
     with pytest.raises(ConfigError, match=r"\[loop\.rate_hz\] expected a finite number"):
         LoopConfig(rate_hz=math.nan)
     # Python code (a benchmark of the runtime alone) may lift the staleness limit; TOML cannot.

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot.config import LearningConfig
+from robot.config import LearningConfig, SupervisorConfig
 from robot.control.decider import Choice
-from robot.learning import LEARN, RECOVER, Learner, learned_table
+from robot.control.supervisor import CONTACT, NO_PROGRESS
+from robot.learning import Learner, learned_table
 from shared.bundle import Bundle
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
@@ -24,17 +25,26 @@ GRID = Discretizer.uniform(SPEC.observation.lows, SPEC.observation.highs, 4)
 FAR = np.array([1.5, 1.5, 1.5])
 
 
-def make(tmp_path: Path, values: np.ndarray | None = None, sha: str = "a" * 64, **kw) -> Learner:
-    """A learner on the reference spec with a 4-bin grid, state in ``tmp_path/state``."""
+def make(
+    tmp_path: Path,
+    values: np.ndarray | None = None,
+    sha: str = "a" * 64,
+    shield_m: float = 0.2,
+    **kw,
+) -> Learner:
+    """A learner on the reference spec with a 4-bin grid, state in ``tmp_path/state``;
+    ``shield_m``: the supervisor's shield distance."""
     config = LearningConfig(state_dir=tmp_path / "state", **kw)
     if values is None:
         values = np.zeros((GRID.n_states, len(SPEC.actions)))
-    return Learner(SPEC, GRID, values, sha, config, seed=0)
+    supervisor = SupervisorConfig(shield_distance_m=shield_m)
+    return Learner(SPEC, GRID, values, sha, config, supervisor=supervisor, seed=0)
 
 
 def act(choice: Choice) -> int | None:
-    """The action a choice took (None: a recovery step, no action of the table)."""
-    return None if choice.decision is None else choice.decision.action_index
+    """The action a choice took."""
+    assert choice.decision is not None
+    return choice.decision.action_index
 
 
 def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
@@ -44,7 +54,7 @@ def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
     learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, **plain)
     first = learner.decide(FAR, False, 0.0)
     s0, a0 = GRID.index(FAR), act(first)
-    assert a0 == int(values[s0].argmax()) and learner.telemetry_fields()["phase"] == LEARN
+    assert a0 == int(values[s0].argmax()) and "td_error" not in learner.telemetry_fields()
     obs = np.array([1.0, 0.7, 1.2])
     learner.decide(obs, False, 0.05)
     r = RewardFunction(SPEC)(obs, SPEC.actions[a0].motor, False).total
@@ -136,7 +146,7 @@ def test_an_exploratory_action_and_a_collision_cut_the_trace(tmp_path: Path) -> 
     learner.decide(WALK[0], False, 5.0)
     changed = {int(s) for s in np.argwhere(learner.table.values != before)[:, 0]}
     assert changed == {s_prev}  # only the exploratory pair learned from this tick
-    learner.decide(WALK[1], True, 5.05)  # a collision: the episode, and its trace, end
+    learner.interrupted(WALK[1], CONTACT)  # a collision: the episode, and its trace, end
     assert learner.rule.trace == {} and learner.stats.collisions == 1
 
 
@@ -177,33 +187,43 @@ def test_huber_delta_clips_the_td_error_of_ticks_without_a_collision(tmp_path: P
     hits = [make(tmp_path / f"hit{d}", values, huber_delta=d, **greedy) for d in (0.0, 1.0)]
     for learner in hits:
         learner.decide(FAR, False, 0.0)
-        learner.decide(FAR, True, 0.05)
+        learner.interrupted(FAR, CONTACT)
     assert hits[1].table.values == pytest.approx(hits[0].table.values)
     assert hits[1].table.values[s0, a0] < 3.0 - 0.1 * 40
     with pytest.raises(ValueError, match="huber_delta"):
         make(tmp_path, huber_delta=-1.0)
 
 
-def test_collision_update_is_terminal_and_starts_recovery(tmp_path: Path) -> None:
-    steps = ((0.0, 0.0, 0.2), (-0.5, -0.5, 0.4), (-0.6, 0.6, 0.3))
+def test_a_contact_update_is_terminal_and_ends_the_episode(tmp_path: Path) -> None:
     values = np.full((GRID.n_states, 5), 3.0)
-    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0, recovery=steps)
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0)
     first = learner.decide(FAR, False, 0.0)
     s0, a0 = GRID.index(FAR), act(first)
-    hit = learner.decide(FAR, True, 0.05)  # bumper
+    learner.interrupted(FAR, CONTACT)  # the supervisor saw a contact: it takes the motors
     r = RewardFunction(SPEC)(FAR, SPEC.actions[a0].motor, True).total
     assert learner.table.values[s0, a0] == pytest.approx(3.0 + 0.1 * (r - 3.0))  # no bootstrap
-    assert learner.telemetry_fields()["phase"] == RECOVER and act(hit) is None
-    assert (hit.command.left, hit.command.right) == (0.0, 0.0)
-    updates = learner.stats.updates
-    seen = [learner.decide(FAR, False, t) for t in (0.3, 0.5, 0.7)]
-    assert [(c.command.left, c.command.right) for c in seen] == [(-0.5, -0.5)] * 2 + [(-0.6, 0.6)]
-    assert learner.stats.updates == updates  # no learning during recovery
-    after = learner.decide(FAR, False, 1.0)
-    assert learner.telemetry_fields()["phase"] == LEARN and act(after) is not None
+    assert learner.telemetry_fields()["learn_events"] == ["episode_end"]
     assert learner.stats.episodes == 1 and learner.stats.collisions == 1
-    near = np.array([1.0, 0.025, 1.0])  # a range below collision_distance_m is a collision too
-    assert learner.collided(near, None) and not learner.collided(FAR, False)
+    updates = learner.stats.updates
+    after = learner.decide(FAR, False, 1.0)  # given back: nothing pending from before
+    assert learner.stats.updates == updates and act(after) is not None
+    learner.decide(FAR, False, 1.05)
+    assert learner.stats.updates == updates + 1
+
+
+def test_no_progress_learns_the_last_tick_without_ending_the_episode(tmp_path: Path) -> None:
+    values = np.full((GRID.n_states, 5), 3.0)
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0)
+    first = learner.decide(FAR, False, 0.0)
+    s0, a0 = GRID.index(FAR), act(first)
+    learner.interrupted(FAR, NO_PROGRESS)
+    r = RewardFunction(SPEC)(FAR, SPEC.actions[a0].motor, False).total
+    target = r + learner.config.gamma * 3.0  # bootstrapped: not terminal
+    assert learner.table.values[s0, a0] == pytest.approx(3.0 + 0.1 * (target - 3.0))
+    assert learner.stats.episodes == 0 and learner.stats.collisions == 0
+    updates = learner.stats.updates
+    learner.decide(FAR, False, 5.0)  # the manoeuvre's ticks are not learnt from
+    assert learner.stats.updates == updates
 
 
 def test_epsilon_decays_to_its_floor(tmp_path: Path) -> None:
@@ -244,9 +264,9 @@ def test_greedy_shield_overrides_a_forward_choice_near_an_obstacle(tmp_path: Pat
     values[:, 3] = 1.0
     greedy = {"epsilon_start": 0.0, "epsilon_floor": 0.0, "huber_delta": 0.0}
     near = np.array([1.0, 0.15, 1.0])  # front below 0.2, above collision_distance_m
-    off = make(tmp_path / "off", values, shield_greedy_distance_m=0.0, **greedy)
+    off = make(tmp_path / "off", values, shield_m=0.0, **greedy)
     assert act(off.decide(near, False, 0.0)) == 0  # 0: greedy choices are not shielded
-    learner = make(tmp_path / "on", values, shield_greedy_distance_m=0.2, **greedy)
+    learner = make(tmp_path / "on", values, shield_m=0.2, **greedy)
     chosen = learner.decide(near, False, 0.0)
     assert act(chosen) == 4 and chosen.command == SPEC.actions[4].motor
     assert (
@@ -265,14 +285,12 @@ def test_greedy_shield_overrides_a_forward_choice_near_an_obstacle(tmp_path: Pat
     # Past the distance the greedy forward is driven, and exploration is shielded as before.
     assert act(learner.decide(np.array([1.0, 0.25, 1.0]), False, 0.1)) == 0
     assert learner.stats.overridden == 2  # the second near tick
-    explorer = make(
-        tmp_path / "x", values, shield_greedy_distance_m=0.5, epsilon_start=1.0, epsilon_floor=1.0
-    )
+    explorer = make(tmp_path / "x", values, shield_m=0.5, epsilon_start=1.0, epsilon_floor=1.0)
     middle = np.array([1.0, 0.4, 1.0])  # inside 0.5, outside the exploration shield's 0.25
     chosen_all = {act(explorer.decide(middle, False, 0.05 * i)) for i in range(200)}
     assert chosen_all == {3, 4}  # exploratory draws are overridden too
-    with pytest.raises(ValueError, match="shield_greedy_distance_m"):
-        make(tmp_path, shield_greedy_distance_m=-0.1)
+    with pytest.raises(ValueError, match="shield_distance_m"):
+        make(tmp_path, shield_m=-0.1)
 
 
 def run_episode(learner: Learner, t: float, length: int, forward: bool) -> float:
@@ -281,7 +299,7 @@ def run_episode(learner: Learner, t: float, length: int, forward: bool) -> float
     for _ in range(length):
         learner.decide(obs, False, t)
         t += 0.05
-    learner.decide(obs, True, t)
+    learner.interrupted(obs, CONTACT)
     return t + 5.0  # past the recovery
 
 
@@ -394,22 +412,16 @@ def test_learned_table_is_the_newest_good_snapshot_of_this_bundle(
 
 
 def test_the_learner_runs_on_the_learning_config_itself(tmp_path: Path) -> None:
-    config = LearningConfig(
-        state_dir=tmp_path,
-        collision_distance_m=0.1,
-        recovery=((0.0, 0.0, 0.5), (-0.3, 0.3, 1.0)),
-    )
-    learner = Learner(SPEC, GRID, np.zeros((GRID.n_states, 5)), "a" * 64, config, seed=0)
+    config = LearningConfig(state_dir=tmp_path, shield_distance_m=0.3)
+    supervisor = SupervisorConfig(shield_distance_m=0.1)
+    zeros = np.zeros((GRID.n_states, 5))
+    learner = Learner(SPEC, GRID, zeros, "a" * 64, config, supervisor=supervisor, seed=0)
     assert learner.config is config and learner.learns
-    assert learner.collided(np.array([1.0, 0.09, 1.0]), None)
-    # The config's (left, right, duration_s) triples, as motor commands.
-    assert [(s.command.left, s.command.right, s.duration_s) for s in learner.recovery.steps] == [
-        (0.0, 0.0, 0.5),
-        (-0.3, 0.3, 1.0),
-    ]
+    assert learner.supervisor is supervisor
     # A reload keeps the learner when only ``enabled`` differs (``--learn``), not on a retune.
-    assert learner.learns_as(replace(config, enabled=True))
-    assert not learner.learns_as(replace(config, gamma=0.9))
+    assert learner.learns_as(replace(config, enabled=True), supervisor)
+    assert not learner.learns_as(replace(config, gamma=0.9), supervisor)
+    assert not learner.learns_as(config, SupervisorConfig(shield_distance_m=0.2))
     # One validator: the config's own, on construction and on ``replace``.
     with pytest.raises(ValueError, match="epsilon_floor"):
         replace(config, epsilon_start=0.1, epsilon_floor=0.2)

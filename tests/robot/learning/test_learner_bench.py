@@ -27,7 +27,7 @@ from bench.shifted_learning import (
     run_rooms,
     shifted_world,
 )
-from robot.config import LearningConfig, load_config
+from robot.config import LearningConfig, SupervisorConfig, load_config
 from robot.hardware.sim.backend import SimHardware, WorldClock
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
@@ -186,12 +186,17 @@ def test_rooms_carry_the_learning_state_from_one_room_to_the_next(
 def test_with_the_greedy_shield_the_bundle_runs_without_it_and_under_it(
     obstacle_bundle: Bundle, tmp_path: Path
 ) -> None:
-    learning = LearningConfig(state_dir=tmp_path, epsilon_start=0.5, shield_greedy_distance_m=0)
+    learning = LearningConfig(state_dir=tmp_path, epsilon_start=0.5)
     common = {"learn_ticks": 200, "eval_ticks": 100, "eval_arenas": 1, "learn_rooms": 2}
-    plain = bench_seed(obstacle_bundle, GPIO, 3, learning=learning, shift=ANGLED, **common)
+    off = SupervisorConfig(shield_distance_m=0.0)
+    plain = bench_seed(
+        obstacle_bundle, GPIO, 3, learning=learning, supervisor=off, shift=ANGLED, **common
+    )
     assert "unlearned_shielded" not in plain and "eval_shielded" not in plain
-    shielded = replace(learning, shield_greedy_distance_m=0.6)
-    both = bench_seed(obstacle_bundle, GPIO, 3, learning=shielded, shift=ANGLED, **common)
+    shielded = SupervisorConfig(shield_distance_m=0.6)
+    both = bench_seed(
+        obstacle_bundle, GPIO, 3, learning=learning, supervisor=shielded, shift=ANGLED, **common
+    )
     # The bundle's table without learning (the bar's comparison) is never shielded.
     for name in ("unlearned", "eval_nominal", "eval_shifted"):
         assert np.array_equal(both[name].rewards, plain[name].rewards), name

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from robot.cli.bench import simulated_gpio
-from robot.config import LearningConfig, LoopConfig, TelemetryConfig
+from robot.config import LearningConfig, LoopConfig, SupervisorConfig, TelemetryConfig
 from robot.control.clock import SimulatedClock
+from robot.control.decider import motor_commands
 from robot.control.loop import ControlLoop, Replacement
+from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
 from robot.hardware.gpio import GpioHardware
 from robot.inference.policy import QTablePolicy
@@ -36,7 +38,21 @@ def _run_recorded(
     """Run the loop with ``learner`` deciding, every tick recorded at ``path``; its summary."""
     telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=path))
     try:
-        loop = ControlLoop(hardware, learner, bundle.spec, FAST, clock=clock, telemetry=telemetry)
+        supervisor = Supervisor(
+            SupervisorConfig(),
+            motor_commands(bundle.spec),
+            bundle.spec.observation.channels,
+            1 / FAST.rate_hz,
+        )
+        loop = ControlLoop(
+            hardware,
+            learner,
+            bundle.spec,
+            FAST,
+            clock=clock,
+            telemetry=telemetry,
+            supervisor=supervisor,
+        )
         return loop.run(max_ticks=ticks)
     finally:
         telemetry.close()  # opened here: the loop only borrows it
@@ -121,7 +137,7 @@ def test_while_learning_the_tick_records_hold_the_learners_action_and_q_values(
         hardware.close()
         factory.reset()
     records = [json.loads(line) for line in (tmp_path / "ticks.jsonl").read_text().splitlines()]
-    learned = [r for r in records if r.get("phase") == "learn"]
+    learned = [r for r in records if r["supervisor"] is None]
     assert len(learned) == 30
     policy = QTablePolicy(bundle)
     for record in learned:
