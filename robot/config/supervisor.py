@@ -35,8 +35,8 @@ class SupervisorConfig(Section):
     recovery: tuple[tuple[float, float, float], ...] = ruled(
         MotorSteps(), ((0.0, 0.0, 0.1), (-0.5, -0.5, 0.6), (-0.6, 0.6, 0.5))
     )
-    #: No progress: the policy drove forward for this long (seconds) while no range changed by
-    #: ``progress_change_m`` (every range echoing). 0: off.
+    #: No progress: the policy drove forward for this long (seconds) while every range echoed
+    #: and stayed within ``progress_change_m`` of its average (mean absolute deviation). 0: off.
     progress_window_s: float = number(3.0, low=0.0, high=60.0, unit="s")
     progress_change_m: float = number(0.03, low=0.001, high=1.0, unit="m")
     #: Oscillation: this many reversals of the turning direction (spin left, spin right, …)

@@ -4,11 +4,12 @@ Checked on every tick with a valid observation, before the decider is asked:
 
 - **contact**: the bumper is pressed, or a range reads below ``collision_distance_m``;
 - **no progress**: the policy drove forward for ``progress_window_s`` while every range echoed
-  and none changed by ``progress_change_m`` (a robot without wheel encoders pushing against
-  something its bumper does not feel, or with stalled wheels). Each range is smoothed twice, over
-  a sixth and a half of the window: a robot that moves at v m/s keeps the two apart by about
-  v × window / 3 metres; one that stands still brings them together. A reading at the channel's
-  top (no echo) is skipped, and a channel that echoes on fewer than half the ticks cannot judge;
+  and stayed within ``progress_change_m`` of its average (a robot without wheel encoders pushing
+  against something its bumper does not feel, or with stalled wheels). Per range: an average
+  over about half the window, and the mean absolute deviation from it over the same time; a
+  robot that moves sweeps its rangers across the room and the deviation grows, one that stands
+  still leaves only the sensor's noise. A reading at the channel's top (no echo) is skipped, and
+  a channel that echoes on fewer than half the ticks cannot judge;
 - **oscillation**: the policy's turning direction (spin left, spin right, …: commands that turn
   more than they drive) reversed ``oscillation_reversals`` times within ``oscillation_window_s``.
 
@@ -87,10 +88,9 @@ class Supervisor:
         self._turns_left = turn > 0
         self._turns = turn != 0
         window = config.progress_window_s
-        self._fast = min(1.0, 6.0 * period_s / window) if window > 0 else 1.0
-        self._slow = min(1.0, 2.0 * period_s / window) if window > 0 else 1.0
-        self._smooth_fast = [math.nan] * len(self._ranges)
-        self._smooth_slow = [math.nan] * len(self._ranges)
+        self._alpha = min(1.0, 2.0 * period_s / window) if window > 0 else 1.0
+        self._average = [math.nan] * len(self._ranges)
+        self._deviation = [math.inf] * len(self._ranges)
         self._echo_share = [0.0] * len(self._ranges)
         self._forward_since_s = math.inf  # since when the policy has driven forward, unbroken
         self._turn_sign = 0
@@ -162,19 +162,23 @@ class Supervisor:
     # -- the checks ----------------------------------------------------------------------------
 
     def _observe(self, values: Sequence[float]) -> None:
-        """Smooth each range that echoed (no-progress's memory), and each one's echo share."""
-        fast, slow, share = self._smooth_fast, self._smooth_slow, self._echo_share
-        a_fast, a_slow = self._fast, self._slow
+        """Each echoing range's average and deviation from it, and each one's echo share."""
+        average, deviation, share = self._average, self._deviation, self._echo_share
+        alpha = self._alpha
         for k, i in enumerate(self._ranges):
             value = float(values[i])
             echoed = value < self._tops[k]
-            share[k] += a_slow * ((1.0 if echoed else 0.0) - share[k])
-            if echoed:
-                if fast[k] != fast[k]:  # NaN: the first echo
-                    fast[k] = slow[k] = value
-                else:
-                    fast[k] += a_fast * (value - fast[k])
-                    slow[k] += a_slow * (value - slow[k])
+            share[k] += alpha * ((1.0 if echoed else 0.0) - share[k])
+            if not echoed:
+                continue
+            if average[k] != average[k]:  # NaN: the first echo
+                average[k] = value
+                continue
+            off = abs(value - average[k])
+            deviation[k] = (
+                off if deviation[k] == math.inf else deviation[k] + alpha * (off - deviation[k])
+            )
+            average[k] += alpha * (value - average[k])
 
     def _trigger(
         self, values: Sequence[float], bumper: bool | None, now_s: float
@@ -196,14 +200,13 @@ class Supervisor:
         return None, ""
 
     def _still(self) -> bool:
-        """Every range echoes and none moved by ``progress_change_m`` (nothing to judge: False)."""
+        """Every range echoes and stays within ``progress_change_m`` of its average (nothing to
+        judge: False)."""
         if not self._ranges:
             return False
         change = self.config.progress_change_m
         for k in range(len(self._ranges)):
-            if self._echo_share[k] < _MIN_ECHO_SHARE:
-                return False
-            if not abs(self._smooth_fast[k] - self._smooth_slow[k]) < change:
+            if self._echo_share[k] < _MIN_ECHO_SHARE or not self._deviation[k] < change:
                 return False
         return True
 

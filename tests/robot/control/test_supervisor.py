@@ -119,6 +119,18 @@ def test_no_judgement_while_a_range_sees_nothing_or_the_robot_turns() -> None:
         t += PERIOD
 
 
+def test_ranges_that_come_and_go_are_progress() -> None:
+    """Weaving between obstacles: every range swings up and down (in phase, the hard case for a
+    trend test: at the turning points none is changing)."""
+    sv = make()
+    t = 0.0
+    for _ in range(1200):
+        swing = 0.3 * math.sin(2 * math.pi * t / 4.0)
+        assert sv.check([0.8 + swing, 1.2 + swing, 0.9 + swing], False, t) is None
+        sv.driven(FORWARD, t)
+        t += PERIOD
+
+
 def test_moving_forward_is_progress() -> None:
     sv = make()
     t, front = 0.0, 1.9
