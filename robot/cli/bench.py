@@ -129,22 +129,23 @@ def supervisor_cost_us(bundle: Bundle, ticks: int, rate_hz: float, seed: int = 0
     values = list((lows + highs) / 2.0)
     clock = time.perf_counter
     for tick in range(ticks):
-        phase = tick % 600
-        if phase < 200:  # driving, the ranges wandering; then an obstacle closing in
+        phase = (tick * period) % 20.0  # a 20 s cycle of every path, whatever the rate
+        if phase < 4.0 or phase >= 16.0:  # driving, the ranges wandering
             values = [
                 float(np.clip(v + rng.normal(0, 0.02), lo, hi))
                 for v, lo, hi in zip(values, lows, highs, strict=True)
             ]
-        elif phase < 260:
+        elif 12.0 <= phase < 13.2:  # an obstacle closing in, to a contact
             values = [max(float(lo), v - 0.05) for v, lo in zip(values, lows, strict=True)]
-        elif phase < 300:
+        elif 13.2 <= phase < 13.2 + period:
             values = [float(v) for v in (lows + highs) / 2.0]
+        # 4..12 s: frozen while driving forward (no progress); 13.2..16 s: spins alternating
         q = rng.normal(size=len(commands))
         action = int(q.argmax())
-        if 400 <= phase < 500 and turns:  # spins alternating
-            action = turns[phase % len(turns)]
-        elif phase < 400:
-            action = 0
+        if 13.2 <= phase < 16.0 and turns:
+            action = turns[tick % len(turns)]
+        elif phase < 13.2:
+            action = 0  # forward
         choice = Choice(commands[action], Decision(action, q))
         now = tick * period
         start = clock()
