@@ -350,8 +350,10 @@ class ControlLoop:
     def _record(self, telemetry: TelemetryWriter, tick: TickTrace) -> None:
         """Write the tick's telemetry record; a writer that fails is not used again."""
         record = tick.record(self.stats.ticks - 1, self._stopped_for)
-        if self.supervisor is not None:
-            record.update(self.supervisor.telemetry_fields())
+        if self.supervisor is not None:  # it judged only ticks with a valid observation
+            record.update(
+                self.supervisor.telemetry_fields() if tick.fresh else {"supervisor": None}
+            )
         record.update(self.decider.telemetry_fields())
         try:
             telemetry.write(record)

@@ -24,10 +24,11 @@ import pytest
 
 from robot.cli import main
 from robot.cli.exit_codes import EXIT_STUCK
-from robot.config import LoopConfig, SupervisorConfig, load_config
+from robot.config import LoopConfig, SupervisorConfig, TelemetryConfig, load_config
 from robot.control.decider import Choice, GreedyDecider, motor_commands
 from robot.control.loop import ControlLoop
 from robot.control.supervisor import CONTACT, NO_PROGRESS, OSCILLATION, STUCK, Supervisor
+from robot.control.telemetry import TelemetryWriter
 from robot.hardware.sim import backend as sim_backend
 from robot.hardware.sim.backend import SimHardware, WorldClock
 from robot.inference.policy import Decision, QTablePolicy, load_policy
@@ -107,6 +108,7 @@ def run(
     *,
     supervisor: SupervisorConfig | None = NO_SHIELD,
     bumper: bool = True,
+    telemetry: Path | None = None,
 ) -> tuple[dict[str, Any], _Trace, float]:
     """``ticks`` ticks of the loop on ``the_world``; the summary, the trace, one step's seconds."""
     gpio = load_config(SIM_EXAMPLE).hardware.gpio
@@ -120,6 +122,7 @@ def run(
     if supervisor is not None:
         channels = bundle.spec.observation.channels
         watch = Supervisor(supervisor, motor_commands(bundle.spec), channels, TICK_S)
+    writer = None if telemetry is None else TelemetryWriter(TelemetryConfig(True, telemetry))
     loop = ControlLoop(
         hardware,
         decider,
@@ -127,11 +130,14 @@ def run(
         LoopConfig(rate_hz=RATE_HZ, max_consecutive_overruns=1000),
         clock=clock,
         supervisor=watch,
+        telemetry=writer,
     )
     try:
         summary = loop.run(max_ticks=ticks)
     finally:
         hardware.close()
+        if writer is not None:
+            writer.close()
     step_s = the_world.time_s / max(len(trace.contact), 1)
     return summary, trace, step_s
 
@@ -156,6 +162,27 @@ def test_a_contact_is_backed_out_of_within_a_second(bundle: Bundle, bumper: bool
     assert sum(trace.contact) / len(trace.contact) < 0.15
     assert any(left < 0 and right < 0 for left, right in trace.duties)  # backed off
     assert summary["decisions"] < summary["ticks"]  # the recovery's ticks are not decisions
+
+
+def test_each_tick_record_says_whether_the_supervisor_drove_it(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticks.jsonl"
+    the_world = world(2.0, FACING_A_WALL)
+    settings = SupervisorConfig(shield_distance_m=0.3)
+    summary, _, _ = run(
+        bundle, the_world, forward_always(bundle), 200, supervisor=settings, telemetry=path
+    )
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 200 and all("supervisor" in r for r in records)
+    taken = [r for r in records if r["supervisor"] is not None]
+    assert {r["supervisor"] for r in taken} <= {CONTACT, NO_PROGRESS, OSCILLATION, STUCK}
+    assert all(r["action"] is None for r in taken)  # the decider was not asked
+    free = [r for r in records if r["supervisor"] is None and r["stopped"] is None]
+    assert free and all(r["action"] is not None for r in free)
+    shielded = [r for r in records if r.get("shielded")]
+    assert len(shielded) == summary["supervisor"]["shielded"] > 0
+    assert all(r["action"] != bundle.spec.actions.index("forward") for r in shielded)
 
 
 def test_no_progress_is_recovered_from_then_stuck_is_held_and_reported(
