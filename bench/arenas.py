@@ -103,6 +103,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 f"{k} ×{v['events']} ({v['ticks']} ticks)" for k, v in f["stops"].items()
             )
             took = ", ".join(f"{k} ×{v}" for k, v in f["takeovers"].items() if v)
+            if f["no_progress_while_moving"]:
+                took += f" ({f['no_progress_while_moving']} no_progress while moving)"
             lines.append(
                 f"| {arena} | {policy} | {100 * f['collision_free_minutes']:.1f} % "
                 f"| {100 * f['contact_share']:.2f} % | {f['longest_contact_s']:.2f} "

@@ -82,11 +82,14 @@ def parse_arena(text: str) -> Arena:
 
 
 class ContactProbe:
-    """Reads the world's contact state after each step: shares, the longest contact, minutes."""
+    """Reads the world's contact state after each step: shares, the longest contact, minutes;
+    and where the robot was (to judge the supervisor's no-progress takeovers)."""
 
     def __init__(self, world: World) -> None:
         """Follow ``world`` (call ``after_step`` after each of its steps)."""
         self.world = world
+        #: (time_s, x_m, y_m) after each step.
+        self.path: list[tuple[float, float, float]] = []
         self.steps = 0
         self.contact_steps = 0
         self.contact_s = 0.0
@@ -100,6 +103,8 @@ class ContactProbe:
         """Count the step that just ended."""
         world = self.world
         start_s, self._last_s = self._last_s, world.time_s
+        pose = world.pose
+        self.path.append((world.time_s, pose.x_m, pose.y_m))
         self.steps += 1
         if not (world.collided or world.in_contact):
             self._streak_s = 0.0
@@ -111,6 +116,37 @@ class ContactProbe:
         self._streak_s += dt_s
         self.longest_s = max(self.longest_s, self._streak_s)
         self.minutes_in_contact.add(int(start_s // 60.0))
+
+
+#: A no-progress takeover after the robot moved more than this (m) over the window is a false
+#: alarm: the figure that says whether the detector takes over from robots that are moving.
+MOVED_M = 0.1
+
+
+class TakeoverLog:
+    """Wraps a supervisor's ``check``: when each takeover began, and why."""
+
+    def __init__(self, supervisor: Any) -> None:
+        self.begins: list[tuple[str, float]] = []
+        self._check = supervisor.check
+        supervisor.check = self
+
+    def __call__(self, values: Any, bumper: bool | None, now_s: float) -> Any:
+        takeover = self._check(values, bumper, now_s)
+        if takeover is not None and takeover.begins:
+            self.begins.append((takeover.reason, now_s))
+        return takeover
+
+    def moving_no_progress(self, path: list[tuple[float, float, float]], window_s: float) -> int:
+        """No-progress takeovers after the robot had moved more than ``MOVED_M`` in the window."""
+        false = 0
+        for reason, at_s in self.begins:
+            if reason != "no_progress":
+                continue
+            then = [p for p in path if at_s - window_s <= p[0] <= at_s]
+            if then and math.dist(then[0][1:], then[-1][1:]) > MOVED_M:
+                false += 1
+        return false
 
 
 def arena_config(
@@ -161,13 +197,15 @@ def run_arena(
             hardware: Any = backend.hardware
             probe = ContactProbe(hardware.world)
             backend.clock.after_step.append(probe.after_step)  # type: ignore[attr-defined]
+            watch = composition.open_supervisor()
+            log = None if watch is None else TakeoverLog(watch)
             loop = ControlLoop(
                 hardware,
                 decider,
                 opened.spec,
                 config.loop,
                 clock=backend.clock,
-                supervisor=composition.open_supervisor(),
+                supervisor=watch,
                 label=composition.label,
             )
             summary = loop.run(max_ticks=ticks)
@@ -193,6 +231,9 @@ def run_arena(
         "sim_collision_steps": sim[1],
         "stops": summary["stops"],
         "supervisor": summary.get("supervisor"),
+        "no_progress_while_moving": None
+        if log is None
+        else log.moving_no_progress(probe.path, config.supervisor.progress_window_s),
         "exit_reason": summary["exit_reason"],
         "policy_describe": getattr(getattr(decider, "policy", None), "describe", lambda: "")(),
     }
@@ -221,6 +262,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "takeovers": takeovers,
         "stuck": sum(one["stuck"] for one in watched),
         "shielded": sum(one["shielded"] for one in watched),
+        "no_progress_while_moving": sum(r["no_progress_while_moving"] or 0 for r in runs),
         "collision_free_minutes": 1.0 - sum(r["minutes_in_contact"] for r in runs) / minutes,
         "contact_share": sum(r["contact_steps"] for r in runs) / max(steps, 1),
         "longest_contact_s": max(r["longest_contact_s"] for r in runs),
