@@ -81,6 +81,8 @@ class GymHardware(Hardware):
         self.steps = 0
         self.episode_return = 0.0
         self._closed = False
+        self._names = list(spec.actions.names)
+        self._approximated: set[MotorCommand] = set()
         self._observation, _ = self.env.reset(seed=config.seed)
 
     def snapshot(self) -> Snapshot:
@@ -91,14 +93,16 @@ class GymHardware(Hardware):
         return Snapshot(values, (now,) * len(values))
 
     def drive(self, command: MotorCommand) -> None:
-        """Step the env once with ``command``; reset it when the episode ends."""
+        """Step the env once with ``command``; reset it when the episode ends.
+
+        A Discrete env can only take the bundle's actions. A command that is none of them (the
+        supervisor's recovery manoeuvre) becomes the nearest action by its duties, said once
+        per command in the log; a stop (both duties 0) steps nothing, as ``stop`` does.
+        """
         if self._discrete:
-            try:
-                action: Any = self._commands.index(command)
-            except ValueError:
-                raise HardwareError(
-                    f"gym backend: motor command {command} is not one of the bundle's actions"
-                ) from None
+            action: Any = self._action_for(command)
+            if action is None:
+                return
         else:
             action = np.array([command.left, command.right], dtype=np.float32)
         observation, reward, terminated, truncated, _ = self.env.step(action)
@@ -115,6 +119,28 @@ class GymHardware(Hardware):
             self.episode_return = 0.0
             observation, _ = self.env.reset()
         self._observation = observation
+
+    def _action_for(self, command: MotorCommand) -> int | None:
+        """The action index of ``command``, or the nearest action's; None for a stop."""
+        if command in self._commands:
+            return self._commands.index(command)
+        if command.left == 0.0 and command.right == 0.0:
+            return None
+        nearest = min(
+            range(len(self._commands)),
+            key=lambda i: (
+                (self._commands[i].left - command.left) ** 2
+                + (self._commands[i].right - command.right) ** 2
+            ),
+        )
+        if command not in self._approximated:
+            self._approximated.add(command)
+            _log.info(
+                "gym backend: %s is none of the env's actions; driving the nearest, %s",
+                command,
+                self._names[nearest],
+            )
+        return nearest
 
     def stop(self) -> None:
         """Nothing to do: the world does not move until the next ``drive``."""

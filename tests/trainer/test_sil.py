@@ -124,6 +124,22 @@ def test_a_box_action_space_gets_the_duties(bundle: Bundle) -> None:
         np.testing.assert_allclose(hardware.env.unwrapped.actions[-1], [-0.6, 0.6])
 
 
+def test_a_discrete_env_drives_the_nearest_action_for_a_manoeuvre(bundle: Bundle, caplog) -> None:
+    """The supervisor's recovery drives duties that are no action of a Discrete env: the
+    nearest action stands in (said once in the log), and a stop steps nothing."""
+    hardware, _ = make(bundle)
+    with hardware, caplog.at_level("INFO", logger="trainer.sil_hardware"):
+        actions = hardware.env.unwrapped.actions
+        hardware.drive(MotorCommand(0.0, 0.0))
+        assert actions == [] and hardware.steps == 0
+        hardware.drive(MotorCommand(-0.5, 0.55))  # a turn to the left: spin_left is nearest
+        hardware.drive(MotorCommand(-0.5, 0.55))
+        hardware.drive(bundle.spec.actions[0].motor)
+        assert actions == [3, 3, 0] and hardware.steps == 3
+    lines = [r.getMessage() for r in caplog.records if "none of the env's actions" in r.message]
+    assert len(lines) == 1 and lines[0].endswith("driving the nearest, spin_left")
+
+
 def test_mismatched_action_space_is_refused(bundle: Bundle) -> None:
     with pytest.raises(
         HardwareError, match=r"action space Discrete\(2\), but the bundle has 5 actions"
@@ -149,9 +165,13 @@ def test_the_example_runs_through_the_trainer_cli(tmp_path: Path) -> None:
         )
     )
     summary = tmp_path / "summary.json"
-    args = ["sil", "run", "--config", str(config), "--max-ticks", "40"]
+    args = ["sil", "run", "--config", str(config), "--max-ticks", "200"]
     assert trainer_main([*args, "--summary-json", str(summary)]) == 0
-    assert json.loads(summary.read_text())["decisions"] == 40
+    figures = json.loads(summary.read_text())
+    assert figures["errors"] == 0 and figures["ticks"] == 200
+    # The supervisor runs in software in the loop too (its manoeuvres are not decisions).
+    assert set(figures["supervisor"]["takeovers"]) == {"contact", "no_progress", "oscillation"}
+    assert 100 < figures["decisions"] <= 200
 
 
 def test_check_through_the_trainer_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
