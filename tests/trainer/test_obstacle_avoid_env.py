@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import gymnasium as gym
@@ -259,9 +260,13 @@ def test_dqn_learns_a_better_than_random_policy_on_a_small_budget(tmp_path: Path
     """20,000 steps of the trainer's real DQN (~30 s) already roam far longer than random."""
     pytest.importorskip("tensorflow")
     from trainer.evaluation import eval_seeds, evaluate
+    from trainer.hyperparams import preset_env_kwargs
     from trainer.rundir import RunDir
     from trainer.training import TrainingRun
 
+    # The default env (episodes end at the first collision), not the preset's cluttered one.
+    defaults = inspect.signature(ObstacleAvoidEnv).parameters
+    reference_env = {key: defaults[key].default for key in preset_env_kwargs(ENV_ID, "dqn")}
     training = TrainingRun.create(
         ENV_ID,
         "dqn",
@@ -269,6 +274,7 @@ def test_dqn_learns_a_better_than_random_policy_on_a_small_budget(tmp_path: Path
         ["eval_every=0", "final_eval_episodes=5", "checkpoint_every=20000"],
         tmp_path / "run",
         20_000,
+        env_kwargs=reference_env,
     )
     try:
         assert training.run(progress=False)
