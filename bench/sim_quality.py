@@ -97,15 +97,18 @@ def evaluate_run(
     collisions, distance_m, time_s, returns, lengths = 0, 0.0, 0.0, [], []
     for seed in eval_seeds(episodes):
         observation, _ = env.reset(seed=seed)
-        total, steps, done = 0.0, 0, False
+        total, steps, done, collided = 0.0, 0, False, False
         while not done:
             observation, reward, terminated, truncated, info = env.step(act(observation))
             total += float(reward)
             steps += 1
             distance_m += info["speed_m_s"] * period_s
             time_s += period_s
-            collisions += bool(terminated)
+            # An episode with any colliding step is not collision-free: with collision="continue"
+            # a collision does not end the episode.
+            collided |= bool(info["collided"])
             done = terminated or truncated
+        collisions += collided
         returns.append(total)
         lengths.append(steps)
     top_m_s = env.unwrapped.forward_top_speed_m_s
