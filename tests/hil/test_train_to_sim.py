@@ -96,6 +96,11 @@ def test_trained_bundle_collides_on_sim_hardware_as_in_the_env(tmp_path: Path) -
             *("--set", "learning_rate=5e-4", "--set", "learning_rate_final=5e-5"),
             *("--set", "eps_fraction=0.1", "--set", "eval_every=0"),
             *("--set", "final_eval_episodes=5"),
+            # The env the test compares with: the default one, not the preset's clutter (a
+            # collision ends the episode there, as env_collision_rate counts it).
+            *("--env-arg", "collision=terminate", "--env-arg", "arena_size_range_m=null"),
+            *("--env-arg", "obstacles_range=null", "--env-arg", "sensor_noise_m=0"),
+            *("--env-arg", "dropout_prob=0", "--env-arg", "motor_gain_spread=0"),
             "--out",
             str(run),
             "--quiet",
