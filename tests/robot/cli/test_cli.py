@@ -279,8 +279,12 @@ def test_check_shows_every_supervisor_key_or_that_it_is_off(
     assert "ranges within 0.03 m; oscillation: 8 turn reversals in 4 s" in out
     assert "recovery [(+0.00, +0.00) 0.1 s, (-0.50, -0.50) 0.6 s, (-0.60, +0.60) 0.5 s]" in out
     assert "shield 0.2 m; stuck after 3 recoveries failed within 3 s: retry after 30 s" in out
-    with config.open("a") as file:
-        file.write('\n[supervisor]\nenabled = false\non_stuck = "exit"\n')
+    config = example(
+        tmp_path,
+        "reference_gpio.toml",
+        ('policy = "tflite"', 'policy = "qtable"'),
+        ("[supervisor]\nenabled = true", "[supervisor]\nenabled = false"),
+    )
     assert main(["check", "--config", str(config)], pin_factory=factory) == 0
     assert "supervisor OFF ([supervisor] enabled = false)" in capsys.readouterr().out
 
