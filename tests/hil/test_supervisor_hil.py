@@ -257,7 +257,13 @@ def test_robot_run_exits_3_when_stuck_with_on_stuck_exit(
         .replace('path = "../../tests/fixtures/obstacle_bundle"', f'path = "{BUNDLE}"')
         .replace('policy = "tflite"', 'policy = "qtable"')
     )
-    text += '\n[supervisor]\non_stuck = "exit"\nshield_distance_m = 0\nsettle_s = 5\n'
+    for old, new in (
+        ('on_stuck = "retry"', 'on_stuck = "exit"'),
+        ("shield_distance_m = 0.2 ", "shield_distance_m = 0 "),
+        ("settle_s = 3.0 ", "settle_s = 5.0 "),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
     config.write_text(text)
     stalled = world(1.5, Pose(0.75, 0.75, 0.3), stalled=True)
     monkeypatch.setattr(sim_backend, "build_world", lambda _config: stalled)

@@ -52,7 +52,7 @@ def serial_config(tmp_path: Path, url: str, *replacements: tuple[str, str]) -> P
         ('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE))),
         ('url = "/dev/ttyACM0"', f'url = "{url}"'),
         ('policy = "tflite-int8"', 'policy = "qtable"'),
-        ("enabled = true\n", "enabled = false\n"),
+        ("[telemetry]\nenabled = true\n", "[telemetry]\nenabled = false\n"),
         *replacements,
     ):
         assert old in text, old
@@ -453,7 +453,8 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     assert same.open_decider() is running  # the running learner carries on, state and all
     assert not list_snapshots(tmp_path / "learning")  # and was not closed
     # Other [learning] settings: a new learner (it resumes from the state the old one saves).
-    path.write_text(path.read_text().replace("enabled = true\n", "enabled = true\ngamma = 0.9\n"))
+    on = "[learning]\nenabled = true\n"
+    path.write_text(path.read_text().replace(on, on + "gamma = 0.9\n"))
     retuned, _, _ = prepare_replacement(config, bundle, path, None, running=running)
     opened = retuned.open_decider()
     assert isinstance(opened, Learner) and opened.config.gamma == 0.9
@@ -464,7 +465,7 @@ def test_prepare_replacement_keeps_a_learner_on_the_same_qtable_and_replaces_it_
     assert new_bundle.path == REFERENCE_BUNDLE
     assert other.open_decider().bundle_sha256 != running.bundle_sha256  # type: ignore[attr-defined]
     # Learning turned off: the running learner is closed, the greedy policy decides.
-    path.write_text(path.read_text().replace("enabled = true\n", "enabled = false\n"))
+    path.write_text(path.read_text().replace(on, "[learning]\nenabled = false\n"))
     off, _, _ = prepare_replacement(config, bundle, path, None, running=running)
     assert isinstance(off.open_decider(), GreedyDecider)
     # ... unless the run was started with --learn.
