@@ -224,7 +224,7 @@ def test_the_service_command_stops_on_sigterm(tmp_path: Path) -> None:
             tmp_path,
             "reference_serial.toml",
             ('url = "/dev/ttyACM0"', f'url = "{mcu.path}"'),
-            ("enabled = true\n", "enabled = false\n"),
+            ("[telemetry]\nenabled = true\n", "[telemetry]\nenabled = false\n"),
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "robot", "run", "--config", str(config)],
