@@ -105,6 +105,8 @@ class Supervisor:
         self.stuck = 0
         self.shielded_total = 0
         self._last: str | None = None  # this tick's takeover reason (telemetry)
+        self._nearest = math.inf  # this tick's nearest range (m), and the values it came from
+        self._seen: Sequence[float] | None = None
         self._shielded_now = False
 
     @property
@@ -115,6 +117,7 @@ class Supervisor:
     def check(self, values: Sequence[float], bumper: bool | None, now_s: float) -> Takeover | None:
         """This tick's takeover, or None: the policy drives. ``values``: the observation."""
         self._observe(values)
+        self._seen = values
         self._shielded_now = False
         takeover = self._held(now_s)
         if takeover is None:
@@ -147,7 +150,8 @@ class Supervisor:
         distance, decision = self.config.shield_distance_m, choice.decision
         if distance <= 0.0 or decision is None:
             return choice
-        nearest = self.shield.nearest_m(values)
+        # This tick's nearest range, found by ``check`` (the loop shields the values it checked).
+        nearest = self._nearest if values is self._seen else self.shield.nearest_m(values)
         if nearest >= distance:
             return choice
         action = self.shield.overridden(decision.action_index, nearest, distance, decision.q_values)
@@ -165,8 +169,10 @@ class Supervisor:
         """Each echoing range's average and deviation from it, and each one's echo share."""
         average, deviation, share = self._average, self._deviation, self._echo_share
         alpha = self._alpha
+        nearest = math.inf
         for k, i in enumerate(self._ranges):
             value = float(values[i])
+            nearest = value if value < nearest else nearest  # cheaper than min() per tick
             echoed = value < self._tops[k]
             share[k] += alpha * ((1.0 if echoed else 0.0) - share[k])
             if not echoed:
@@ -179,6 +185,7 @@ class Supervisor:
                 off if deviation[k] == math.inf else deviation[k] + alpha * (off - deviation[k])
             )
             average[k] += alpha * (value - average[k])
+        self._nearest = nearest
 
     def _trigger(
         self, values: Sequence[float], bumper: bool | None, now_s: float
@@ -186,7 +193,7 @@ class Supervisor:
         config = self.config
         if bumper:
             return CONTACT, "the bumper is pressed"
-        nearest = self.shield.nearest_m(values)
+        nearest = self._nearest
         if nearest < config.collision_distance_m:
             limit = config.collision_distance_m
             return CONTACT, f"a range reads {nearest:.3f} m (< {limit} m)"
