@@ -202,6 +202,7 @@ def test_bench_prints_each_policy_and_the_loop(capsys: pytest.CaptureFixture[str
     for name in ("tflite ", "tflite-int8", "qtable"):
         assert f"decision {name}" in out
     assert "loop on gpio+MockFactory (tflite, 25 ticks at 50.0 Hz)" in out
+    assert "telemetry record p50 " in out and "each handed to the OS as written" in out
     # The supervisor's own cost, on a stream that visits each of its paths.
     line = next(x for x in out.splitlines() if x.startswith("supervisor per tick"))
     assert "10000 ticks" in line
