@@ -167,8 +167,8 @@ class GpioHardware(Hardware):
     def _open(self, what: str, build: Callable[[], Any], config: object) -> Any:
         try:
             device = build()
-        except (GPIOZeroError, ValueError, OSError) as exc:
-            hint = "check the pins and that GPIOZERO_PIN_FACTORY names a factory that works here"
+        except PIN_FACTORY_ERRORS as exc:
+            hint = pin_factory_hint(exc)
             if isinstance(exc, PinPWMUnsupported):
                 hint = (
                     "this pin factory cannot do PWM on these pins: set pwm = false in "
@@ -243,6 +243,23 @@ class GpioHardware(Hardware):
         left, right = self.robot.left_motor, self.robot.right_motor
         lines.append(f"  drive: left {_motor_pins(left)}, right {_motor_pins(right)}")
         return lines
+
+
+#: What opening a gpiozero device can raise: gpiozero's own errors, and what a pin factory's
+#: library raises on a board it does not know (RPi.GPIO on a Pi 5: ``RuntimeError: Cannot
+#: determine SOC peripheral base address``; a missing ``/dev/gpiochip*``: ``OSError``).
+PIN_FACTORY_ERRORS = (GPIOZeroError, ValueError, OSError, RuntimeError, ImportError)
+
+
+def pin_factory_hint(exc: BaseException) -> str:
+    """The fix to print after a pin factory's failure ``exc``."""
+    if isinstance(exc, RuntimeError | ImportError) and not isinstance(exc, GPIOZeroError):
+        return (
+            "the pin factory's library cannot run on this board (RPi.GPIO does not support the "
+            "Pi 5): use lgpio — GPIOZERO_PIN_FACTORY=lgpio with lgpio installed (pip install "
+            "lgpio, or on Pi OS apt install python3-lgpio)"
+        )
+    return "check the pins and that GPIOZERO_PIN_FACTORY names a factory that works here"
 
 
 def _build_robot(config: DriveConfig, pin_factory: Any) -> Robot:

@@ -55,7 +55,8 @@ def _drive_pins(gpio: GpioConfig) -> list[tuple[str, Any]]:
 
 def _stop_gpio(gpio: GpioConfig, pin_factory: Any) -> list[str]:
     from gpiozero import DigitalOutputDevice
-    from gpiozero.exc import GPIOZeroError
+
+    from robot.hardware.gpio import PIN_FACTORY_ERRORS, pin_factory_hint
 
     devices: list[Any] = []
     lines = []
@@ -63,12 +64,16 @@ def _stop_gpio(gpio: GpioConfig, pin_factory: Any) -> list[str]:
         for role, pin in _drive_pins(gpio):
             try:
                 device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
-            except (GPIOZeroError, OSError, ValueError) as exc:
+            except PIN_FACTORY_ERRORS as exc:
+                hint = (
+                    pin_factory_hint(exc)
+                    if isinstance(exc, RuntimeError | ImportError)
+                    else "if the runtime still runs, stop it first (systemctl stop "
+                    "sim2pi-robot); check GPIOZERO_PIN_FACTORY and the groups (gpio) of this user"
+                )
                 raise HardwareError(
                     f"[hardware.gpio.drive.{role}] cannot drive pin {pin!r} low: "
-                    f"{type(exc).__name__}: {exc}; if the runtime still runs, stop it first "
-                    "(systemctl stop sim2pi-robot); check GPIOZERO_PIN_FACTORY and the groups "
-                    "(gpio) of this user"
+                    f"{type(exc).__name__}: {exc}; {hint}"
                 ) from exc
             devices.append(device)
             device.off()
