@@ -57,7 +57,7 @@ import numpy as np
 
 from robot.config import LearningConfig, LoopConfig, SimConfig, SupervisorConfig
 from robot.control.clock import Clock
-from robot.control.decider import Choice, motor_commands
+from robot.control.decider import Choice
 from robot.control.loop import ControlLoop
 from robot.control.supervisor import Supervisor
 from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
@@ -301,9 +301,7 @@ def run(
         )
         # Simulated time passes only while the loop waits, so no tick overruns; the limit is moot.
         config = LoopConfig(rate_hz=RATE_HZ, max_sensor_age_s=1.0, max_consecutive_overruns=1000)
-        watch = Supervisor(
-            supervisor, motor_commands(bundle.spec), bundle.spec.observation.channels, 1 / RATE_HZ
-        )
+        watch = Supervisor.for_spec(supervisor, bundle.spec, RATE_HZ)
         loop = ControlLoop(hardware, learner, bundle.spec, config, clock=clock, supervisor=watch)
         try:
             summary = loop.run(max_ticks=ticks)

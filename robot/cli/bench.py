@@ -230,12 +230,7 @@ def tick_cost(
                 max_sensor_age_s=1.0 if sensor_threads else math.inf,
                 max_consecutive_overruns=1000,
             ),
-            supervisor=Supervisor(
-                SupervisorConfig(),
-                motor_commands(bundle.spec),
-                bundle.spec.observation.channels,
-                1.0 / rate_hz,
-            ),
+            supervisor=Supervisor.for_spec(SupervisorConfig(), bundle.spec, rate_hz),
         )
         summary = loop.run(max_ticks=ticks)
     factory.reset()

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from robot.config import SupervisorConfig
-from robot.control.decider import Choice
+from robot.control.decider import Choice, motor_commands
 from robot.control.recovery import Recovery, recovery_from
 from robot.control.shield import Shield
 from robot.inference.policy import Decision
-from shared.spec import Channel, MotorCommand
+from shared.spec import Channel, MotorCommand, TaskSpec
 
 #: Why the supervisor takes over (telemetry, the summary and the log say these).
 CONTACT, NO_PROGRESS, OSCILLATION, STUCK = "contact", "no_progress", "oscillation", "stuck"
@@ -108,6 +108,12 @@ class Supervisor:
         self._nearest = math.inf  # this tick's nearest range (m), and the values it came from
         self._seen: Sequence[float] | None = None
         self._shielded_now = False
+
+    @classmethod
+    def for_spec(cls, config: SupervisorConfig, spec: TaskSpec, rate_hz: float) -> Supervisor:
+        """A supervisor for ``spec``'s actions and channels at ``rate_hz`` (SpecMismatchError:
+        its actions have no motor commands)."""
+        return cls(config, motor_commands(spec), spec.observation.channels, 1.0 / rate_hz)
 
     @property
     def exits_when_stuck(self) -> bool:

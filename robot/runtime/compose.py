@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot.config import LEARNED_POLICY, RobotConfig, check_channels
-from robot.control.decider import Decider, GreedyDecider, motor_commands
+from robot.control.decider import Decider, GreedyDecider
 from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, PolicyLoadError
@@ -105,9 +105,7 @@ class Composition:
         settings = self.config.supervisor
         if not settings.enabled:
             return None
-        spec = self.bundle.spec
-        period_s = 1.0 / self.config.loop.rate_hz
-        return Supervisor(settings, motor_commands(spec), spec.observation.channels, period_s)
+        return Supervisor.for_spec(settings, self.bundle.spec, self.config.loop.rate_hz)
 
     def open_telemetry(self) -> TelemetryWriter | None:
         """The telemetry writer (``[telemetry]`` enabled), or None; close it after."""

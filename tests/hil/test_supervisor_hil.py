@@ -118,10 +118,7 @@ def run(
     trace = _Trace(the_world)
     clock.after_step.append(trace)
     hardware = SimHardware(gpio, bundle.spec.observation.names, clock)
-    watch = None
-    if supervisor is not None:
-        channels = bundle.spec.observation.channels
-        watch = Supervisor(supervisor, motor_commands(bundle.spec), channels, TICK_S)
+    watch = None if supervisor is None else Supervisor.for_spec(supervisor, bundle.spec, RATE_HZ)
     writer = None if telemetry is None else TelemetryWriter(TelemetryConfig(True, telemetry))
     loop = ControlLoop(
         hardware,

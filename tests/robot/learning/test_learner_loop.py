@@ -12,7 +12,6 @@ import pytest
 from robot.cli.bench import simulated_gpio
 from robot.config import LearningConfig, LoopConfig, SupervisorConfig, TelemetryConfig
 from robot.control.clock import SimulatedClock
-from robot.control.decider import motor_commands
 from robot.control.loop import ControlLoop, Replacement
 from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
@@ -38,12 +37,7 @@ def _run_recorded(
     """Run the loop with ``learner`` deciding, every tick recorded at ``path``; its summary."""
     telemetry = TelemetryWriter(TelemetryConfig(enabled=True, path=path))
     try:
-        supervisor = Supervisor(
-            SupervisorConfig(),
-            motor_commands(bundle.spec),
-            bundle.spec.observation.channels,
-            1 / FAST.rate_hz,
-        )
+        supervisor = Supervisor.for_spec(SupervisorConfig(), bundle.spec, FAST.rate_hz)
         loop = ControlLoop(
             hardware,
             learner,
