@@ -379,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in report.table():
             print("  " + line)
         status |= report.chosen is None
+    if status:
+        from robot.inference.tflite_runtimes import install_hint  # imports this module
+
+        print(install_hint())
     return int(status)
 
 

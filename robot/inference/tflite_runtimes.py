@@ -21,6 +21,9 @@ import importlib
 import json
 import logging
 import os
+import platform
+import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -48,10 +51,32 @@ PROBE_NAMES = {
 }
 #: The candidates the robot's probe tries, in order of preference (tests narrow it).
 PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
-_INSTALL_HINT = (
-    "Install one: `pip install ai-edge-litert` (64-bit), or `pip install "
-    "'tflite-runtime==2.14.*' 'numpy<2'` (32-bit Pi OS, Python <= 3.11)"
-)
+
+
+def install_hint(
+    machine: str | None = None,
+    pointer_bits: int | None = None,
+    python: tuple[int, int] | None = None,
+) -> str:
+    """What to install for a TFLite runtime on this platform, or why none exists for it.
+
+    A 32-bit Python is 32-bit ARM whatever the kernel says: 32-bit Pi OS on a Pi 4/5's default
+    64-bit kernel reports ``aarch64``. ai-edge-litert has wheels for 64-bit ARM and x86 only;
+    tflite-runtime 2.14 (the last with 32-bit ARM wheels) for CPython <= 3.11 only.
+    """
+    machine = platform.machine() if machine is None else machine
+    bits = struct.calcsize("P") * 8 if pointer_bits is None else pointer_bits
+    major, minor = sys.version_info[:2] if python is None else python
+    if bits == 32 and machine.startswith(("arm", "aarch")):
+        if (major, minor) <= (3, 11):
+            return "Install one: `pip install 'tflite-runtime==2.14.*' 'numpy<2'` (32-bit ARM)"
+        return (
+            f"No TFLite runtime exists for 32-bit ARM with Python {major}.{minor}: ai-edge-litert "
+            "has no 32-bit ARM wheels and tflite-runtime's last ones are for Python 3.11 "
+            '(32-bit Pi OS Bookworm). Here use the bundle\'s Q-table (policy = "qtable" in '
+            "[bundle]), or install the 64-bit Pi OS for TFLite policies"
+        )
+    return "Install one: `pip install ai-edge-litert` (64-bit ARM and x86, Python 3.10-3.14)"
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ def _probed(
         raise TFLiteRuntimeError(
             f"no TFLite runtime reproduces {model_path}'s reference outputs (probed in child "
             f"processes; verdicts cached in {state_dir / tflite_probe.CACHE_FILE}):\n"
-            f"{table}\n{_INSTALL_HINT}; or, after changing what is installed, probe again with "
+            f"{table}\n{install_hint()}; or, after changing what is installed, probe again with "
             f"`python -m robot.inference.probe {bundle_dir} --state-dir {state_dir} --no-cache`"
         )
     name = next(n for n, c in PROBE_NAMES.items() if c == report.chosen.candidate)
@@ -201,7 +226,7 @@ def _first_that_runs(model_path: Path, force: str | None) -> TFLiteRuntime:
     wanted = f"the forced runtime {force!r}" if force else "any of " + ", ".join(names)
     raise TFLiteRuntimeError(
         f"no TFLite runtime works here: tried {wanted} with {model_path}: {'; '.join(skipped)}. "
-        + _INSTALL_HINT
+        + install_hint()
     )
 
 

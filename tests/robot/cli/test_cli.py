@@ -39,7 +39,7 @@ def probe_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def crashing_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Probe a fake runtime that dies by SIGSEGV inside ``Interpreter()`` before the real one.
 
-    It stands in for a crashing TFLite build (ai-edge-litert 2.2/2.3 under arm64 emulation): a
+    It stands in for a crashing TFLite build (as ai-edge-litert 2.2/2.3 were under qemu 7.2): a
     tiny distribution on the probe children's PYTHONPATH, under the name of the absent runtime.
     """
     env = fake_runtime(tmp_path / "fake", "segfault")

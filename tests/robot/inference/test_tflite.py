@@ -16,7 +16,7 @@ from robot.errors import TFLiteRuntimeError
 from robot.inference import tflite_runtimes as tflite
 from robot.inference.policy import TFLitePolicy
 from robot.inference.probe import CACHE_FILE, default_state_dir
-from robot.inference.tflite_runtimes import FORCE_ENV, choose_runtime
+from robot.inference.tflite_runtimes import FORCE_ENV, choose_runtime, install_hint
 from shared.bundle import Bundle
 from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
 from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
@@ -95,7 +95,7 @@ def unforced(monkeypatch: pytest.MonkeyPatch) -> None:
 def crashing_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fake runtime that dies by SIGSEGV inside ``Interpreter()``, probed before the real one.
 
-    It stands in for a crashing TFLite build (ai-edge-litert 2.2/2.3 under arm64 emulation): a
+    It stands in for a crashing TFLite build (as ai-edge-litert 2.2/2.3 were under qemu 7.2): a
     tiny distribution on the children's PYTHONPATH, under the name of the runtime not installed.
     """
     env = fake_runtime(tmp_path / "fake", "segfault")
@@ -143,7 +143,7 @@ def test_no_runtime_passing_the_probe_is_refused_with_the_table_and_the_fix(
         choose_runtime(FIXTURE, "float32", probe=True, state_dir=tmp_path)
     message = str(info.value)
     assert f"  {FAKE}" in message and "crashed  killed by SIGSEGV" in message
-    assert "pip install ai-edge-litert" in message and "--no-cache" in message
+    assert install_hint() in message and "--no-cache" in message
 
 
 @needs_runtime
