@@ -1,7 +1,9 @@
 """``robot check``: validate config, bundle, TFLite runtime and hardware, never moving a motor.
 
 Prints one line per part (config, python, bundle, tflite, policy, hardware, sensor) and one
-``PROBLEM`` line per problem; exits 0 only if all is well.
+``PROBLEM`` line per problem; exits 0 only if all is well. The ``gpio`` backend's first hardware
+line is its pin factory and what it can do; one that cannot do what the config needs is a
+``PROBLEM`` with the fix, and nothing is opened.
 """
 
 from __future__ import annotations
@@ -66,14 +68,29 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
     try:
         backend = open_backend(config, bundle, MonotonicClock(), options)
     except (HardwareError, OSError) as exc:
-        report(f"hardware FAIL: {exc}")
-        return EXIT_FAILED
+        return report_hardware_failure(exc)
     with backend:
         problems += check_hardware(backend, config, bundle, args.wait_s)
     for problem in problems:
         report(f"PROBLEM  {problem}")
     report("check    " + ("all well" if not problems else f"{len(problems)} problem(s)"))
     return EXIT_OK if not problems else EXIT_FAILED
+
+
+def report_hardware_failure(exc: OSError) -> int:
+    """The backend did not open: why, and for a pin factory's failure what it is and the fix."""
+    from robot.hardware.pin_factory import PinFactoryError  # gpiozero: only where it is in play
+
+    if not isinstance(exc, PinFactoryError):
+        report(f"hardware FAIL: {exc}")
+        return EXIT_FAILED
+    first, *skipped = exc.described or ("pin factory none loaded",)
+    for line in (f"gpio: {first}", *skipped):
+        report(f"hardware {line}")
+    report("hardware FAIL: not opened, the pin factory cannot run this robot (no pin was touched)")
+    report(f"PROBLEM  {exc}")
+    report("check    1 problem(s)")
+    return EXIT_FAILED
 
 
 def describe_supervisor(config: RobotConfig, bundle: Bundle) -> list[str]:

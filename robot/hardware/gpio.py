@@ -4,7 +4,9 @@ Distance sensors are gpiozero ``DistanceSensor``s, whose own background thread p
 about every 60 ms; the loop only reads the newest median and when it arrived, so it never
 blocks on an echo. The drive is a gpiozero ``Robot`` of two ``Motor``s (IN1/IN2, optional EN)
 or two ``PhaseEnableMotor``s, with PWM. The pin factory follows gpiozero's own rules
-(``GPIOZERO_PIN_FACTORY``: lgpio on a Pi 5, ``mock`` on a laptop) unless one is injected.
+(``GPIOZERO_PIN_FACTORY``, else lgpio where it loads) unless one is injected, and one that cannot
+do what the config needs (PWM, HC-SR04 edge timing) is refused before a pin is opened
+(``robot.hardware.pin_factory``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from gpiozero.exc import GPIOZeroError, PinPWMUnsupported
 from robot.config import DriveConfig, GpioConfig
 from robot.errors import HardwareError
 from robot.hardware.base import STOP, Hardware, Snapshot
+from robot.hardware.pin_factory import (
+    PIN_FACTORY_ERRORS,
+    choose_pin_factory,
+    pin_factory_hint,
+    require_abilities,
+)
 from shared.spec import MotorCommand
 
 _log = logging.getLogger(__name__)
@@ -93,12 +101,19 @@ class GpioHardware(Hardware):
     ) -> None:
         """Open every device; on failure close what was opened and raise HardwareError.
 
+        A pin factory that does not load, or cannot do what ``config`` needs, raises
+        ``PinFactoryError`` (a HardwareError) before any pin is opened.
+
         Args:
             config: the ``[hardware.gpio]`` section.
             channels: the spec's observation channels, in order.
             clock: the loop's monotonic clock (seconds), used to date the readings.
-            pin_factory: a gpiozero pin factory; None follows ``GPIOZERO_PIN_FACTORY``.
+            pin_factory: a gpiozero pin factory; None follows gpiozero's own choice.
         """
+        #: The pin factory, what it can do and why gpiozero skipped the ones it prefers.
+        self.pin_choice = choose_pin_factory(pin_factory)
+        require_abilities(self.pin_choice, config)
+        pin_factory = self.pin_choice.factory
         self._clock = clock
         self._devices: list[Device] = []
         self._closed = False
@@ -231,8 +246,9 @@ class GpioHardware(Hardware):
         self._devices.clear()
 
     def describe(self) -> list[str]:
-        """Pin factory, each sensor and the drive."""
-        lines = [f"gpio: pin factory {type(self.pin_factory).__name__}"]
+        """Pin factory (and the factories gpiozero skipped), each sensor and the drive."""
+        first, *skipped = self.pin_choice.describe()
+        lines = [f"gpio: {first}", *skipped]
         for channel, sensor in self.sensors.items():
             lines.append(
                 f"  {channel}: HC-SR04 trigger {sensor.trigger.info.name}, echo "
@@ -243,23 +259,6 @@ class GpioHardware(Hardware):
         left, right = self.robot.left_motor, self.robot.right_motor
         lines.append(f"  drive: left {_motor_pins(left)}, right {_motor_pins(right)}")
         return lines
-
-
-#: What opening a gpiozero device can raise: gpiozero's own errors, and what a pin factory's
-#: library raises on a board it does not know (RPi.GPIO on a Pi 5: ``RuntimeError: Cannot
-#: determine SOC peripheral base address``; a missing ``/dev/gpiochip*``: ``OSError``).
-PIN_FACTORY_ERRORS = (GPIOZeroError, ValueError, OSError, RuntimeError, ImportError)
-
-
-def pin_factory_hint(exc: BaseException) -> str:
-    """The fix to print after a pin factory's failure ``exc``."""
-    if isinstance(exc, RuntimeError | ImportError) and not isinstance(exc, GPIOZeroError):
-        return (
-            "the pin factory's library cannot run on this board (RPi.GPIO does not support the "
-            "Pi 5): use lgpio — GPIOZERO_PIN_FACTORY=lgpio with lgpio installed (pip install "
-            "lgpio, or on Pi OS apt install python3-lgpio)"
-        )
-    return "check the pins and that GPIOZERO_PIN_FACTORY names a factory that works here"
 
 
 def _build_robot(config: DriveConfig, pin_factory: Any) -> Robot:

@@ -5,12 +5,13 @@ SIGKILL or a watchdog kill, when the runtime could not stop the motors itself. S
 only the config and the device: it never reads the bundle, never builds an interpreter, and
 opens nothing but the drive.
 
-- ``gpio``: each pin of ``[hardware.gpio.drive]`` becomes a gpiozero ``DigitalOutputDevice``
-  driven low (duty 0 on every wiring: IN1/IN2/EN low coasts an L298N or TB6612, ENABLE low
-  stops a phase/enable driver), is read back, and is released. gpiozero releases a pin as an
-  input without pull, as the runtime's own exit does and as the Pi's pins are at boot: the
-  driver's inputs need pull-downs (built into the TB6612FNG and DRV8835; add 10 kΩ on an L298N
-  module) for "released" to mean "stopped".
+- ``gpio``: on whatever pin factory gpiozero loads (driving a pin low needs neither PWM nor edge
+  timing, which ``run`` requires), each pin of ``[hardware.gpio.drive]`` becomes a gpiozero
+  ``DigitalOutputDevice`` driven low (duty 0 on every wiring: IN1/IN2/EN low coasts an L298N
+  or TB6612, ENABLE low stops a phase/enable driver), is read back, and is released. gpiozero
+  releases a pin as an input without pull, as the runtime's own exit does and as the Pi's pins
+  are at boot: the driver's inputs need pull-downs (built into the TB6612FNG and DRV8835; add
+  10 kΩ on an L298N module) for "released" to mean "stopped".
 - ``serial``: a ``$D,<seq>,0,0`` stop frame, three times (a frame lost to noise is dropped by
   the microcontroller, which also stops by itself when the Pi goes quiet).
 - other backends (``gym``, a simulator): nothing outside the process can still be moving.
@@ -56,8 +57,14 @@ def _drive_pins(gpio: GpioConfig) -> list[tuple[str, Any]]:
 def _stop_gpio(gpio: GpioConfig, pin_factory: Any) -> list[str]:
     from gpiozero import DigitalOutputDevice
 
-    from robot.hardware.gpio import PIN_FACTORY_ERRORS, pin_factory_hint
+    from robot.hardware.pin_factory import (
+        PIN_FACTORY_ERRORS,
+        choose_pin_factory,
+        pin_factory_hint,
+    )
 
+    # Any factory that can open the pins will do: driving them low needs no PWM, no edges.
+    pin_factory = choose_pin_factory(pin_factory).factory
     devices: list[Any] = []
     lines = []
     try:
