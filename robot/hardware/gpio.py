@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from gpiozero import Button, Device, DistanceSensor, LineSensor, Motor, PhaseEnableMotor, Robot
-from gpiozero.exc import GPIOZeroError, PinPWMUnsupported
+from gpiozero.exc import GPIOZeroError, PinPWMUnsupported, PWMSoftwareFallback
 
 from robot.config import DriveConfig, GpioConfig
 from robot.errors import HardwareError
@@ -50,7 +51,12 @@ class TimedDistanceSensor(DistanceSensor):
         self.last_echo_s = -math.inf
         #: Pings that came back without a usable echo.
         self.missed_echoes = 0
-        super().__init__(echo, trigger, **kwargs)
+        # gpiozero warns "use the pigpio pin factory" (PWMSoftwareFallback) under any other
+        # factory; a factory without timed edges was refused before this (require_abilities),
+        # and lgpio's edges are stamped by the kernel, so the warning would only mislead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PWMSoftwareFallback)
+            super().__init__(echo, trigger, **kwargs)
 
     def close(self) -> None:
         """Stop the ping thread first, then close (gpiozero 2.0 drops the trigger pin first, and a
