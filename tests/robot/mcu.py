@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -31,6 +32,9 @@ class Microcontroller:
         """A new pty appears (a USB device plugged in)."""
         master, slave = os.openpty()
         tty.setraw(slave)
+        # A line nobody reads loses what is sent on it; a blocking write would instead hang the
+        # test for ever once the robot under test has died and the pty's buffer is full.
+        os.set_blocking(master, False)
         self.master, self._slave, self.path = master, slave, os.ttyname(slave)
         self._stop.clear()
         self._thread = threading.Thread(target=self._read, args=(master,), daemon=True)
@@ -60,8 +64,10 @@ class Microcontroller:
                 self.received.append(frames.decode(line))
 
     def send(self, data: bytes) -> None:
+        """Send ``data``; what does not fit in the pty's buffer (nobody reads) is lost."""
         assert self.master is not None
-        os.write(self.master, data)
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.master, data)
 
     def send_ranges(self, ranges_m: tuple[float, ...], **flags: bool) -> None:
         self.send(frames.encode_sensor(self.seq, self.seq * 50, ranges_m, **flags))

@@ -67,6 +67,8 @@ class McuEmulator(ContactTally):
         #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
         self.failsafe = True
         self._seq = 0
+        #: Whether the last sensor frame found nobody reading (logged once per such spell).
+        self._unread = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.plug()
@@ -77,6 +79,9 @@ class McuEmulator(ContactTally):
             raise RuntimeError("mcu emulator: plug() while plugged in; call unplug() first")
         master, slave = os.openpty()
         tty.setraw(slave)
+        # As a UART whose far end does not read: what does not fit in the pty's buffer is lost
+        # (a blocking write would hang this thread, and unplug() with it, once nobody reads).
+        os.set_blocking(master, False)
         with self._lock:
             self._master, self._slave = master, slave
             self.path = os.ttyname(slave)
@@ -171,8 +176,12 @@ class McuEmulator(ContactTally):
         self._seq = (self._seq + 1) % frames.SEQ_MODULUS
         try:
             self.send_raw(line)
-        except OSError as exc:
-            _log.info("mcu: nobody reads the line (%s)", exc)
+        except OSError as exc:  # BlockingIOError: the pty's buffer is full, nobody reads
+            if not self._unread:
+                _log.info("mcu: nobody reads the line (%s); sensor frames are lost", exc)
+            self._unread = True
+        else:
+            self._unread = False
 
 
 def main(argv: list[str] | None = None) -> int:
