@@ -15,7 +15,17 @@ from robot.config.section import Section, parse_section, ruled, section
 from robot.config.supervisor import SupervisorConfig
 from robot.config.toml_table import Table
 from robot.errors import ConfigError
+from shared.files import MAX_DEPTH, MIB, FileLimits
 from shared.spec import TaskSpec
+
+#: What ``load_config`` reads: a robot.toml is a few KiB, and nests 3 deep.
+CONFIG_LIMITS = FileLimits(
+    "config file",
+    max_bytes=1 * MIB,
+    fix="give --config a robot.toml (copy one from robot/examples/ and edit it)",
+    error=ConfigError,
+    max_depth=MAX_DEPTH,
+)
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,14 @@ def load_config(path: str | Path) -> RobotConfig:
     """Read and validate ``path``; raises ConfigError naming the key and the fix."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = CONFIG_LIMITS.read_text(path, "toml")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file; copy one from robot/examples/ and edit it"
         ) from None
-    except tomllib.TOMLDecodeError as exc:
+    try:
+        data = tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, or an over-long integer
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
     return parse_config(data, path)
 

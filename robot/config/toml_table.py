@@ -18,6 +18,8 @@ _TYPE_NAMES = {
     dict: "a table",
     list: "an array",
 }
+#: The most characters of a value an error shows (a config may hold a 1 MiB string).
+_SHOWN_CHARS = 80
 
 
 class Table:
@@ -115,5 +117,13 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return f"an array {value!r}"
-    return f"{type(value).__name__} {value!r}"
+        return f"an array {_shortened(value)}"
+    return f"{type(value).__name__} {_shortened(value)}"
+
+
+def _shortened(value: Any) -> str:
+    """``repr(value)``, cut to ``_SHOWN_CHARS`` so that a message stays one readable line."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[: _SHOWN_CHARS - 1]}… ({len(text):,} characters)"
