@@ -12,7 +12,9 @@ Microcontroller → Pi::
 ``t_ms`` is the microcontroller's millisecond clock (wraps at 2**32) when it measured; each
 ``mm_i`` a range in whole millimetres (0–65535), empty when that sensor gave no echo; ``flags``
 two hex digits: bit 0 the bumper is pressed, bit 1 the microcontroller is holding the motors
-stopped because the Pi went quiet (its fail-safe), bits 2–7 reserved (0).
+stopped (its fail-safe: the Pi went quiet, or it has just restarted), bit 2 it has restarted and
+not yet heard a ``$D`` stop (its sequence numbers start again at 0: the Pi takes them as a new
+count), bits 3–7 reserved (0).
 
 Pi → microcontroller::
 
@@ -20,7 +22,8 @@ Pi → microcontroller::
     $H,<seq>*<crc>                  heartbeat: keep the current duties, the Pi is alive
 
 The microcontroller stops both motors when no valid ``D`` or ``H`` frame has arrived for its
-timeout (250 ms suggested) and keeps them stopped until the next ``D``.
+timeout (250 ms suggested) and keeps them stopped until the next ``D``; after a restart, until the
+next ``D`` stop (docs/serial-protocol.md).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ MAX_DUTY_PERMILLE = 1000
 MAX_RANGE_MM = 65535
 FLAG_BUMPER = 0x01
 FLAG_MCU_FAILSAFE = 0x02
+#: The microcontroller restarted and has not heard a ``$D`` stop since: a new sequence count.
+FLAG_BOOT = 0x04
 
 
 def _crc8_table() -> tuple[int, ...]:
@@ -75,6 +80,8 @@ class SensorFrame:
     ranges_m: tuple[float, ...]
     bumper: bool
     mcu_failsafe: bool
+    #: Flag bit 2: the microcontroller restarted (its sequence numbers count from 0 again).
+    booting: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ def encode_sensor(
     *,
     bumper: bool = False,
     mcu_failsafe: bool = False,
+    booting: bool = False,
 ) -> bytes:
     """A ``$S`` line as the microcontroller sends it (NaN range = no echo); for tests and tools."""
     fields = []
@@ -141,9 +149,21 @@ def encode_sensor(
             fields.append("")
         else:
             fields.append(str(min(MAX_RANGE_MM, max(0, round(metres * 1000.0)))))
-    flags = (FLAG_BUMPER if bumper else 0) | (FLAG_MCU_FAILSAFE if mcu_failsafe else 0)
+    flags = (
+        (FLAG_BUMPER if bumper else 0)
+        | (FLAG_MCU_FAILSAFE if mcu_failsafe else 0)
+        | (FLAG_BOOT if booting else 0)
+    )
     body = f"S,{_check_seq(seq)},{mcu_time_ms % (1 << 32)},{','.join(fields)},{flags:02X}"
     return _wrap(body)
+
+
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+
+
+def _hex_pair(text: str) -> int | None:
+    """Two hex digits as a number, else None (``int(text, 16)`` would also take " 7" or "+7")."""
+    return int(text, 16) if len(text) == 2 and set(text) <= _HEX_DIGITS else None
 
 
 def _int(text: str, low: int, high: int, what: str, line: bytes) -> int:
@@ -167,9 +187,11 @@ def decode(line: bytes) -> Frame:
     raw = body_end[1:-3]
     try:
         text = raw.decode("ascii")
-        checksum = int(body_end[-2:].decode("ascii"), 16)
-    except (UnicodeDecodeError, ValueError):
-        raise FrameError(f"corrupt frame: not ASCII or bad checksum digits in {line!r}") from None
+        checksum = _hex_pair(body_end[-2:].decode("ascii"))
+    except UnicodeDecodeError:
+        checksum = None
+    if checksum is None:
+        raise FrameError(f"corrupt frame: not ASCII or bad checksum digits in {line!r}")
     if crc8(raw) != checksum:
         raise FrameError(
             f"corrupt frame: CRC-8 {checksum:02X} in the frame, {crc8(raw):02X} computed, {line!r}"
@@ -185,14 +207,16 @@ def decode(line: bytes) -> Frame:
             math.nan if f == "" else _int(f, 0, MAX_RANGE_MM, "S range", line) / 1000.0
             for f in fields[3:-1]
         )
-        try:
-            flags = int(fields[-1], 16) if len(fields[-1]) == 2 else -1
-        except ValueError:
-            flags = -1
-        if flags < 0:
+        flags = _hex_pair(fields[-1])
+        if flags is None:
             raise FrameError(f"S flags: expected two hex digits, found {fields[-1]!r} in {line!r}")
         return SensorFrame(
-            seq, mcu_time_ms, ranges, bool(flags & FLAG_BUMPER), bool(flags & FLAG_MCU_FAILSAFE)
+            seq,
+            mcu_time_ms,
+            ranges,
+            bumper=bool(flags & FLAG_BUMPER),
+            mcu_failsafe=bool(flags & FLAG_MCU_FAILSAFE),
+            booting=bool(flags & FLAG_BOOT),
         )
     if kind == "D" and len(fields) == 4:
         seq = _int(fields[1], 0, SEQ_MODULUS - 1, "D seq", line)
