@@ -1,10 +1,12 @@
 // sim2pi reference microcontroller sketch: the device side of sim2pi's serial line protocol
 // (robot/hardware/frames.py). NOT compiled or flashed here: no board or toolchain was available;
-// robot/mcu_emulator.py is the tested implementation of the same behaviour.
+// robot/hardware/sim/mcu_emulator.py is the tested implementation of the same behaviour.
 //   MCU -> Pi: $S,<seq>,<t_ms>,<mm_left>,<mm_front>,<mm_right>,<flags>*<crc>\n every 50 ms
 //   Pi -> MCU: $D,<seq>,<left>,<right>*<crc>\n (duty in thousandths)   $H,<seq>*<crc>\n
 // CRC-8/SMBUS (poly 0x07, init 0) over the bytes between '$' and '*', two upper-case hex digits.
 // Heartbeat stop: no valid D/H for 250 ms -> both motors off, flag bit 1 set until the next D.
+// After a reset (power-on, reset button, brown-out): seq from 0, flag bits 1 and 2 set, motors
+// held until a D stop (0,0) arrives; bit 2 tells the Pi to take the new seq as a new count.
 // Wiring (L298N + 3 HC-SR04 + bump switch to GND), Arduino Uno pins:
 const uint8_t TRIG[3] = {2, 4, 7}, ECHO[3] = {3, 5, 8};
 const uint8_t IN1 = 9, IN2 = 10, IN3 = 6, IN4 = 11;  // PWM pins: left IN1/IN2, right IN3/IN4
@@ -14,6 +16,7 @@ const unsigned long PERIOD_MS = 50, HEARTBEAT_MS = 250, ECHO_TIMEOUT_US = 25000;
 uint16_t seq = 0;
 unsigned long lastValidMs = 0, lastSensorMs = 0;
 bool failsafe = true;  // stopped until the first D
+bool booting = true;   // just reset: flag bit 2, and only a D stop ends the hold
 char line[97];
 uint8_t lineLen = 0;
 
@@ -47,6 +50,8 @@ void handleLine(char *s, uint8_t n) {  // s = "$...*HH" without the newline
   if (*p++ != ',') return;
   long right = strtol(p, &p, 10);
   if (*p != '\0' || left < -1000 || left > 1000 || right < -1000 || right > 1000) return;
+  if (booting && (left != 0 || right != 0)) return;  // after a reset, a stop comes first
+  booting = false;
   motor(IN1, IN2, (int)left); motor(IN3, IN4, (int)right);
   failsafe = false;
   lastValidMs = millis();
@@ -61,7 +66,7 @@ void sendSensors() {
     if (us == 0) n += snprintf(body + n, sizeof body - n, ",");  // no echo: empty field
     else n += snprintf(body + n, sizeof body - n, ",%lu", us * 343UL / 2000UL);  // mm
   }
-  uint8_t flags = (digitalRead(BUMPER) == LOW ? 1 : 0) | (failsafe ? 2 : 0);
+  uint8_t flags = (digitalRead(BUMPER) == LOW ? 1 : 0) | (failsafe ? 2 : 0) | (booting ? 4 : 0);
   n += snprintf(body + n, sizeof body - n, ",%02X", flags);
   Serial.print('$'); Serial.print(body); Serial.print('*');
   uint8_t crc = crc8(body, n);

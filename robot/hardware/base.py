@@ -59,6 +59,10 @@ class Hardware(abc.ABC):
         """One line per part, for ``robot check``."""
         return [self.name]
 
+    def link_counters(self) -> dict[str, int] | None:
+        """The counters of a link to the motors (``serial``), for the exit summary; else None."""
+        return None
+
     def __enter__(self) -> Hardware:
         return self
 

@@ -8,6 +8,11 @@ reopened with exponential back-off; meanwhile snapshots carry a ``link down`` fa
 holds the motors stopped, and the microcontroller's own timeout stops them too (it hears no
 ``$D``/``$H``). The first frame after every (re)open is a ``$D`` stop.
 
+Sensor frames must come in sequence (an older one is dropped as out of order), except when the
+microcontroller restarted without the port vanishing (a board on a UART that resets) and counts
+from 0 again: a frame announcing the restart (flag bit 2, after frames without it), or the first
+valid frame after ``link_timeout_s`` without an accepted one, starts a new count (a *resync*).
+
 The loop's thread writes: ``$D`` when the command changes, ``$H`` while it stays the same; both
 feed the microcontroller's watchdog, so if this process stalls the motors stop within its timeout.
 """
@@ -18,7 +23,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import serial
@@ -46,20 +51,17 @@ class LinkStats:
     #: Frames the sequence numbers say never arrived.
     lost: int = 0
     wrong_count: int = 0
+    #: New sequence counts accepted: the microcontroller restarted without the port vanishing.
+    resyncs: int = 0
     opens: int = 0
     open_failures: int = 0
     port_errors: int = 0
 
-    def dropped(self) -> int:
-        """Every frame that was received but not used."""
-        return (
-            self.corrupt
-            + self.partial
-            + self.oversized
-            + self.unknown
-            + self.out_of_order
-            + self.wrong_count
-        )
+    def counters(self) -> dict[str, int]:
+        """The counters for the exit summary: ``opens`` after the first become ``reconnects``."""
+        counters = asdict(self)
+        counters["reconnects"] = max(0, counters.pop("opens") - 1)
+        return counters
 
 
 class SerialHardware(Hardware):
@@ -101,6 +103,7 @@ class SerialHardware(Hardware):
         self._mcu_failsafe = False
         self._last_frame_s = -math.inf
         self._last_seq: int | None = None
+        self._last_booting = False
         self._tx_seq = 0
         self._last_command: MotorCommand | None = None
         self._closing = threading.Event()
@@ -180,12 +183,17 @@ class SerialHardware(Hardware):
             self.stats.wrong_count += 1
             return
         with self._lock:
-            if self._last_seq is not None:
+            restarted = self._restarted(frame, now)
+            if restarted:
+                self.stats.resyncs += 1
+                _log.warning("serial: %s; counting from its sequence number now", restarted)
+            elif self._last_seq is not None:
                 if not frames.seq_is_newer(frame.seq, self._last_seq):
                     self.stats.out_of_order += 1
                     return
                 self.stats.lost += (frame.seq - self._last_seq - 1) % frames.SEQ_MODULUS
             self._last_seq = frame.seq
+            self._last_booting = frame.booting
             self.stats.frames += 1
             self._last_frame_s = now
             self._bumper = frame.bumper
@@ -195,6 +203,22 @@ class SerialHardware(Hardware):
                 if not math.isnan(value):  # no echo: keep the old reading, let it age
                     self._values[i] = value
                     self._read_at[i] = now
+
+    def _restarted(self, frame: frames.SensorFrame, now: float) -> str:
+        """Why ``frame`` starts a new sequence count (the microcontroller restarted), or ""."""
+        last = self._last_seq
+        if last is None:
+            return ""  # the first frame since the port opened: nothing to compare with
+        if frame.booting and not self._last_booting:
+            return f"the microcontroller restarted (boot flag at seq {frame.seq}, after {last})"
+        silent_s = now - self._last_frame_s
+        if silent_s > self.config.link_timeout_s and not frames.seq_is_newer(frame.seq, last):
+            return (
+                f"no frame in sequence for {silent_s:.2f} s (link_timeout_s "
+                f"{self.config.link_timeout_s}), then seq {frame.seq} after {last}: the "
+                "microcontroller restarted"
+            )
+        return ""
 
     def _drop_port(self, why: str) -> None:
         with self._lock:
@@ -274,13 +298,28 @@ class SerialHardware(Hardware):
         if port is not None:
             port.close()
 
+    def link_counters(self) -> dict[str, int]:
+        """The link's counters since start (``LinkStats.counters``)."""
+        return self.stats.counters()
+
     def describe(self) -> list[str]:
         """The port and the link counters."""
-        s = self.stats
         return [
             f"serial: {self.config.url} at {self.config.baudrate} baud, "
             f"{self.config.ranges_per_frame} ranges per frame",
-            f"  frames {s.frames}, dropped {s.dropped()} (corrupt {s.corrupt}, partial "
-            f"{s.partial}, oversized {s.oversized}, out of order {s.out_of_order}, wrong count "
-            f"{s.wrong_count}), lost {s.lost}, opens {s.opens}",
+            f"  {format_counters(self.stats.counters())}",
         ]
+
+
+def format_counters(counters: dict[str, int]) -> str:
+    """The link's counters as one log line (``robot check``, the exit summary)."""
+    c = counters
+    dropped = sum(
+        c[k] for k in ("corrupt", "partial", "oversized", "unknown", "wrong_count", "out_of_order")
+    )
+    return (
+        f"frames {c['frames']}, dropped {dropped} (corrupt {c['corrupt']}, partial "
+        f"{c['partial']}, oversized {c['oversized']}, unknown {c['unknown']}, wrong count "
+        f"{c['wrong_count']}, out of order {c['out_of_order']}), lost {c['lost']}, resyncs "
+        f"{c['resyncs']}, reconnects {c['reconnects']}"
+    )

@@ -5,6 +5,10 @@ It plays the device side of sim2pi's serial protocol (``robot/hardware/frames.py
 world, sends one ``$S`` frame (ranges in mm, empty on no echo, bumper and fail-safe flags), and
 applies each valid ``$D`` drive frame; when no valid ``$D`` or ``$H`` has arrived for
 ``heartbeat_timeout_s`` it stops the motors and keeps them stopped until the next ``$D``.
+After a restart — plugged in, or ``reset()`` without the port vanishing, as a board on a UART
+that resets — it counts its frames from 0 again, flags them as booting (bit 2, with the
+fail-safe's bit 1) and holds the motors stopped until a ``$D`` stop arrives
+(``announce_restart=False``: as firmware from before the boot flag, no flag and no hold).
 The world runs in real time here (the runtime's serial backend and pyserial do real I/O).
 
 Run it beside ``python -m robot run`` with ``url`` set to the pty path it prints::
@@ -43,8 +47,17 @@ class McuEmulator(ContactTally):
         *,
         period_s: float = PERIOD_S,
         heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+        announce_restart: bool = True,
     ) -> None:
-        """Open the pty and start the emulator's thread; ``path`` is the port to open."""
+        """Open the pty and start the emulator's thread; ``path`` is the port to open.
+
+        Args:
+            world: the simulated robot and arena.
+            period_s: one measurement cycle: a ``$S`` frame each (seconds).
+            heartbeat_timeout_s: no valid ``$D``/``$H`` for this long stops the motors (seconds).
+            announce_restart: flag frames after a restart as booting (bit 2) and hold the motors
+                until a ``$D`` stop; False: as firmware from before the boot flag.
+        """
         if not period_s > 0 or not heartbeat_timeout_s > period_s:
             raise ValueError(
                 f"mcu emulator: expected 0 < period_s < heartbeat_timeout_s, found {period_s!r} "
@@ -53,6 +66,7 @@ class McuEmulator(ContactTally):
         self.world = world
         self.period_s = period_s
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.announce_restart = announce_restart
         self._lock = threading.Lock()
         self._master: int | None = None
         self._slave: int | None = None
@@ -62,11 +76,21 @@ class McuEmulator(ContactTally):
         self.heartbeats = 0
         self.corrupt = 0
         self.failsafe_stops = 0
+        #: Restarts without the port vanishing (``reset()``), and drive frames other than a stop
+        #: refused while booting.
+        self.resets = 0
+        self.refused_while_booting = 0
         #: Every applied drive frame: (monotonic s, left duty, right duty), in order.
         self.applied: list[tuple[float, float, float]] = []
         #: Motors held stopped by the heartbeat rule; as the sketch, stopped until the first D.
         self.failsafe = True
+        #: Restarted and not yet told to stop: frames carry the boot flag, only a stop is obeyed.
+        self.booting = announce_restart
         self._seq = 0
+        #: The world's time when the board last started (its millisecond clock counts from it).
+        self._boot_s = 0.0
+        self._reset_requested = threading.Event()
+        self._reset_done = threading.Event()
         #: Whether the last sensor frame found nobody reading (logged once per such spell).
         self._unread = False
         self._stop = threading.Event()
@@ -86,11 +110,27 @@ class McuEmulator(ContactTally):
             self._master, self._slave = master, slave
             self.path = os.ttyname(slave)
         # As the sketch after a reset: motors held stopped until the first D.
-        self.failsafe = True
+        self._restart()
         self._last_valid_s = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim2pi-mcu", daemon=True)
         self._thread.start()
+
+    def reset(self, timeout_s: float = 2.0) -> None:
+        """The board restarts and the port stays (a UART board's reset button, a brown-out):
+        motors stopped, fail-safe on, frames numbered from 0 again; returns once it has."""
+        self._reset_done.clear()
+        self._reset_requested.set()
+        if not self._reset_done.wait(timeout_s):
+            raise RuntimeError(f"mcu emulator: reset not done within {timeout_s} s (unplugged?)")
+
+    def _restart(self) -> None:
+        """The state of a board that has just started."""
+        self._seq = 0
+        self._boot_s = self.world.time_s
+        self.failsafe = True
+        self.booting = self.announce_restart
+        self.world.set_duties(0.0, 0.0)
 
     def send_raw(self, data: bytes) -> None:
         """Write ``data`` on the line as is (fault injection: garbage, torn frames)."""
@@ -119,6 +159,13 @@ class McuEmulator(ContactTally):
         splitter = frames.LineSplitter()
         next_s = time.monotonic()
         while not self._stop.is_set():
+            if self._reset_requested.is_set():
+                self._reset_requested.clear()
+                self._restart()
+                splitter.reset()  # a half-received line is lost with the board's RAM
+                self.resets += 1
+                _log.warning("mcu: reset (the port stays): motors stopped, frames from 0")
+                self._reset_done.set()
             now_s = time.monotonic()
             timeout_s = max(0.0, next_s - now_s)
             ready, _, _ = select.select([master], [], [], timeout_s)
@@ -153,7 +200,11 @@ class McuEmulator(ContactTally):
             _log.info("mcu: dropped a corrupt line: %s", exc)
             return
         if isinstance(frame, frames.DriveFrame):
+            if self.booting and (frame.left, frame.right) != (0.0, 0.0):
+                self.refused_while_booting += 1  # after a restart only a stop ends the hold
+                return
             self.drives += 1
+            self.booting = False
             self.failsafe = False
             self.world.set_duties(frame.left, frame.right)
             self.applied.append((time.monotonic(), frame.left, frame.right))
@@ -168,10 +219,11 @@ class McuEmulator(ContactTally):
         ranges_m = [float("nan") if r is None else r for r in self.world.ranges_m()]
         line = frames.encode_sensor(
             self._seq,
-            round(self.world.time_s * 1000.0),
+            round((self.world.time_s - self._boot_s) * 1000.0),
             ranges_m,
             bumper=self.world.bumper_pressed,
             mcu_failsafe=self.failsafe,
+            booting=self.booting,
         )
         self._seq = (self._seq + 1) % frames.SEQ_MODULUS
         try:
