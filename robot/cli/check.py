@@ -1,9 +1,10 @@
 """``robot check``: validate config, bundle, TFLite runtime and hardware, never moving a motor.
 
-Prints one line per part (config, python, bundle, tflite, policy, hardware, sensor) and one
-``PROBLEM`` line per problem; exits 0 only if all is well. The ``gpio`` backend's first hardware
-line is its pin factory and what it can do; one that cannot do what the config needs is a
-``PROBLEM`` with the fix, and nothing is opened.
+Prints one line per part (config, python, bundle, paths, tflite, policy, hardware, sensor) and
+one ``PROBLEM`` line per problem; exits 0 only if all is well. The ``paths`` lines say whether
+each place a run writes can be written (creating no directory). The ``gpio`` backend's first
+hardware line is its pin factory and what it can do; one that cannot do what the config needs is
+a ``PROBLEM`` with the fix, and nothing is opened.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from robot.config import RobotConfig, load_config
 from robot.control.clock import MonotonicClock
 from robot.errors import HardwareError, TFLiteRuntimeError
 from robot.hardware.base import Snapshot
-from robot.inference.policy import Policy, TFLitePolicy
-from robot.inference.probe import installed_version
+from robot.inference.policy import POLICY_KINDS, Policy, TFLitePolicy
+from robot.inference.probe import default_state_dir, installed_version
 from robot.inference.tflite_runtimes import (
     FORCE_ENV,
     PROBE_CANDIDATES,
@@ -31,6 +32,12 @@ from robot.inference.tflite_runtimes import (
 )
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
 from robot.runtime.compose import open_bundle, open_policy
+from robot.runtime.state_dirs import with_writable_defaults
+from robot.runtime.writable import (
+    directory_problem,
+    state_dir_problem,
+    telemetry_problem,
+)
 from shared.bundle import Bundle
 
 #: How often to look again while waiting for every sensor to report (seconds).
@@ -58,13 +65,14 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
     )
     for line in describe_supervisor(config, bundle):
         report(line)
+    problems = check_paths(with_writable_defaults(config))
     try:
         policy = open_policy(config, bundle, learning=config.learning.enabled)
     except TFLiteRuntimeError as exc:
         report(f"tflite   FAIL: {exc}")
         return EXIT_FAILED
     report_tflite(policy, bundle)
-    problems = check_inference(policy, bundle)
+    problems += check_inference(policy, bundle)
     try:
         backend = open_backend(config, bundle, MonotonicClock(), options)
     except (HardwareError, OSError) as exc:
@@ -91,6 +99,48 @@ def report_hardware_failure(exc: OSError) -> int:
     report(f"PROBLEM  {exc}")
     report("check    1 problem(s)")
     return EXIT_FAILED
+
+
+def check_paths(config: RobotConfig) -> list[str]:
+    """Report where a run writes; the problems found.
+
+    A place the config makes the run write (telemetry when enabled, the state directory when
+    learning is on) that cannot be written is a problem; so is the TFLite probe's cache for a
+    TFLite policy (every start would probe again).
+    """
+    problems: list[str] = []
+    if config.telemetry.enabled:
+        problem = telemetry_problem(config, create=False)
+        report(
+            f"paths    telemetry {config.telemetry.path}: {'writable' if not problem else 'FAIL'}"
+        )
+        problems += [problem] if problem else []
+    else:
+        report("paths    telemetry off ([telemetry] enabled = false)")
+    state_dir = config.learning.state_dir
+    problem = state_dir_problem(config, create=False)
+    learning = config.learning.enabled
+    if problem is None:
+        report(f"paths    learning state_dir {state_dir}: writable")
+    elif learning:
+        report(f"paths    learning state_dir {state_dir}: FAIL")
+        problems.append(problem)
+    else:  # nothing is written there unless run --learn is asked for
+        report(f"paths    learning state_dir {state_dir}: not writable; run --learn is refused")
+    cache = default_state_dir()
+    problem = directory_problem(cache, create=False)
+    if problem is None:
+        report(f"paths    tflite probe cache {cache}: writable")
+    elif POLICY_KINDS.get(config.bundle.policy) is not None and not learning:
+        report(f"paths    tflite probe cache {cache}: FAIL")
+        problems.append(
+            f"the TFLite probe's cache {cache}: expected a directory this user can write, but "
+            f"{problem}; set $SIM2PI_STATE_DIR to one (the service uses $STATE_DIRECTORY), or "
+            "every start probes each runtime again"
+        )
+    else:
+        report(f"paths    tflite probe cache {cache}: not writable (not needed by this policy)")
+    return problems
 
 
 def describe_supervisor(config: RobotConfig, bundle: Bundle) -> list[str]:

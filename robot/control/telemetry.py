@@ -29,13 +29,17 @@ class TelemetryWriter:
     """
 
     def __init__(self, config: TelemetryConfig) -> None:
+        """Open ``config.path`` for appending (its directory made if missing); OSError when it
+        cannot be (a directory; a FIFO nobody reads fails at once instead of blocking).
+
+        ``robot run`` refuses anything but a regular file before it gets here
+        (``robot.runtime.writable``); tests write to ``/dev/full`` to fill a disk.
+        """
         self.config = config
         self.path = Path(config.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Line-buffered: each record reaches the OS as it is written, so a crash (even a
-        # SIGKILL) loses at most the tick in progress; ``robot bench`` measures the cost.
-        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        self._size = self.path.stat().st_size
+        self._file: IO[str] | None = _open_append(self.path)
+        self._size = os.fstat(self._file.fileno()).st_size
         # One encoder for the run: json.dumps with separators builds a new one per call.
         self._encode = json.JSONEncoder(separators=(",", ":")).encode
         #: Records written since start.
@@ -68,7 +72,7 @@ class TelemetryWriter:
                 if older.exists():
                     os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._file = _open_append(self.path)
         self._size = 0
 
     def close(self) -> None:
@@ -79,6 +83,20 @@ class TelemetryWriter:
                 file.close()
             except OSError as exc:  # the last lines are lost; nothing else can be done here
                 _log.error("telemetry: closing %s failed: %s", self.path, exc)
+
+
+def _open_append(path: Path) -> IO[str]:
+    """``path`` opened for appending text, line-buffered."""
+    # O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging the run.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    try:
+        os.set_blocking(fd, True)
+        # Line-buffered: each record reaches the OS as it is written, so a crash (even a
+        # SIGKILL) loses at most the tick in progress; ``robot bench`` measures the cost.
+        return open(fd, "a", encoding="utf-8", buffering=1)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass

@@ -4,7 +4,9 @@
 (``robot.runtime.reload``); ``robot check`` reports on the same pieces (``open_bundle``,
 ``open_policy``). It checks everything that can fail before anything runs, and opens on demand
 only what holds a resource: the decider (a learner reads and writes its state directory) and
-the telemetry file. Whoever opens one closes it.
+the telemetry file. Whoever opens one closes it. Where the run writes (the telemetry file,
+the learner's state directory) is proven writable first (``robot.runtime.writable``), so a run
+that could not keep its telemetry or what it learns is refused before a motor moves.
 
 With learning on, the learner decides: the configured policy is not built (no TFLite
 interpreter, no child-process probe), only named in the label.
@@ -25,8 +27,9 @@ from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
 from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from robot.learning import Learner, learned_table
+from robot.runtime.writable import STATE_DIR_FIX, TELEMETRY_FIX, os_reason, run_problems
 from shared.bundle import Bundle, read_bundle, sha256_file
-from shared.errors import BundleError, NoSnapshotError
+from shared.errors import BundleError, NoSnapshotError, Sim2PiError
 
 _log = logging.getLogger(__name__)
 
@@ -43,16 +46,27 @@ class LearnerRecipe:
     qtable_sha256: str
 
     def open(self) -> Learner:
-        """The learner, resumed from its state directory if a snapshot there fits this table."""
+        """The learner, resumed from its state directory if a snapshot there fits this table.
+
+        A ConfigError naming the state directory when it cannot be read or written.
+        """
         learning, bundle, sha = self.config.learning, self.bundle, self.qtable_sha256
-        learner = Learner(
-            bundle.spec,
-            bundle.discretizer,
-            self.values,
-            sha,
-            learning,
-            supervisor=self.config.supervisor,
-        )
+        try:
+            learner = Learner(
+                bundle.spec,
+                bundle.discretizer,
+                self.values,
+                sha,
+                learning,
+                supervisor=self.config.supervisor,
+            )
+        except OSError as exc:
+            if isinstance(exc, Sim2PiError):  # says what and where already
+                raise
+            raise ConfigError(
+                f"{self.config.source}: [learning] state_dir {learning.state_dir}: cannot open "
+                f"it ({os_reason(exc)}); {STATE_DIR_FIX}"
+            ) from None
         _log.info("learning on: state in %s, starting from %s", learning.state_dir, learner.source)
         return learner
 
@@ -110,13 +124,29 @@ class Composition:
     def open_telemetry(self) -> TelemetryWriter | None:
         """The telemetry writer (``[telemetry]`` enabled), or None; close it after."""
         telemetry = self.config.telemetry
-        return TelemetryWriter(telemetry) if telemetry.enabled else None
+        if not telemetry.enabled:
+            return None
+        try:
+            return TelemetryWriter(telemetry)
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.config.source}: [telemetry] path {telemetry.path}: cannot open it for "
+                f"appending ({os_reason(exc)}); {TELEMETRY_FIX}"
+            ) from None
 
 
 def compose(config: RobotConfig, bundle: Bundle, *, learn: bool = False) -> Composition:
     """What ``config`` runs on ``bundle``: the learner if ``learn`` (``--learn``) or ``[learning]
-    enabled``, else the configured policy (a TFLite one on the runtime the probe picks)."""
-    if learn or config.learning.enabled:
+    enabled``, else the configured policy (a TFLite one on the runtime the probe picks).
+
+    First, where it writes must take data: ConfigError (one line: the key, what was found, the
+    fix) for an enabled telemetry path or a learning state directory that cannot be written.
+    """
+    learning = learn or config.learning.enabled
+    problems = run_problems(config, learning=learning, create=True)
+    if problems:
+        raise ConfigError(problems[0])
+    if learning:
         # The learner starts from the bundle's Q-table: ``qtable-learned`` names that table too.
         name = "qtable" if config.bundle.policy == LEARNED_POLICY else config.bundle.policy
         return Composition(config, bundle, learner_recipe(config, bundle), label(bundle, name))
