@@ -2,9 +2,10 @@
 
 Prints one line per part (config, python, bundle, paths, tflite, policy, hardware, sensor) and
 one ``PROBLEM`` line per problem; exits 0 only if all is well. The ``paths`` lines say whether
-each place a run writes can be written (creating no directory). The ``gpio`` backend's first
-hardware line is its pin factory and what it can do; one that cannot do what the config needs is
-a ``PROBLEM`` with the fix, and nothing is opened.
+each place a run writes can be written (creating no directory) and who learns in the state
+directory now (without taking its lock). The ``gpio`` backend's first hardware line is its pin
+factory and what it can do; one that cannot do what the config needs is a ``PROBLEM`` with the
+fix, and nothing is opened.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from robot.inference.tflite_runtimes import (
     TFLiteRuntime,
     choose_runtime,
 )
+from robot.learning.state_lock import LOCK_NAME, holder
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
 from robot.runtime.compose import open_bundle, open_policy
 from robot.runtime.state_dirs import with_writable_defaults
 from robot.runtime.writable import (
     directory_problem,
+    os_reason,
     state_dir_problem,
     telemetry_problem,
 )
@@ -102,11 +105,13 @@ def report_hardware_failure(exc: OSError) -> int:
 
 
 def check_paths(config: RobotConfig) -> list[str]:
-    """Report where a run writes; the problems found.
+    """Report where a run writes, and who learns in the state directory; the problems found.
 
     A place the config makes the run write (telemetry when enabled, the state directory when
     learning is on) that cannot be written is a problem; so is the TFLite probe's cache for a
-    TFLite policy (every start would probe again).
+    TFLite policy (every start would probe again). A learning run holding the state directory
+    is reported, not a problem: ``scripts/deploy`` checks while the service runs, then restarts
+    it.
     """
     problems: list[str] = []
     if config.telemetry.enabled:
@@ -121,7 +126,16 @@ def check_paths(config: RobotConfig) -> list[str]:
     problem = state_dir_problem(config, create=False)
     learning = config.learning.enabled
     if problem is None:
-        report(f"paths    learning state_dir {state_dir}: writable")
+        try:
+            found = holder(state_dir)
+        except OSError as exc:  # written by another user, say: whether it is held is unknown
+            found, who = None, f"who learns there is unknown ({os_reason(exc)})"
+        else:
+            who = "no run learns there" if found is None else found.describe()
+        report(f"paths    learning state_dir {state_dir}: writable; {who}")
+        if found is not None:
+            stop = found.how_to_stop(state_dir / LOCK_NAME)
+            report(f"         another learning run is refused until it stops ({stop})")
     elif learning:
         report(f"paths    learning state_dir {state_dir}: FAIL")
         problems.append(problem)

@@ -10,10 +10,11 @@ during which the learner is not asked and learns nothing.
 
 The parts, one module each: the update rule (``update``: Q(λ)), ε-greedy exploration
 (``exploration``; its choices pass the supervisor's ``robot.control.shield``), episodes and the
-rollback window (``episodes``) and the state on disk (``snapshots``: saved every ``save_every``
-updates and by ``close()``). When the mean return of the last ``rollback_window`` episodes falls
-``rollback_drop`` below the best window so far, the best snapshot's values are restored and ε is
-multiplied by ``rollback_epsilon_factor``.
+rollback window (``episodes``) and the state on disk (``snapshots``, in a directory no other
+process learns in: ``state_lock``; saved every ``save_every`` updates and by ``close()``). When
+the mean return of the last ``rollback_window`` episodes falls ``rollback_drop`` below the best
+window so far, the best snapshot's values are restored and ε is multiplied by
+``rollback_epsilon_factor``.
 """
 
 from __future__ import annotations
@@ -164,11 +165,15 @@ class Learner:
         return self.store.save(self.table)
 
     def close(self) -> Path:
-        """Save the final state (call at every exit of the loop); a second call that follows no
-        new update writes nothing and returns the same snapshot."""
+        """Save the final state and let go of the state directory (call at every exit of the
+        loop); a second call that follows no new update writes nothing and returns the same
+        snapshot."""
         if self._closed is not None and self._closed[0] == self.stats.updates:
             return self._closed[1]
-        path = self.save()
+        try:
+            path = self.save()
+        finally:
+            self.store.close()
         self._closed = (self.stats.updates, path)
         _log.info("learning state saved to %s (%d updates)", path, self.stats.updates)
         return path

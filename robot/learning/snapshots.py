@@ -5,6 +5,9 @@ checksummed, the newest ``keep`` kept). At start the newest snapshot whose check
 loaded, the bundle's table if none. A snapshot made for another bundle (other grid, action count
 or bundle Q-table sha256) is never used: the snapshots are moved aside to
 ``state_dir/stale-<UTC time>/`` with a warning and learning restarts from the bundle.
+
+The store holds the directory's lock (``state_lock``) from ``open`` until ``close``, so no other
+process saves, prunes or moves snapshots there meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from robot.learning.state_lock import StateDirLock
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError
 from shared.qtable import QTable, list_snapshots, load_latest, save_snapshot
@@ -73,13 +77,29 @@ class SnapshotStore:
         self.n_actions = n_actions
         self.bundle_sha256 = bundle_sha256
         self.on_save = on_save
+        self._lock: StateDirLock | None = None
+
+    def lock(self) -> None:
+        """Hold the state directory's lock (``StateDirBusyError`` if another process does)."""
+        if self._lock is None:
+            self._lock = StateDirLock.acquire(self.state_dir)
+
+    def close(self) -> None:
+        """Let go of the state directory's lock (safe twice; a later save takes it again)."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.release()
 
     def mismatch(self, table: QTable) -> str | None:
         """Why a snapshot does not belong to this bundle, or None if it does."""
         return snapshot_mismatch(table, self.discretizer, self.n_actions, self.bundle_sha256)
 
     def open(self, bundle_values: np.ndarray) -> tuple[QTable, str]:
-        """The newest good matching snapshot and its path, else a fresh table and ``"bundle"``."""
+        """The newest good matching snapshot and its path, else a fresh table and ``"bundle"``.
+
+        Takes the state directory's lock first (``StateDirBusyError`` if another run holds it).
+        """
+        self.lock()
         state_dir = self.state_dir
         try:
             result = load_latest(state_dir)
@@ -139,6 +159,7 @@ class SnapshotStore:
         """Write ``table`` (its meta already current) as the newest snapshot; keeps ``keep``."""
         digest = state_digest(table.values, table.visits)
         updates = int(table.meta.get("updates", 0))
+        self.lock()
         if self.on_save is not None:
             self.on_save("saving", updates, digest)
         path = save_snapshot(self.state_dir, table, self.keep)
@@ -148,6 +169,7 @@ class SnapshotStore:
 
     def save_best(self, table: QTable) -> None:
         """Write ``table`` as the best window's (the one kept in ``state_dir/best``)."""
+        self.lock()
         save_snapshot(self.state_dir / BEST_DIR, table, 1)
 
 

@@ -3,8 +3,8 @@
 ``compose`` is used alike by ``robot run`` at start-up and by the SIGHUP reload
 (``robot.runtime.reload``); ``robot check`` reports on the same pieces (``open_bundle``,
 ``open_policy``). It checks everything that can fail before anything runs, and opens on demand
-only what holds a resource: the decider (a learner reads and writes its state directory) and
-the telemetry file. Whoever opens one closes it. Where the run writes (the telemetry file,
+only what holds a resource: the decider (a learner locks, reads and writes its state directory)
+and the telemetry file. Whoever opens one closes it. Where the run writes (the telemetry file,
 the learner's state directory) is proven writable first (``robot.runtime.writable``), so a run
 that could not keep its telemetry or what it learns is refused before a motor moves.
 
@@ -48,7 +48,8 @@ class LearnerRecipe:
     def open(self) -> Learner:
         """The learner, resumed from its state directory if a snapshot there fits this table.
 
-        A ConfigError naming the state directory when it cannot be read or written.
+        ``StateDirBusyError`` when another process learns in that directory; a ConfigError
+        naming it when it cannot be read or written.
         """
         learning, bundle, sha = self.config.learning, self.bundle, self.qtable_sha256
         try:
@@ -61,7 +62,7 @@ class LearnerRecipe:
                 supervisor=self.config.supervisor,
             )
         except OSError as exc:
-            if isinstance(exc, Sim2PiError):  # says what and where already
+            if isinstance(exc, Sim2PiError):  # another run holds the directory: says so already
                 raise
             raise ConfigError(
                 f"{self.config.source}: [learning] state_dir {learning.state_dir}: cannot open "

@@ -244,7 +244,7 @@ def test_check_reports_every_place_a_run_writes(
     assert main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert f"paths    telemetry {tmp_path / 't' / 'ticks.jsonl'}: writable" in out
-    assert f"paths    learning state_dir {tmp_path / 'learning'}: writable" in out
+    assert f"paths    learning state_dir {tmp_path / 'learning'}: writable; no run learns" in out
     assert "paths    tflite probe cache " in out
     assert not (tmp_path / "t").exists() and not (tmp_path / "learning").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["robot.toml"]  # its probe files removed
