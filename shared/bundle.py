@@ -30,6 +30,7 @@ from shared.errors import (
     ManifestError,
     SpecError,
 )
+from shared.files import MAX_DEPTH, MIB, FileLimits
 from shared.spec import TaskSpec
 
 FORMAT_VERSION = 1
@@ -39,15 +40,38 @@ MANIFEST = "manifest.json"
 MODEL_FILES = {"float32": "policy.tflite", "int8": "policy_int8.tflite"}
 QTABLE_FILE = "qtable.npy"
 _TENSOR_DTYPES = ("float32", "int8", "uint8")
+_REEXPORT = "re-export the bundle (`python -m trainer export`) and copy the whole directory again"
+#: ``manifest.json``: ~15 KiB with the reference robot's spec, grid and reference data.
+MANIFEST_LIMITS = FileLimits(
+    "bundle manifest", max_bytes=4 * MIB, fix=_REEXPORT, error=ManifestError, max_depth=MAX_DEPTH
+)
+#: Each file the manifest lists (the models, the Q-table): the reference robot's are < 8 KiB.
+FILE_LIMITS = FileLimits("bundle file", max_bytes=64 * MIB, fix=_REEXPORT, error=BundleError)
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
+def sha256_file(path: Path, limits: FileLimits | None = None) -> str:
+    """The hex sha256 of a file's bytes (with ``limits``: a regular file within them)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb") if limits is None else limits.open(path) as f:
         for block in iter(lambda: f.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the bundle directory ``path`` as a JSON object, read within limits.
+
+    Not verified: ``read_bundle`` does that. ManifestError (one line) for what is not a
+    regular, small, shallow JSON file; BundleFileMissingError when there is none.
+    """
+    manifest_path = Path(path) / MANIFEST
+    try:
+        manifest = MANIFEST_LIMITS.load_json(manifest_path)
+    except FileNotFoundError:
+        raise BundleFileMissingError(
+            f"{manifest_path}: missing; this is not a sim2pi bundle"
+        ) from None
+    return _object(manifest, str(manifest_path))
 
 
 @dataclass(frozen=True)
@@ -256,21 +280,12 @@ def _move_into_place(tmp: Path, out_dir: Path) -> None:
 def read_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle: version, manifest fields, every checksum, model shapes vs spec."""
     path = Path(path)
-    manifest_path = path / MANIFEST
     if not path.is_dir():
         raise BundleFileMissingError(
             f"{path}: no such bundle directory; export one with `python -m trainer export`"
         )
-    if not manifest_path.is_file():
-        raise BundleFileMissingError(f"{manifest_path}: missing; this is not a sim2pi bundle")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(
-            f"{manifest_path}: not valid JSON ({exc}); re-export the bundle"
-        ) from None
-    where = str(manifest_path)
-    manifest = _object(manifest, where)
+    manifest = read_manifest(path)
+    where = str(path / MANIFEST)
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleVersionError(
@@ -307,11 +322,15 @@ def _verified_files(path: Path, manifest: dict[str, Any], where: str) -> dict[st
         entry = _object(listed, f"{where}: files.{name}")
         expected = _field(entry, "sha256", str, f"{where}: files.{name}")
         file_path = path / name
-        if Path(name).name != name or not file_path.is_file():
-            raise BundleFileMissingError(
-                f"{file_path}: listed in {MANIFEST} but missing; copy the whole bundle directory"
-            )
-        actual = sha256_file(file_path)
+        missing = BundleFileMissingError(
+            f"{file_path}: listed in {MANIFEST} but missing; copy the whole bundle directory"
+        )
+        if Path(name).name != name or "\0" in name or name in ("", ".", ".."):
+            raise missing
+        try:
+            actual = sha256_file(file_path, FILE_LIMITS)
+        except FileNotFoundError:
+            raise missing from None
         if actual != expected:
             raise ChecksumError(
                 f"{file_path}: sha256 mismatch: manifest says {expected}, file has {actual}; "
@@ -357,8 +376,37 @@ def _model_entry(
             f"{where}.output.shape: expected {list(expected_out)} "
             f"(the spec's {len(spec.actions)} actions), found {list(tensor_out.shape)}"
         )
+    if obj.get("reference") is not None:
+        _check_reference(obj["reference"], tensor_in.shape[-1], tensor_out.shape[-1], where)
     extra = {k: v for k, v in obj.items() if k not in ("file", "input", "output")}
     return ModelEntry(kind, file, tensor_in, tensor_out, extra)
+
+
+def _check_reference(data: Any, n_inputs: int, n_outputs: int, where: str) -> None:
+    """The reference block the robot's probe replays: as many input rows as output rows, each
+    as wide as the model's tensor, every value a finite number."""
+    where = f"{where}.reference"
+    obj = _object(data, where)
+    rows = []
+    for key, width in (("inputs", n_inputs), ("outputs", n_outputs)):
+        table = _field(obj, key, list, where)
+        try:
+            values = np.asarray(table, dtype=np.float64)
+            found = f"an array of shape {values.shape}"
+        except (TypeError, ValueError, OverflowError):  # ragged, or not numbers
+            values, found = np.empty((0, 0)), "something other than rows of numbers"
+        if values.ndim != 2 or values.shape[1:] != (width,) or not np.isfinite(values).all():
+            found = found if np.isfinite(values).all() else "non-finite numbers"
+            raise ManifestError(
+                f"{where}.{key}: expected rows of {width} finite numbers, found {found}; "
+                + _REEXPORT
+            )
+        rows.append(len(values))
+    if rows[0] != rows[1] or not rows[0]:
+        raise ManifestError(
+            f"{where}: expected one output row per input row (at least one), found {rows[0]} "
+            f"inputs and {rows[1]} outputs; {_REEXPORT}"
+        )
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:

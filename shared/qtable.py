@@ -28,6 +28,8 @@ import numpy as np
 
 from shared.discretize import Discretizer
 from shared.errors import NoSnapshotError, QTableError, SnapshotError, SpecError
+from shared.files import MIB, FileLimits
+from shared.npy import NpyFormatError, NpyHeader, read_header, read_npy
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,22 @@ TEMP_SUFFIX = ".tmp"
 _SNAPSHOT_NAME = re.compile(r"qtable-(\d{8,})\.snap")
 _MAX_HEADER_BYTES = 256  # the header is ~100 bytes; anything longer is not a header
 _PAYLOAD_KEYS = frozenset({"values", "visits", "discretizer", "meta"})
+#: A bundle's ``qtable.npy``: 64 MiB is 8 M float64 values, 13,000 times the 125 × 5 table of
+#: the reference robot, and as much as a 512 MB Pi can hold twice (float64 and a float32 copy).
+NPY_LIMITS = FileLimits(
+    "bundle Q-table",
+    max_bytes=64 * MIB,
+    fix="re-export the Q-table for this spec (`python -m trainer export RUN --qtable`) and copy "
+    "the bundle again",
+    error=QTableError,
+)
+#: A snapshot holds values and visits (8 bytes each) of such a table, and a little JSON.
+SNAPSHOT_LIMITS = FileLimits(
+    "Q-table snapshot",
+    max_bytes=2 * NPY_LIMITS.max_bytes + MIB,
+    fix="move it aside or delete it (load_latest falls back to the newest snapshot that loads)",
+    error=SnapshotError,
+)
 
 
 @dataclass(eq=False)  # numpy arrays have no single truth value to compare by
@@ -179,7 +197,7 @@ def load_snapshot(path: str | Path) -> QTable:
     """Read one snapshot, verifying its magic, length and checksum."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = SNAPSHOT_LIMITS.read_bytes(path)
     except FileNotFoundError:
         raise NoSnapshotError(f"{path}: no such Q-table snapshot file") from None
     try:
@@ -198,9 +216,9 @@ def load_latest(directory: str | Path) -> LoadResult:
     skipped: list[tuple[Path, str]] = []
     for path in reversed(snapshots):
         try:
-            qtable = _decode(path.read_bytes())
-        except (_DefectError, OSError) as exc:
-            reason = str(exc)
+            qtable = _decode(SNAPSHOT_LIMITS.read_bytes(path))
+        except (_DefectError, SnapshotError, OSError) as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
             logger.warning("skipping Q-table snapshot %s: %s", path, reason)
             skipped.append((path, reason))
             continue
@@ -234,19 +252,18 @@ def save_npy(path: str | Path, values: np.ndarray) -> None:
 
 def load_npy(path: str | Path, n_states: int, n_actions: int) -> np.ndarray:
     """Read a bundle Q-table and check it is finite with shape (n_states, n_actions); float64."""
-    path = Path(path)
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise QTableError(
-            f"{path}: not a readable .npy array ({exc}); re-export the bundle"
-        ) from None
-    if not isinstance(values, np.ndarray):  # an .npz archive, which holds its file open
-        values.close()
-        raise QTableError(f"{path}: expected one .npy array, found an .npz archive")
-    _check_npy_values(path, values, (n_states, n_actions))
+    shape = (n_states, n_actions)
+
+    def judge(header: NpyHeader) -> str | None:
+        # Before a byte of data is allocated: a header may claim (10**11, 5), 3.6 TiB.
+        if header.dtype not in (np.float32, np.float64):
+            return f"expected a float32 or float64 array, found {header.dtype}"
+        if header.shape != shape:
+            return f"expected shape {shape} {_SHAPE_MEANING}, found {header.shape}"
+        return None
+
+    values = read_npy(path, NPY_LIMITS, judge)
+    _check_npy_values(Path(path), values, shape)
     return values.astype(np.float64, copy=False)
 
 
@@ -258,8 +275,8 @@ def _check_npy_values(path: Path, values: Any, shape: tuple[int, int] | None) ->
     if values.ndim != 2 or (shape is not None and values.shape != shape):
         expected = "(n_states, n_actions)" if shape is None else str(shape)
         raise QTableError(
-            f"{path}: expected shape {expected} (states of the discretizer × actions of the "
-            f"action table), found {values.shape}; re-export the Q-table for this spec"
+            f"{path}: expected shape {expected} {_SHAPE_MEANING}, found {values.shape}; "
+            "re-export the Q-table for this spec"
         )
     if not np.isfinite(values).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
@@ -267,6 +284,9 @@ def _check_npy_values(path: Path, values: Any, shape: tuple[int, int] | None) ->
             f"{path}: expected finite values, found {values[bad]!r} at (state, action) {bad}; "
             "re-train or re-export the Q-table"
         )
+
+
+_SHAPE_MEANING = "(states of the discretizer × actions of the action table)"
 
 
 def _json_default(value: Any) -> Any:
@@ -336,6 +356,7 @@ def _decode(data: bytes) -> QTable:
             f"payload has {digest}"
         )
     try:
+        _check_members(payload)
         with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
             if set(archive.files) != _PAYLOAD_KEYS:
                 raise _DefectError(
@@ -345,10 +366,33 @@ def _decode(data: bytes) -> QTable:
         discretizer = Discretizer.from_dict(json.loads(arrays["discretizer"].tobytes()))
         meta = json.loads(arrays["meta"].tobytes())
         return QTable(arrays["values"], arrays["visits"], discretizer, meta)
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        # SpecError, QTableError and JSONDecodeError are ValueErrors too.
+    except (ValueError, OSError, EOFError, KeyError, RecursionError, zipfile.BadZipFile) as exc:
+        # SpecError, QTableError and JSONDecodeError are ValueErrors too; RecursionError is
+        # JSON nested too deep.
         kind = "discretizer" if isinstance(exc, SpecError) else "payload"
         raise _DefectError(f"bad {kind} despite a good checksum: {exc}") from None
+
+
+def _check_members(payload: bytes) -> None:
+    """Raise _DefectError unless each array in the payload is as long as its header says.
+
+    ``np.load`` allocates what a member's header claims before reading it: the claim is
+    checked against the member's size first.
+    """
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        for info in archive.infolist():
+            if info.file_size > len(payload):  # np.savez stores, never compresses
+                raise _DefectError(f"payload member {info.filename} claims {info.file_size} bytes")
+            with archive.open(info) as member:
+                try:
+                    header = read_header(member)  # type: ignore[arg-type]
+                except NpyFormatError as exc:
+                    raise _DefectError(f"payload member {info.filename}: {exc}") from None
+                if header.data_bytes > info.file_size:
+                    raise _DefectError(
+                        f"payload member {info.filename}: header says {header.describe()}, "
+                        f"more than its {info.file_size} bytes"
+                    )
 
 
 def _fsync_dir(directory: Path) -> None:
