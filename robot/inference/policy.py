@@ -105,7 +105,13 @@ class TFLitePolicy(Policy):
         if runtime is None:  # none given: the first that runs the model in this process
             runtime = choose_runtime(bundle.path, kind, probe=False)
         self.runtime = runtime
-        self.interpreter: Any = self.runtime.interpreter(model_path)
+        try:
+            self.interpreter: Any = self.runtime.interpreter(model_path)
+        except Exception as exc:  # a runtime's own: ValueError, RuntimeError; never a crash here
+            raise PolicyLoadError(
+                f"{model_path}: {runtime.describe()} cannot build an interpreter for it ({exc}); "
+                "re-export the bundle (`python -m trainer export`) and copy it again"
+            ) from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         where = f"{model_path}"

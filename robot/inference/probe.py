@@ -15,7 +15,6 @@ Run as ``python -m robot.inference.probe BUNDLE_DIR`` to print the table for eac
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import logging
@@ -35,6 +34,9 @@ import numpy as np
 
 from robot.inference import probe_child
 from robot.systemd.directories import state_directory
+from shared.bundle import FILE_LIMITS, read_bundle, read_manifest, sha256_file
+from shared.errors import BundleFileMissingError, ManifestError, Sim2PiError
+from shared.files import KIB, FileLimits
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +61,11 @@ _CACHE_FORMAT = 1
 #: Verdicts worth caching: the runtime itself decided them. A hang may be a busy machine at boot
 #: and a missing runtime costs nothing to re-check, so those are probed again next time.
 _CACHED_STATUSES = ("ok", "crashed", "failed", "mismatch")
+#: The verdict cache: ~400 bytes a verdict, so room for a thousand models × runtimes. A cache
+#: that is not a small regular JSON file is ignored (with a warning) and rebuilt.
+CACHE_LIMITS = FileLimits(
+    "TFLite probe cache", max_bytes=512 * KIB, fix="probing afresh", error=ValueError
+)
 
 #: The child program (``robot.inference.probe_child``), run by path: see its docstring.
 CHILD_PROGRAM = Path(probe_child.__file__)
@@ -157,14 +164,22 @@ def probe_runtimes(
         env: the children's environment; default this process's.
     """
     model_path = Path(model_path)
-    inputs = np.asarray(reference_inputs, dtype=np.float64)
-    expected = np.asarray(reference_outputs, dtype=np.float64)
+    try:
+        inputs = np.asarray(reference_inputs, dtype=np.float64)
+        expected = np.asarray(reference_outputs, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ManifestError(f"reference inputs and outputs: expected numbers ({exc})") from None
     if inputs.ndim != 2 or expected.ndim != 2 or len(inputs) != len(expected) or not len(inputs):
-        raise ValueError(
+        raise ManifestError(
             f"reference inputs and outputs must be 2-D with one row per inference and the same "
             f"number of rows (at least one); found shapes {inputs.shape} and {expected.shape}"
         )
-    model_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    try:
+        model_sha256 = sha256_file(model_path, FILE_LIMITS)
+    except FileNotFoundError:
+        raise BundleFileMissingError(
+            f"{model_path}: no such model file; copy the whole bundle directory"
+        ) from None
     cache_path = Path(state_dir or default_state_dir()) / CACHE_FILE
     cache = _read_cache(cache_path) if use_cache else {}
     results: list[ProbeResult] = []
@@ -216,18 +231,20 @@ def probe_bundle(
 ) -> ProbeReport:
     """``probe_runtimes`` for one model of a bundle, with its manifest's reference data."""
     manifest_path = Path(bundle_dir) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    entry = manifest.get("models", {}).get(model)
+    manifest = read_manifest(bundle_dir)  # bounded; read_bundle verifies the rest
+    models = manifest.get("models")
+    models = models if isinstance(models, dict) else {}
+    entry = models.get(model)
     reference = entry.get("reference") if isinstance(entry, dict) else None
     if not isinstance(reference, dict) or not {"inputs", "outputs"} <= reference.keys():
-        raise ValueError(
+        raise ManifestError(
             f"{manifest_path}: models.{model}.reference with 'inputs' and 'outputs' is needed to "
-            f"probe a runtime; found models {sorted(manifest.get('models', {}))} and "
+            f"probe a runtime; found models {sorted(models)} and "
             f"{'no reference' if not isinstance(reference, dict) else sorted(reference)}; "
             "re-export the bundle with a trainer that records reference data"
         )
     return probe_runtimes(
-        Path(bundle_dir) / entry["file"],
+        Path(bundle_dir) / str(entry.get("file")),
         reference["inputs"],
         reference["outputs"],
         candidates=candidates,
@@ -324,7 +341,7 @@ def _last_stage(stdout: str | bytes | None) -> str:
 
 def _read_cache(path: Path) -> dict[str, dict[str, object]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = CACHE_LIMITS.load_json(path)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -365,16 +382,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="probe every candidate afresh")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    manifest = json.loads((args.bundle / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        models = read_bundle(args.bundle).models
+        reports = {
+            model: probe_bundle(
+                args.bundle,
+                model,
+                timeout_s=args.timeout_s,
+                state_dir=args.state_dir,
+                use_cache=not args.no_cache,
+            )
+            for model in models
+        }
+    except Sim2PiError as exc:  # the bundle's fault: one line, as `python -m robot` says it
+        print(exc, file=sys.stderr)
+        return 2
     status = 0
-    for model in manifest.get("models", {}):
-        report = probe_bundle(
-            args.bundle,
-            model,
-            timeout_s=args.timeout_s,
-            state_dir=args.state_dir,
-            use_cache=not args.no_cache,
-        )
+    for model, report in reports.items():
         print(f"{model}: {'chosen ' + report.chosen.candidate if report.chosen else 'NONE works'}")
         for line in report.table():
             print("  " + line)

@@ -18,7 +18,6 @@ fallback. TensorFlow is never a candidate: the robot side does not import it
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import platform
@@ -32,9 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from robot.errors import TFLiteRuntimeError
+from robot.errors import PolicyLoadError, TFLiteRuntimeError
 from robot.inference import probe as tflite_probe
+from robot.inference.model_file import model_problem
 from robot.inference.probe import ProbeReport
+from shared.bundle import TensorInfo, read_manifest
+from shared.errors import ManifestError
 
 _log = logging.getLogger(__name__)
 
@@ -140,14 +142,16 @@ def choose_runtime(
         timeout_s: seconds one probe child may take before it counts as hung.
     """
     manifest = Path(bundle_dir) / "manifest.json"
-    entry = _manifest_model(manifest, model)
+    entry = _manifest_model(bundle_dir, model)
     model_path = Path(bundle_dir) / str(entry.get("file", ""))
+    # On the robot, a model no runtime can run is checked for being the cause itself.
+    blame = entry if probe else None
     if force is None:
         force = os.environ.get(FORCE_ENV) or None
     if force is not None and probe:
         _log.info("TFLite runtime forced by %s=%s: not probing", FORCE_ENV, force)
     if force is not None or not probe:
-        return _first_that_runs(model_path, force)
+        return _first_that_runs(model_path, force, blame)
     reference = entry.get("reference")
     if not isinstance(reference, dict) or not {"inputs", "outputs"} <= reference.keys():
         # An older bundle: nothing to compare with, so a child cannot judge the outputs.
@@ -158,19 +162,32 @@ def choose_runtime(
             manifest,
             model,
         )
-        return _first_that_runs(model_path, None)
+        return _first_that_runs(model_path, None, blame)
     state = Path(state_dir) if state_dir is not None else tflite_probe.default_state_dir()
-    return _probed(bundle_dir, model, model_path, state, timeout_s)
+    return _probed(bundle_dir, entry, model_path, state, timeout_s)
 
 
 def _probed(
-    bundle_dir: str | Path, model: str, model_path: Path, state_dir: Path, timeout_s: float
+    bundle_dir: str | Path,
+    entry: dict[str, Any],
+    model_path: Path,
+    state_dir: Path,
+    timeout_s: float,
 ) -> TFLiteRuntime:
-    """The first of ``PROBE_CANDIDATES`` that passes the child-process probe of ``model``."""
-    report = tflite_probe.probe_bundle(
-        bundle_dir, model, candidates=PROBE_CANDIDATES, timeout_s=timeout_s, state_dir=state_dir
+    """The first of ``PROBE_CANDIDATES`` that passes the child-process probe of the model."""
+    reference = entry["reference"]
+    report = tflite_probe.probe_runtimes(
+        model_path,
+        reference["inputs"],
+        reference["outputs"],
+        candidates=PROBE_CANDIDATES,
+        timeout_s=timeout_s,
+        state_dir=state_dir,
     )
     if report.chosen is None:
+        tried = [f"{r.candidate} {r.version}: {r.status}: {r.detail}" for r in report.results]
+        if (broken := broken_model(model_path, entry, tried)) is not None:
+            raise broken
         table = "\n".join(report.table())
         raise TFLiteRuntimeError(
             f"no TFLite runtime reproduces {model_path}'s reference outputs (probed in child "
@@ -194,8 +211,13 @@ def _probed(
     return runtime
 
 
-def _first_that_runs(model_path: Path, force: str | None) -> TFLiteRuntime:
-    """The first runtime of ``RUNTIMES`` (or ``force``) that builds and invokes ``model_path``."""
+def _first_that_runs(
+    model_path: Path, force: str | None, blame: dict[str, Any] | None = None
+) -> TFLiteRuntime:
+    """The first runtime of ``RUNTIMES`` (or ``force``) that builds and invokes ``model_path``.
+
+    ``blame``: the model's manifest entry, to check the model itself when none runs it.
+    """
     names = [name for name, _, _ in RUNTIMES]
     if force is not None and force not in names:
         raise TFLiteRuntimeError(
@@ -223,6 +245,8 @@ def _first_that_runs(model_path: Path, force: str | None) -> TFLiteRuntime:
             f" (skipped: {'; '.join(skipped)})" if skipped else "",
         )
         return runtime
+    if blame is not None and (broken := broken_model(model_path, blame, skipped)) is not None:
+        raise broken
     wanted = f"the forced runtime {force!r}" if force else "any of " + ", ".join(names)
     raise TFLiteRuntimeError(
         f"no TFLite runtime works here: tried {wanted} with {model_path}: {'; '.join(skipped)}. "
@@ -230,14 +254,46 @@ def _first_that_runs(model_path: Path, force: str | None) -> TFLiteRuntime:
     )
 
 
-def _manifest_model(manifest: Path, model: str) -> dict[str, Any]:
+def broken_model(
+    model_path: Path, entry: dict[str, Any], tried: list[str]
+) -> PolicyLoadError | None:
+    """The error for a model file that is itself why no runtime runs it, or None if it looks
+    whole and as the manifest describes it (then the runtimes are to blame).
+
+    Args:
+        model_path: the ``.tflite`` file.
+        entry: its manifest entry (``input`` and ``output`` are compared with the file's).
+        tried: what each runtime made of it, for the message.
+    """
+    problem = model_problem(model_path, _tensor(entry, "input"), _tensor(entry, "output"))
+    if problem is None:
+        return None
+    reasons = "; ".join(t for t in tried if "not installed" not in t and "not importable" not in t)
+    seen = f"runtimes: {reasons}" if reasons else f"no runtime tried it either: {install_hint()}"
+    return PolicyLoadError(
+        f"{model_path}: the model file is broken: {problem} ({seen}); re-export the bundle "
+        "(`python -m trainer export`) and copy the whole directory to the robot again"
+    )
+
+
+def _tensor(entry: dict[str, Any], key: str) -> TensorInfo | None:
+    """The manifest's ``input`` or ``output`` tensor of a model, or None if it has none usable."""
+    try:
+        return TensorInfo.from_dict(entry.get(key), key)
+    except ManifestError:
+        return None
+
+
+def _manifest_model(bundle_dir: str | Path, model: str) -> dict[str, Any]:
     """The manifest's entry for ``model`` (the bundle was verified before: only shape matters)."""
-    models = json.loads(manifest.read_text(encoding="utf-8")).get("models", {})
+    manifest = read_manifest(bundle_dir)
+    models = manifest.get("models", {})
+    models = models if isinstance(models, dict) else {}
     entry = models.get(model)
-    if not isinstance(entry, dict) or "file" not in entry:
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise TFLiteRuntimeError(
-            f"{manifest}: no {model!r} model with a file (models: {sorted(models)}); choose "
-            "another policy in [bundle] or re-export the bundle"
+            f"{Path(bundle_dir) / 'manifest.json'}: no {model!r} model with a file (models: "
+            f"{sorted(models)}); choose another policy in [bundle] or re-export the bundle"
         )
     return entry
 
