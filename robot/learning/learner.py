@@ -11,10 +11,10 @@ during which the learner is not asked and learns nothing.
 The parts, one module each: the update rule (``update``: Q(λ)), ε-greedy exploration
 (``exploration``; its choices pass the supervisor's ``robot.control.shield``), episodes and the
 rollback window (``episodes``) and the state on disk (``snapshots``, in a directory no other
-process learns in: ``state_lock``; saved every ``save_every`` updates and by ``close()``). When
-the mean return of the last ``rollback_window`` episodes falls ``rollback_drop`` below the best
-window so far, the best snapshot's values are restored and ε is multiplied by
-``rollback_epsilon_factor``.
+process learns in: ``state_lock``; saved every ``save_every`` updates and by ``close()``; while
+saves fail the robot learns on in memory and retries: ``saving``). When the mean return of the
+last ``rollback_window`` episodes falls ``rollback_drop`` below the best window so far, the best
+snapshot's values are restored and ε is multiplied by ``rollback_epsilon_factor``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from robot.control.supervisor import CONTACT
 from robot.inference.policy import Decision
 from robot.learning.episodes import BEST, ROLLBACK, RunTotals, Stats
 from robot.learning.exploration import EpsilonGreedy
+from robot.learning.saving import Saver
 from robot.learning.snapshots import META_VERSION, SnapshotStore, state_digest
 from robot.learning.update import QLambda
 from shared.discretize import Discretizer
@@ -113,6 +114,7 @@ class Learner:
         )
         self.table, self.source = self.store.open(values)
         meta = self.table.meta
+        self.saver = Saver(self.store, config.save_every, int(meta.get("updates", 0)), self.source)
         epsilon = float(meta.get("epsilon", config.epsilon_start))
         self.exploration = EpsilonGreedy(config, epsilon, np.random.default_rng(seed))
         self.stats = Stats.from_meta(meta)
@@ -159,19 +161,21 @@ class Learner:
         """``state_digest`` of the live table."""
         return state_digest(self.table.values, self.table.visits)
 
-    def save(self) -> Path:
-        """Write a snapshot of the table and learner state now (atomic; keeps the newest K)."""
+    def save(self) -> Path | None:
+        """Write a snapshot of the table and learner state now (atomic; keeps the newest K); None
+        when the disk refused it (logged once per spell of failures, retried later)."""
         self.table.meta = self._meta()
-        return self.store.save(self.table)
+        return self.saver.save(self.table)
 
     def close(self) -> Path:
         """Save the final state and let go of the state directory (call at every exit of the
         loop); a second call that follows no new update writes nothing and returns the same
-        snapshot."""
+        snapshot. ``StateNotSavedError`` (one line: what was not kept) when the save fails."""
         if self._closed is not None and self._closed[0] == self.stats.updates:
             return self._closed[1]
+        self.table.meta = self._meta()
         try:
-            path = self.save()
+            path = self.saver.final(self.table)
         finally:
             self.store.close()
         self._closed = (self.stats.updates, path)
@@ -219,7 +223,7 @@ class Learner:
         self.exploration.decay()
         self.last_update = Update(reward.total, dict(reward.terms), td_error, alpha)
         self._prev = None
-        if s.updates % self.config.save_every == 0:
+        if self.saver.due(s.updates):
             self.save()
 
     def _choose(self, nearest_m: float, state: int) -> Choice:
@@ -260,7 +264,7 @@ class Learner:
         if verdict == BEST:
             self.table.meta = self._meta()
             self.best = self.table.copy()
-            self.store.save_best(self.best)
+            self.saver.save_best(self.best)
         elif verdict == ROLLBACK:
             self._rollback(mean)
 
@@ -318,6 +322,7 @@ class Learner:
             "shielded": s.shielded,
             "overridden": s.overridden,
             "rollbacks": s.rollbacks,
+            "save_failures": self.saver.failures,
             "epsilon": self.epsilon,
             "best_window_return": s.best_window_return,
             "recent_mean_return": float(np.mean(s.recent_returns)) if s.recent_returns else None,
