@@ -46,8 +46,7 @@ def test_one_byte_over_the_limit(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         LIMITS.read_bytes(path)
     assert str(info.value) == (
-        f"{path}: 101 bytes, over the 100 bytes limit for a test file; "
-        "use a smaller one"
+        f"{path}: 101 bytes, over the 100 bytes limit for a test file; use a smaller one"
     )
 
 

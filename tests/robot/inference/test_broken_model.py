@@ -186,3 +186,26 @@ def test_robot_says_one_line_naming_the_model_and_exits_2(
     assert f"{bundle / 'policy.tflite'}: the model file is broken: " in errors[0]
     assert BREAKAGES[breakage][1] in errors[0]
     assert "drive: left forward=" not in result.stderr  # the backend (and motors) never opened
+
+
+@needs_runtime
+def test_a_policy_given_a_runtime_names_the_model_it_cannot_build(tmp_path: Path) -> None:
+    # A runtime chosen before the file changed (a reload racing a copy): one PolicyLoadError.
+    from robot.inference.policy import TFLitePolicy
+    from shared.bundle import read_bundle
+
+    runtime = choose_runtime(FIXTURE_BUNDLE, "float32", probe=False, force=REAL)
+    bundle = read_bundle(broken_bundle(tmp_path, "truncated"))
+    with pytest.raises(PolicyLoadError) as info:
+        TFLitePolicy(bundle, "float32", runtime)
+    message = str(info.value)
+    assert message.startswith(f"{bundle.file('policy.tflite')}: {runtime.describe()} cannot build")
+    assert message.endswith("re-export the bundle (`python -m trainer export`) and copy it again")
+
+
+def test_probing_a_model_file_that_is_not_there(tmp_path: Path) -> None:
+    from robot.inference.probe import probe_runtimes
+    from shared.errors import BundleFileMissingError
+
+    with pytest.raises(BundleFileMissingError, match=r"absent\.tflite: no such model file"):
+        probe_runtimes(tmp_path / "absent.tflite", [[0.0]], [[0.0]], state_dir=tmp_path)
