@@ -107,6 +107,7 @@ def test_check_reports_every_part_and_never_moves_a_motor(
         assert {float(s.state) for s in factory.pin(pin).states} == {0.0}
 
 
+@pytest.mark.tflite
 def test_check_fails_on_a_silent_sensor(
     tmp_path: Path, rig: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +173,7 @@ def test_the_qtable_learned_policy_drives_the_table_learnt_on_the_robot(
     assert list((tmp_path / "learning").glob("qtable-*.snap")) == [snapshot]  # nothing learnt
 
 
+@pytest.mark.tflite
 def test_run_drives_then_stops_and_writes_a_summary(tmp_path: Path, rig: tuple) -> None:
     factory, _ = rig
     config = example(
@@ -195,6 +197,7 @@ def test_run_drives_then_stops_and_writes_a_summary(tmp_path: Path, rig: tuple) 
     assert len(lines) == 3  # every 10th of 30 ticks
 
 
+@pytest.mark.tflite
 def test_bench_prints_each_policy_and_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--bundle", str(FIXTURE_BUNDLE), "--decisions", "300", "--ticks", "25"])
     out = capsys.readouterr().out
@@ -218,6 +221,7 @@ def test_bench_refuses_a_rate_outside_the_loops_range(capsys: pytest.CaptureFixt
     assert "argument --rate-hz: expected 1..200 Hz, found 500" in capsys.readouterr().err
 
 
+@pytest.mark.tflite
 def test_the_service_command_stops_on_sigterm(tmp_path: Path) -> None:
     mcu = Microcontroller()
     try:
@@ -290,6 +294,7 @@ def test_check_shows_every_supervisor_key_or_that_it_is_off(
     assert "supervisor OFF ([supervisor] enabled = false)" in capsys.readouterr().out
 
 
+@pytest.mark.tflite
 @pytest.mark.parametrize("pwm_pins", [True, False])
 def test_the_mock_pin_dry_run_the_example_describes(tmp_path: Path, pwm_pins: bool) -> None:
     # What reference_gpio.toml's header promises for a laptop: with PWM mock pins every part
@@ -383,6 +388,7 @@ def test_a_crashing_runtime_is_skipped_and_run_starts_on_the_next(
     assert f"TFLite runtime: {REAL} " in caplog.text and "(probe, cached)" in caplog.text
 
 
+@pytest.mark.tflite
 def test_run_refuses_to_start_when_no_runtime_passes_and_never_moves_a_motor(
     tmp_path: Path,
     rig: tuple,
@@ -400,6 +406,7 @@ def test_run_refuses_to_start_when_no_runtime_passes_and_never_moves_a_motor(
         assert {float(s.state) for s in factory.pin(pin).states} == {0.0}
 
 
+@pytest.mark.tflite
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_the_gym_backend_is_refused_on_the_robot_with_the_way_to_run_it(
     tmp_path: Path, command: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture

@@ -150,6 +150,7 @@ def test_motors_are_stopped_before_the_first_valid_decision(bundle: Bundle) -> N
         rig.close()
 
 
+@pytest.mark.tflite
 def test_drives_the_action_tables_duties(probe: tuple[Rig, ProbeClock], bundle: Bundle) -> None:
     rig, clock = probe
     loop = ControlLoop(
@@ -334,6 +335,7 @@ def test_an_escaping_exception_still_stops_the_motors(
     assert loop.stats.exit_reason == "KeyboardInterrupt: "
 
 
+@pytest.mark.tflite
 def test_telemetry_and_sd_notify_hooks(
     sim: tuple[Rig, SimProbeClock], bundle: Bundle, tmp_path: Path
 ) -> None:

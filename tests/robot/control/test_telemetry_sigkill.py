@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.robot.conftest import example
 from tests.robot.mcu import Microcontroller, wait_for
 
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 FRAMES_BEFORE_THE_FIRST_TICK = 2
 
 
+@pytest.mark.tflite
 def test_a_sigkill_loses_at_most_the_tick_in_progress(tmp_path: Path) -> None:
     mcu = Microcontroller()
     telemetry = tmp_path / "ticks.jsonl"

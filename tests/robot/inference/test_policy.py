@@ -100,6 +100,7 @@ def copy_bundle_with(tmp_path: Path, bundle: Bundle, models: dict[str, ModelEntr
     )
 
 
+@pytest.mark.tflite
 def test_a_manifest_that_misdescribes_the_model_is_refused(tmp_path: Path, bundle: Bundle) -> None:
     # The manifest claims the int8 file is the float32 model: dtypes differ.
     int8 = bundle.models["int8"]
@@ -116,6 +117,7 @@ def test_a_manifest_that_misdescribes_the_model_is_refused(tmp_path: Path, bundl
     assert "re-export the bundle" in message
 
 
+@pytest.mark.tflite
 def test_wrong_quantisation_scale_is_refused(tmp_path: Path, bundle: Bundle) -> None:
     int8 = bundle.models["int8"]
     manifest = json.loads((bundle.path / "manifest.json").read_text())
@@ -224,6 +226,7 @@ def test_the_fast_path_equals_the_straightforward_computation(
         np.testing.assert_array_equal(decision.q_values, q_values)  # bit for bit
 
 
+@pytest.mark.tflite
 def test_float32_observations_beyond_float32_range_are_normalised_as_numpy_does(
     bundle: Bundle,
 ) -> None:
@@ -251,6 +254,7 @@ def test_decisions_own_their_q_values(bundle: Bundle, policy: str) -> None:
     assert not np.any(fast.decide(np.array([0.3, 1.0, 1.8], dtype=np.float32)).q_values == 99.0)
 
 
+@pytest.mark.tflite
 def test_int8_q_values_are_dequantised_once_on_demand(bundle: Bundle) -> None:
     from robot.inference.policy import QuantizedDecision
 
@@ -269,6 +273,7 @@ def test_int8_q_values_are_dequantised_once_on_demand(bundle: Bundle) -> None:
     np.testing.assert_array_equal(eager.q_values, decision.q_values)
 
 
+@pytest.mark.tflite
 def test_a_normalisation_the_fast_path_does_not_know_falls_back_to_normalize(
     bundle: Bundle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

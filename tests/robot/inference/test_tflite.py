@@ -22,6 +22,7 @@ from tests.robot.conftest import FIXTURE_BUNDLE as FIXTURE
 from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
 
+@pytest.mark.tflite
 def test_the_chosen_runtime_builds_an_interpreter_and_is_logged(
     bundle: Bundle, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -42,6 +43,7 @@ def test_unknown_forced_runtime_is_refused(bundle: Bundle) -> None:
         choose_runtime(bundle.path, "float32", probe=False, force="tfl")
 
 
+@pytest.mark.tflite
 def test_a_runtime_that_imports_but_cannot_build_is_skipped(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.tflite"
     garbage.write_bytes(b"not a flatbuffer")
@@ -56,6 +58,7 @@ def test_a_runtime_that_imports_but_cannot_build_is_skipped(tmp_path: Path) -> N
     assert "pip install" in message
 
 
+@pytest.mark.tflite
 def test_a_missing_runtime_falls_through_to_the_next(
     bundle: Bundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:

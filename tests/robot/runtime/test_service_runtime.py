@@ -280,6 +280,7 @@ def test_a_signal_ends_the_service_with_exit_0_within_a_second_and_the_pins_at_0
     assert any(s > 0 for states in result["pins"].values() for s in states)  # it drove
 
 
+@pytest.mark.tflite
 @pytest.mark.slow
 def test_sighup_refuses_every_broken_reload_and_switches_to_a_valid_bundle(
     tmp_path: Path, world: tuple[Microcontroller, NotifySocket]
@@ -788,6 +789,7 @@ def test_an_unexpected_error_while_reloading_is_logged_and_the_next_reload_works
     assert calls == [path, path]
 
 
+@pytest.mark.tflite
 def test_the_loop_switches_policy_rate_and_telemetry_at_a_tick_boundary(
     tmp_path: Path, bundle
 ) -> None:
