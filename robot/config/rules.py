@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robot.config.toml_table import MISSING, Table, describe
+from robot.config.toml_table import MISSING, Table, describe, shown
 
 #: The key of a field's rule in its ``dataclasses.field`` metadata.
 RULE = "robot.config.rule"
@@ -95,7 +95,7 @@ class Number(Rule):
             return Problem(key, f"expected a finite number, found {describe(value)}", self.fix)
         low_ok = value > self.low if self.above else value >= self.low
         if not (low_ok and value <= self.high):
-            return Problem(key, f"expected {self.expected}, found {value!r}", self.fix)
+            return Problem(key, f"expected {self.expected}, found {shown(value)}", self.fix)
         return None
 
     def normalise(self, value: Any) -> float:
@@ -117,7 +117,7 @@ class Integer(Rule):
         if isinstance(value, bool) or not isinstance(value, int):
             return Problem(key, f"expected an integer, found {describe(value)}", self.fix)
         if not self.low <= value <= self.high:
-            return Problem(key, f"expected {self.low}..{self.high}, found {value!r}", self.fix)
+            return Problem(key, f"expected {self.low}..{self.high}, found {shown(value)}", self.fix)
         return None
 
 
@@ -181,7 +181,7 @@ class Choice(Rule):
         """A problem unless ``value`` is one of the choices."""
         if value in self.choices:
             return None
-        return Problem(key, f"expected one of {list(self.choices)}, found {value!r}", self.fix)
+        return Problem(key, f"expected one of {list(self.choices)}, found {shown(value)}", self.fix)
 
 
 class FilePath(Rule):
@@ -240,7 +240,7 @@ class PinRule(Rule):
             problem = "expected a pin such as 17, 'GPIO17' or 'BOARD11'"
         if problem is None:
             return None
-        found = "" if "found" in problem else f", found {value!r}"
+        found = "" if "found" in problem else f", found {shown(value)}"
         return Problem(key, problem + found, self.fix)
 
 
@@ -266,7 +266,7 @@ class IndexMap(Rule):
             where = f"{key}.{name}"
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= limit:
                 fix = "give the 0-based position of this channel's value"
-                return Problem(where, f"expected an index 0..{limit}, found {index!r}", fix)
+                return Problem(where, f"expected an index 0..{limit}, found {shown(index)}", fix)
             if index in positions:
                 problem = f"index {index} is already used by channel {positions[index]!r}"
                 return Problem(where, problem, "give each channel its own position")
@@ -300,12 +300,12 @@ class MotorSteps(Rule):
             )
             if not numbers:
                 problem = f"step {index}: expected [left duty, right duty, duration_s]"
-                return Problem(key, f"{problem}, found {step!r}", self.fix)
+                return Problem(key, f"{problem}, found {shown(step)}", self.fix)
             left, right, duration_s = step
             if not (-1.0 <= left <= 1.0 and -1.0 <= right <= 1.0 and 0.0 <= duration_s <= 10.0):
                 problem = f"step {index}: expected duties in -1..1 and a duration in 0..10 s"
                 fix = "choose duties between -1 and 1 and a duration between 0 and 10 s"
-                return Problem(key, f"{problem}, found {step!r}", fix)
+                return Problem(key, f"{problem}, found {shown(step)}", fix)
         return None
 
     def normalise(self, value: Any) -> tuple[tuple[float, float, float], ...]:

@@ -117,11 +117,11 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return f"an array {_shortened(value)}"
-    return f"{type(value).__name__} {_shortened(value)}"
+        return f"an array {shown(value)}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
-def _shortened(value: Any) -> str:
+def shown(value: Any) -> str:
     """``repr(value)``, cut to ``_SHOWN_CHARS`` so that a message stays one readable line."""
     text = repr(value)
     if len(text) <= _SHOWN_CHARS:

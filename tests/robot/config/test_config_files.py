@@ -157,3 +157,21 @@ def test_robot_check_says_one_line_and_exits_2(tmp_path: Path, case: str) -> Non
     assert len(lines) == 1, result.stderr
     assert f"{path}: " in lines[0]
     assert "; give --config a robot.toml" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('policy = "tflite"', 'policy = "{}"'),  # a choice
+        ("rate_hz = 20.0", 'rate_hz = "{}"'),  # a number of the wrong type
+    ],
+)
+def test_a_huge_wrong_value_is_shown_cut_to_one_readable_line(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    config = example(tmp_path, "reference_sim.toml", (old, new.format("x" * 200_000)))
+    with pytest.raises(ConfigError) as refused_:
+        load_config(config)
+    message = str(refused_.value)
+    assert "\n" not in message and len(message) < 600, message[:600]
+    assert "(200,002 characters)" in message
