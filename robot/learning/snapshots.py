@@ -97,9 +97,17 @@ class SnapshotStore:
     def open(self, bundle_values: np.ndarray) -> tuple[QTable, str]:
         """The newest good matching snapshot and its path, else a fresh table and ``"bundle"``.
 
-        Takes the state directory's lock first (``StateDirBusyError`` if another run holds it).
+        Takes the state directory's lock first (``StateDirBusyError`` if another run holds it),
+        and lets it go again if reading the directory fails.
         """
         self.lock()
+        try:
+            return self._resume(bundle_values)
+        except BaseException:
+            self.close()
+            raise
+
+    def _resume(self, bundle_values: np.ndarray) -> tuple[QTable, str]:
         state_dir = self.state_dir
         try:
             result = load_latest(state_dir)

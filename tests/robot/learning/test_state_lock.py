@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,19 @@ def test_the_holder_says_how_to_stop_a_service_or_a_process() -> None:
     assert Holder(812).how_to_stop(lock_file) == "kill 812"
     assert Holder().how_to_stop(lock_file) == f"fuser -v {lock_file} names it"
     assert Holder().describe() == "a process that did not record its PID, learning there"
+
+
+def test_a_learner_that_cannot_open_its_directory_lets_the_lock_go(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    other_bundle = Learner(
+        SPEC, GRID, np.zeros((GRID.n_states, 5)), "0" * 64, LearningConfig(state_dir=state_dir)
+    )
+    other_bundle.close()  # a snapshot of another bundle: the next learner moves it aside …
+    now = time.time()
+    for second in range(10):  # … into stale-<UTC time>/, where a regular file stands in the way
+        name = time.strftime("stale-%Y%m%dT%H%M%SZ", time.gmtime(now + second))
+        (state_dir / name).write_text("in the way\n")
+    with pytest.raises(FileExistsError):
+        learner(state_dir)
+    assert holder(state_dir) is None
+    assert try_from_another_process(state_dir).returncode == 0
