@@ -13,6 +13,7 @@ the caller's own error class (``ConfigError`` for ``robot.toml``, ``ManifestErro
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -32,6 +33,7 @@ MAX_DEPTH = 64
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
+    (stat.S_ISREG, "a regular file"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
@@ -83,14 +85,29 @@ def nesting_depth(data: bytes, syntax: str) -> int:
     return int(np.cumsum(steps, dtype=np.int32).max())
 
 
+def kind_of(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words: ``a FIFO (named pipe)``."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return f"a file of type {stat.S_IFMT(mode):o}"
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError as ``ENOSPC: No space left on device`` (its errno's name, then its text)."""
+    name = errno.errorcode.get(exc.errno or 0)
+    text = exc.strerror or str(exc)
+    return f"{name}: {text}" if name else text
+
+
 def file_kind(path: Path, mode: int) -> str | None:
     """What a non-regular file is (``a FIFO (named pipe)``, naming a symlink's target), or None."""
-    for test, kind in _KINDS:
-        if test(mode):
-            if os.path.islink(path):
-                return f"{kind} ({os.path.realpath(path)}, through a symlink)"
-            return kind
-    return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = kind_of(mode)
+    if os.path.islink(path):
+        return f"{kind} ({os.path.realpath(path)}, through a symlink)"
+    return kind
 
 
 @dataclass(frozen=True)

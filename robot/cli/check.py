@@ -21,7 +21,7 @@ import numpy as np
 from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from robot.config import RobotConfig, load_config
 from robot.control.clock import MonotonicClock
-from robot.errors import HardwareError, TFLiteRuntimeError
+from robot.errors import HardwareError, PolicyLoadError, TFLiteRuntimeError
 from robot.hardware.base import Snapshot
 from robot.inference.policy import POLICY_KINDS, Policy, TFLitePolicy
 from robot.inference.probe import default_state_dir, installed_version
@@ -35,13 +35,9 @@ from robot.learning.state_lock import LOCK_NAME, holder
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
 from robot.runtime.compose import open_bundle, open_policy
 from robot.runtime.state_dirs import with_writable_defaults
-from robot.runtime.writable import (
-    directory_problem,
-    os_reason,
-    state_dir_problem,
-    telemetry_problem,
-)
+from robot.runtime.writable import directory_problem, state_dir_problem, telemetry_problem
 from shared.bundle import Bundle
+from shared.files import os_reason
 
 #: How often to look again while waiting for every sensor to report (seconds).
 POLL_S = 0.05
@@ -198,7 +194,7 @@ def report_tflite(policy: Policy, bundle: Bundle) -> None:
         try:
             found = choose_runtime(bundle.path, kind, probe=True)
             report_runtime(found, f" (not needed by {policy.name})")
-        except TFLiteRuntimeError as exc:
+        except (TFLiteRuntimeError, PolicyLoadError) as exc:
             report(f"tflite   none works here (not needed by {policy.name}): {exc}")
 
 

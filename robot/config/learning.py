@@ -68,3 +68,10 @@ class LearningConfig(Section):
             not_above(self, "alpha_floor", "alpha"),
             not_above(self, "epsilon_floor", "epsilon_start"),
         )
+
+
+#: How to fix a [learning] state_dir the run cannot use (any message about it ends with this).
+STATE_DIR_FIX = (
+    "point [learning] state_dir at a directory this user can write (left at its default, the "
+    "service writes under $STATE_DIRECTORY instead)"
+)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from robot.config.learning import STATE_DIR_FIX
 from robot.errors import RobotError
 from robot.learning.snapshots import SnapshotStore
-from robot.runtime.writable import STATE_DIR_FIX, os_reason
+from shared.files import os_reason
 from shared.qtable import QTable
 
 _log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot.config import LEARNED_POLICY, RobotConfig, check_channels
+from robot.config.learning import STATE_DIR_FIX
 from robot.control.decider import Decider, GreedyDecider
 from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
@@ -27,9 +28,10 @@ from robot.errors import ConfigError, PolicyLoadError
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
 from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from robot.learning import Learner, learned_table
-from robot.runtime.writable import STATE_DIR_FIX, TELEMETRY_FIX, os_reason, run_problems
+from robot.runtime.writable import TELEMETRY_FIX, run_problems
 from shared.bundle import Bundle, read_bundle, sha256_file
 from shared.errors import BundleError, NoSnapshotError, Sim2PiError
+from shared.files import os_reason
 
 _log = logging.getLogger(__name__)
 

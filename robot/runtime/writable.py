@@ -14,40 +14,17 @@ existing parent. ``create=True`` (``robot run``) makes it, as the run would anyw
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from robot.config import RobotConfig
+from robot.config.learning import STATE_DIR_FIX
+from shared.files import kind_of, os_reason
 
 #: Names of the files the probe creates and removes at once (never a snapshot's name).
 PROBE_PREFIX = ".sim2pi-write-probe-"
-
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISREG, "a regular file"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
-
-
-def kind_of(mode: int) -> str:
-    """What a file of ``st_mode`` ``mode`` is, in words: ``a FIFO (named pipe)``."""
-    for test, words in _KINDS:
-        if test(mode):
-            return words
-    return f"a file of type {stat.S_IFMT(mode):o}"
-
-
-def os_reason(exc: OSError) -> str:
-    """An OSError as ``ENOSPC: No space left on device`` (its errno's name, then its text)."""
-    name = errno.errorcode.get(exc.errno or 0)
-    text = exc.strerror or str(exc)
-    return f"{name}: {text}" if name else text
 
 
 def directory_problem(
@@ -138,10 +115,6 @@ def _probe(directory: Path, write: bool, name: str) -> str | None:
 
 
 #: The fix for each place a run writes.
-STATE_DIR_FIX = (
-    "point [learning] state_dir at a directory this user can write (left at its default, the "
-    "service writes under $STATE_DIRECTORY instead)"
-)
 TELEMETRY_FIX = (
     "point [telemetry] path at a file in a directory this user can write, or set [telemetry] "
     "enabled = false"

@@ -209,3 +209,22 @@ def test_probing_a_model_file_that_is_not_there(tmp_path: Path) -> None:
 
     with pytest.raises(BundleFileMissingError, match=r"absent\.tflite: no such model file"):
         probe_runtimes(tmp_path / "absent.tflite", [[0.0]], [[0.0]], state_dir=tmp_path)
+
+
+@needs_runtime
+@pytest.mark.slow
+def test_check_of_a_qtable_robot_says_the_model_is_broken_and_goes_on(tmp_path: Path) -> None:
+    # The Q-table needs no model: a broken one is reported, not a reason to stop checking.
+    bundle = broken_bundle(tmp_path, "truncated")
+    config = example(
+        tmp_path,
+        "reference_sim.toml",
+        (json.dumps(str(FIXTURE_BUNDLE)), json.dumps(str(bundle))),
+        ('policy = "tflite"', 'policy = "qtable"'),
+    )
+    result = _robot("check", config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "tflite   none works here (not needed by qtable): " in result.stdout
+    assert "the model file is broken" in result.stdout
+    assert "check    all well" in result.stdout
