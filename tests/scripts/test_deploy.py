@@ -303,7 +303,7 @@ def test_deploy_to_localhost_end_to_end(tmp_path, checkout, robot, transfer):
         text=True,
         check=True,
     ).stdout.split()
-    assert "robot/cli/__init__.py" in tracked and "shared/bundle.py" in tracked
+    assert "robot/cli/__init__.py" in tracked and "shared/bundle/read.py" in tracked
     for name in tracked:
         assert (app / name).read_bytes() == (checkout / name).read_bytes(), name
     # The trainer, the tests and the benchmarks stay on the laptop.
