@@ -5,6 +5,9 @@ The parser and ``main`` are here; each command is a module of its own (``run``, 
 the caller injects: gpiozero's pin factory (tests) and backends that live outside ``robot/`` by
 name (the laptop's ``gym``).
 
+``main`` installs the signal latches on its first line, before the commands (and numpy with
+them) are imported: this module imports only the standard library and ``robot.cli.signals``.
+
 Exit codes (``robot.cli.exit_codes``): 0 success; 1 the runtime failed while running (or
 ``check`` found a problem, or ``stop`` could not reach the drive); 2 the config, the bundle or
 the arguments are wrong (nothing was moved).
@@ -18,16 +21,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from robot.cli.check import cmd_check
-from robot.cli.exit_codes import EXIT_USAGE
-from robot.cli.run import cmd_run
-from robot.cli.stop import cmd_stop
-from robot.config import RATE_HZ_RANGE
-from robot.runtime.backends import BackendOptions, HardwareFactory
-from robot.systemd.journal import configure_logging
-from shared.errors import Sim2PiError
+from robot.cli.signals import HangupLatch, StopLatch, ignore_signals_at_exit
+
+if TYPE_CHECKING:
+    from robot.runtime.backends import HardwareFactory
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +35,8 @@ _log = logging.getLogger("robot")
 
 def rate_hz(text: str) -> float:
     """``--rate-hz``: a loop rate within ``[loop] rate_hz``'s range (argparse names the flag)."""
+    from robot.config import RATE_HZ_RANGE
+
     low, high = RATE_HZ_RANGE
     try:
         value = float(text)
@@ -112,20 +113,56 @@ def main(
     """Parse ``argv`` and run the subcommand; the exit code.
 
     Args:
-        argv: the arguments (default: ``sys.argv[1:]``).
+        argv: the arguments; None: ``sys.argv[1:]``, as the process's own command line (then
+            SIGTERM, SIGINT and SIGHUP are ignored once ``main`` returns: the process is
+            exiting; otherwise the handlers there were are put back).
         pin_factory: gpiozero's pin factory for the ``gpio`` backend (tests inject one).
         backends: backends that live outside ``robot/``, by ``[hardware] backend`` name, e.g.
             ``{"gym": trainer.sil_hardware.open_gym}`` on the laptop.
     """
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, sys.stderr)
-    options = BackendOptions(pin_factory, MappingProxyType(dict(backends or {})))
+    # First of all: from here a SIGTERM or SIGINT ends `run` cleanly (robot.cli.signals).
+    stop, hangup = StopLatch(), HangupLatch()
     try:
+        args = build_parser().parse_args(argv)
+        if args.command != "run":  # the other commands keep their signals' default actions
+            stop.restore(redeliver=True)
+            hangup.restore(redeliver=True)
+        return _command(args, pin_factory, backends, stop, hangup)
+    finally:
+        stop.restore()
+        hangup.restore()
+        if argv is None:
+            ignore_signals_at_exit()
+
+
+def _command(
+    args: argparse.Namespace,
+    pin_factory: Any,
+    backends: Mapping[str, HardwareFactory] | None,
+    stop: StopLatch,
+    hangup: HangupLatch,
+) -> int:
+    """Run the parsed command; a robot or shared error is one line and exit 2."""
+    from robot.cli.exit_codes import EXIT_USAGE
+    from robot.systemd.journal import configure_logging
+    from shared.errors import Sim2PiError
+
+    configure_logging(args.log_level, sys.stderr)
+    try:
+        from robot.runtime.backends import BackendOptions
+
+        options = BackendOptions(pin_factory, MappingProxyType(dict(backends or {})))
         if args.command == "run":
-            return cmd_run(args, options)
+            from robot.cli.run import cmd_run
+
+            return cmd_run(args, options, stop, hangup)
         if args.command == "check":
+            from robot.cli.check import cmd_check
+
             return cmd_check(args, options)
         if args.command == "stop":
+            from robot.cli.stop import cmd_stop
+
             return cmd_stop(args, options)
         from robot.cli.bench import cmd_bench  # gpiozero's mock pins: only when benchmarking
 

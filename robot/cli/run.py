@@ -4,6 +4,9 @@ Whoever opens closes: this command opens the decider, the telemetry writer, the 
 the sd_notify socket, and closes them at every exit. A reload hands the loop replacements and
 closes what they replace (``robot.runtime.reload``), so at the end the command closes what the
 loop holds then.
+
+A SIGTERM or SIGINT during start-up is noted by ``main``'s ``StopLatch`` and ends start-up at
+the next step (one line, exit 0, no motor driven); once the loop exists the latch hands it over.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 from typing import Any
 
 from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STUCK
-from robot.cli.signals import HangupLatch, install_signal_handlers, restore_signal_handlers
+from robot.cli.signals import HangupLatch, StartupStopped, StopLatch
 from robot.config import load_config
 from robot.control.clock import MonotonicClock
 from robot.control.decider import Decider
@@ -30,32 +33,53 @@ from robot.runtime.reload import Reloader
 from robot.runtime.state_dirs import with_writable_defaults
 from robot.systemd.process import process_age_s, rss_mb
 from robot.systemd.sdnotify import Notifier
+from shared.errors import Sim2PiError
 
 _log = logging.getLogger("robot")
 
 
-def cmd_run(args: argparse.Namespace, options: BackendOptions) -> int:
-    """``run``: the control loop until a signal (or ``--max-ticks``); SIGHUP reloads."""
-    hangup = HangupLatch()
+def cmd_run(
+    args: argparse.Namespace, options: BackendOptions, stop: StopLatch, hangup: HangupLatch
+) -> int:
+    """``run``: the control loop until a signal (or ``--max-ticks``); SIGHUP reloads.
+
+    ``stop`` and ``hangup`` are ``main``'s signal latches, installed before anything slow."""
     try:
-        return _run(args, hangup, options)
-    finally:
-        hangup.restore()
+        return _run(args, options, stop, hangup)
+    except StartupStopped as stopped:
+        _log.info("%s", stopped)
+        return EXIT_OK
+    except Sim2PiError as exc:
+        if stop.signal_name is None or stop.loop_started:
+            raise
+        # A probe child killed by the same Ctrl-C, say: stopping was asked for anyway.
+        failed = str(exc).splitlines()[0]
+        _log.info("%s", StartupStopped(stop.signal_name, f"start-up failed meanwhile: {failed}"))
+        return EXIT_OK
 
 
-def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions) -> int:
+def _run(
+    args: argparse.Namespace, options: BackendOptions, stop: StopLatch, hangup: HangupLatch
+) -> int:
+    stop.check("loading the runtime")
     config = with_writable_defaults(load_config(args.config))
+    stop.check("reading the config")
     bundle = open_bundle(config)
+    stop.check("verifying the bundle")
     composition = compose(config, bundle, learn=args.learn)
+    stop.check("building the policy")
     decider = composition.open_decider()
     _log.info("%s", composition.describe())
     notifier = Notifier.from_environment()
-    telemetry = composition.open_telemetry()
-    if telemetry is not None:
-        _log.info("telemetry to %s", telemetry.path)
+    telemetry = None
     closed = False
     try:
+        stop.check("opening the decider")
+        telemetry = composition.open_telemetry()
+        if telemetry is not None:
+            _log.info("telemetry to %s", telemetry.path)
         with open_backend(config, bundle, MonotonicClock(), options) as backend:
+            stop.check("opening the hardware")
             hardware = inject_faults(backend.hardware)
             for line in hardware.describe():
                 _log.info("%s", line)
@@ -72,7 +96,10 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions)
             )
             reloader = Reloader(loop, config, bundle, notifier, learn=args.learn)
             try:
-                summary = _drive(loop, reloader, hangup, args.max_ticks)
+                summary = _drive(loop, reloader, stop, hangup, args.max_ticks)
+                link = backend.hardware.link_counters()
+                if link is not None:
+                    summary["link"] = link
             finally:
                 # Before the backend closes, as ever: what runs now (a reload's replacements).
                 _close(loop.decider, loop.telemetry)
@@ -91,17 +118,21 @@ def _run(args: argparse.Namespace, hangup: HangupLatch, options: BackendOptions)
 
 
 def _drive(
-    loop: ControlLoop, reloader: Reloader, hangup: HangupLatch, max_ticks: int | None
+    loop: ControlLoop,
+    reloader: Reloader,
+    stop: StopLatch,
+    hangup: HangupLatch,
+    max_ticks: int | None,
 ) -> dict[str, Any]:
-    """Run the loop with the signal handlers and the reloader in place; return its summary."""
+    """Run the loop with the signals handed to it and the reloader in place; its summary."""
     reloader.start()
-    previous = install_signal_handlers(loop)
+    stop.hand_over(loop)  # a signal noted since the last start-up check stops it at once
     hangup.attach(reloader)
     age_at_start_s = process_age_s()
     try:
         summary = loop.run(max_ticks=max_ticks)
     finally:
-        restore_signal_handlers(previous)
+        stop.loop_ended()
         reloader.close()
     first = summary["first_decision_after_s"]
     summary["first_decision_after_process_start_s"] = (
@@ -126,6 +157,10 @@ def _report(summary: dict[str, Any], args: argparse.Namespace) -> None:
         _log.info("supervisor: %s", format_supervisor(summary["supervisor"]))
     if "learning" in summary:
         _log.info("learning: %s", format_learning(summary["learning"]))
+    if "link" in summary:
+        from robot.hardware.serial_link import format_counters
+
+        _log.info("link: %s", format_counters(summary["link"]))
     _log.info(
         "first decision %s s after process start; RSS %.1f MiB",
         summary["first_decision_after_process_start_s"],
