@@ -25,6 +25,9 @@ from shared.qtable import list_snapshots, load_latest
 from tests.robot.conftest import example
 from tests.robot.mcu import Microcontroller
 
+# Their configs run the examples' TFLite policy (check probes it).
+pytestmark = pytest.mark.tflite
+
 ROOT = Path(__file__).resolve().parents[3]
 CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
 DRIVE_PINS = (12, 16, 13, 19)  # reference_gpio.toml's IN1..IN4

@@ -24,6 +24,9 @@ from robot.runtime.writable import PROBE_PREFIX, append_file_problem, directory_
 from tests.robot.conftest import example
 from tests.robot.mcu import Microcontroller
 
+# Their configs run the examples' TFLite policy (check probes it).
+pytestmark = pytest.mark.tflite
+
 ROOT = Path(__file__).resolve().parents[3]
 CHANNELS = ("left_distance_m", "front_distance_m", "right_distance_m")
 DRIVE_PINS = (12, 16, 13, 19)  # reference_gpio.toml's IN1..IN4
