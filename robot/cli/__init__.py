@@ -129,10 +129,11 @@ def main(
             hangup.restore(redeliver=True)
         return _command(args, pin_factory, backends, stop, hangup)
     finally:
-        stop.restore()
-        hangup.restore()
-        if argv is None:
+        if argv is None:  # straight from the latches to ignoring: no default action between
             ignore_signals_at_exit()
+        else:
+            stop.restore()
+            hangup.restore()
 
 
 def _command(
