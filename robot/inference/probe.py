@@ -61,6 +61,10 @@ _CACHE_FORMAT = 1
 #: Verdicts worth caching: the runtime itself decided them. A hang may be a busy machine at boot
 #: and a missing runtime costs nothing to re-check, so those are probed again next time.
 _CACHED_STATUSES = ("ok", "crashed", "failed", "mismatch")
+#: Signals that stop a child from outside; a child they end is ``interrupted``, not cached.
+_STOPPED_BY = frozenset(
+    int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL, signal.SIGQUIT)
+)
 #: The verdict cache: ~400 bytes a verdict, so room for a thousand models × runtimes. A cache
 #: that is not a small regular JSON file is ignored (with a warning) and rebuilt.
 CACHE_LIMITS = FileLimits(
@@ -78,7 +82,8 @@ class ProbeResult:
     candidate: str
     #: The installed distribution's version, or None when the candidate is not installed.
     version: str | None
-    #: ``ok``, ``missing``, ``crashed``, ``hung``, ``failed`` (raised) or ``mismatch``.
+    #: ``ok``, ``missing``, ``crashed``, ``hung``, ``failed`` (raised), ``mismatch`` or
+    #: ``interrupted`` (stopped from outside: SIGINT, SIGTERM, …; never cached).
     status: str
     #: Why, for a person: the signal and the stage it hit, the exception, the largest error.
     detail: str
@@ -295,10 +300,16 @@ def _probe_child(
     if child.returncode < 0:
         name = signal.Signals(-child.returncode).name
         detail = f"killed by {name} (signal {-child.returncode}) inside {stage}"
-        return ProbeResult(candidate, version, "crashed", detail, elapsed_s)
+        # Stopped from outside (Ctrl-C, systemd's SIGTERM to the unit, the OOM killer) says
+        # nothing about the runtime: not a crash, and never cached as one.
+        status = "interrupted" if -child.returncode in _STOPPED_BY else "crashed"
+        return ProbeResult(candidate, version, status, detail, elapsed_s)
     result = _marked(child.stdout, "result")
     if child.returncode != 0 or result is None:
         error = (child.stderr.strip().splitlines() or ["no error output"])[-1]
+        if error.startswith("KeyboardInterrupt"):  # a SIGINT that Python turned into this
+            detail = f"interrupted (SIGINT) at {stage}"
+            return ProbeResult(candidate, version, "interrupted", detail, elapsed_s)
         detail = f"exit code {child.returncode} at {stage}: {error}"
         return ProbeResult(candidate, version, "failed", detail, elapsed_s)
     outputs = np.asarray(result["outputs"], dtype=np.float64)

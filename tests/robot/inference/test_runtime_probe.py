@@ -63,6 +63,12 @@ _FAKE_BODIES = {
             def __init__(self, *args, **kwargs):
                 time.sleep(3600)
         """,
+    "sigterm": """
+        import os, signal
+        class Interpreter:
+            def __init__(self, *args, **kwargs):
+                os.kill(os.getpid(), signal.SIGTERM)  # systemd stopping the unit mid-probe
+        """,
     "raise": """
         class Interpreter:
             def __init__(self, *args, **kwargs):
@@ -339,3 +345,18 @@ def test_the_probe_command_prints_the_table_per_model(tmp_path: Path) -> None:
     lines = child.stdout.splitlines()
     assert lines[0] == f"float32: chosen {REAL}" and f"int8: chosen {REAL}" in lines
     assert any(line.startswith(f"  * {REAL}") for line in lines)
+
+
+def test_a_child_stopped_from_outside_is_interrupted_and_never_cached(fake, tmp_path: Path) -> None:
+    # A Ctrl-C or systemd's SIGTERM during the first start must not refuse every later start.
+    env = fake("sigterm")
+    first = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
+    )
+    assert first.results[0].status == "interrupted", first.results[0]
+    assert "killed by SIGTERM" in first.results[0].detail
+    (tmp_path / "fake" / FAKE / "interpreter.py").write_text(textwrap.dedent(_FAKE_BODIES["raise"]))
+    again = probe_runtimes(
+        FLOAT_MODEL, INPUTS, OUTPUTS, candidates=(FAKE,), state_dir=tmp_path, env=env
+    )
+    assert not again.results[0].cached and again.results[0].status == "failed"
