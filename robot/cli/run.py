@@ -27,6 +27,7 @@ from robot.control.supervisor import STUCK
 from robot.control.telemetry import TelemetryWriter, format_summary
 from robot.errors import HardwareError
 from robot.hardware.faults import inject_faults
+from robot.learning.saving import StateNotSavedError
 from robot.runtime.backends import BackendOptions, open_backend
 from robot.runtime.compose import compose, open_bundle
 from robot.runtime.reload import Reloader
@@ -73,6 +74,7 @@ def _run(
     notifier = Notifier.from_environment()
     telemetry = None
     closed = False
+    not_saved: StateNotSavedError | None = None
     try:
         stop.check("opening the decider")
         telemetry = composition.open_telemetry()
@@ -102,10 +104,16 @@ def _run(
                     summary["link"] = link
             finally:
                 # Before the backend closes, as ever: what runs now (a reload's replacements).
-                _close(loop.decider, loop.telemetry)
+                # A final save that fails is reported after the summary, never raised over it.
+                try:
+                    _close(loop.decider, loop.telemetry)
+                except StateNotSavedError as exc:
+                    not_saved = exc
                 closed = True
     except (LoopFailedError, HardwareError) as exc:
         _log.error("%s", exc)
+        if not_saved is not None:
+            _log.error("%s", not_saved)
         return EXIT_FAILED
     finally:
         if not closed:
@@ -114,6 +122,9 @@ def _run(
             _close(None, telemetry)
         notifier.close()
     _report(summary, args)
+    if not_saved is not None:  # the robot stopped as asked; what it learnt was not all kept
+        _log.error("%s", not_saved)
+        return EXIT_FAILED
     return EXIT_STUCK if summary["exit_reason"] == STUCK else EXIT_OK
 
 

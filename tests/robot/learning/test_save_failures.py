@@ -166,8 +166,9 @@ def test_run_learn_on_a_disk_that_refuses_every_snapshot_drives_on_then_says_wha
     snapshots = {p: p.read_bytes() for p in list_snapshots(tmp_path / "learning")}
     kept = max(snapshots)
     result = robot_run(*args, "--max-ticks", "3000", preexec_fn=limited_file_size)
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "first valid decision" in result.stderr and "max_ticks (3000)" in result.stderr
+    assert "INFO robot: summary: " in result.stderr  # the run is reported, then what was lost
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 2, errors  # the spell's one line, and the final save's
     assert "cannot save in" in errors[0] and "(EFBIG: File too large)" in errors[0]
