@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
+import tempfile
 import threading
 import time
 import tty
 from collections.abc import Callable
+from pathlib import Path
 
 import serial
 
@@ -26,6 +29,9 @@ class Microcontroller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.seq = 0
+        # A stable name for the port, as /dev/serial/by-id/… is for a USB board: gone while
+        # unplugged, so a reopening robot never finds a stranger's pty on the old number.
+        self._link = Path(tempfile.mkdtemp(prefix="sim2pi-test-mcu-")) / "ttyMCU"
         self.plug()
 
     def plug(self) -> None:
@@ -35,7 +41,9 @@ class Microcontroller:
         # A line nobody reads loses what is sent on it; a blocking write would instead hang the
         # test for ever once the robot under test has died and the pty's buffer is full.
         os.set_blocking(master, False)
-        self.master, self._slave, self.path = master, slave, os.ttyname(slave)
+        self._link.unlink(missing_ok=True)
+        os.symlink(os.ttyname(slave), self._link)
+        self.master, self._slave, self.path = master, slave, str(self._link)
         self._stop.clear()
         self._thread = threading.Thread(target=self._read, args=(master,), daemon=True)
         self._thread.start()
@@ -49,6 +57,7 @@ class Microcontroller:
             if fd is not None:
                 os.close(fd)
         self.master = self._slave = self.path = None
+        self._link.unlink(missing_ok=True)
 
     def _read(self, master: int) -> None:
         splitter = frames.LineSplitter()
@@ -82,6 +91,7 @@ class Microcontroller:
     def close(self) -> None:
         if self.master is not None:
             self.unplug()
+        shutil.rmtree(self._link.parent, ignore_errors=True)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:

@@ -22,9 +22,12 @@ import argparse
 import logging
 import os
 import select
+import shutil
+import tempfile
 import threading
 import time
 import tty
+from pathlib import Path
 
 from robot.errors import FrameError
 from robot.hardware import frames
@@ -95,6 +98,10 @@ class McuEmulator(ContactTally):
         self._unread = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The port's stable name, as udev's /dev/serial/by-id/… is for a USB board: a link to
+        # each plug()'s pty, gone while unplugged. A robot reopening it finds this board again,
+        # never a stranger's pty that reuses the old /dev/pts number.
+        self._link = Path(tempfile.mkdtemp(prefix="sim2pi-mcu-")) / "ttyMCU"
         self.plug()
 
     def plug(self) -> None:
@@ -108,7 +115,7 @@ class McuEmulator(ContactTally):
         os.set_blocking(master, False)
         with self._lock:
             self._master, self._slave = master, slave
-            self.path = os.ttyname(slave)
+            self.path = _link_to(os.ttyname(slave), self._link)
         # As the sketch after a reset: motors held stopped until the first D.
         self._restart()
         self._last_valid_s = time.monotonic()
@@ -150,8 +157,12 @@ class McuEmulator(ContactTally):
             self._master = self._slave = None
             self.path = None
             self.world.set_duties(0.0, 0.0)
+            self._link.unlink(missing_ok=True)
 
-    close = unplug
+    def close(self) -> None:
+        """Unplug, and remove the folder of the stable link."""
+        self.unplug()
+        shutil.rmtree(self._link.parent, ignore_errors=True)
 
     def _run(self) -> None:
         master = self._master
@@ -271,3 +282,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _link_to(pty: str, link: Path) -> str:
+    """Point ``link`` at ``pty`` (replacing an older link) and return the link's path."""
+    link.unlink(missing_ok=True)
+    os.symlink(pty, link)
+    return str(link)
