@@ -75,7 +75,9 @@ def test_a_backend_without_a_link_has_no_link_key(tmp_path: Path) -> None:
     factory, _, _ = simulated_gpio(CHANNELS, (1.5, 1.5, 1.5))
     try:
         summary_path = tmp_path / "summary.json"
-        config = example(tmp_path, "reference_gpio.toml")
+        config = example(
+            tmp_path, "reference_gpio.toml", ('policy = "tflite"', 'policy = "qtable"')
+        )
         code = main(
             ["run", "--config", str(config), "--max-ticks", "5", *_json(summary_path)],
             pin_factory=factory,
