@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shared.bundle import Bundle, read_bundle
 
 FIXTURE_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "obstacle_bundle"
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parents[2] / "robot" / "examples"
 
 
@@ -39,3 +43,18 @@ def _probe_cache_in_tmp(
     """Keep the TFLite probe's verdict cache out of the user's ~/.cache during tests."""
     if "STATE_DIRECTORY" not in os.environ:
         monkeypatch.setenv("SIM2PI_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+def run_robot(
+    *args: str, timeout_s: float = 60.0, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``python -m robot ARGS`` in a child process from the repository root, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "robot", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        **kwargs,
+    )

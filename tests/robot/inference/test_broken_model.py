@@ -15,7 +15,6 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from robot.errors import PolicyLoadError, TFLiteRuntimeError
 from robot.inference import tflite_runtimes as tflite
 from robot.inference.model_file import read_model
 from robot.inference.tflite_runtimes import FORCE_ENV, choose_runtime, install_hint
-from tests.robot.conftest import FIXTURE_BUNDLE, example
+from tests.robot.conftest import FIXTURE_BUNDLE, example, run_robot
 from tests.robot.inference.test_runtime_probe import FAKE, REAL, fake_runtime, needs_runtime
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,15 +152,7 @@ def _robot(command: str, config: Path, tmp_path: Path) -> subprocess.CompletedPr
     env.pop("STATE_DIRECTORY", None)
     env.pop(FORCE_ENV, None)
     extra = ["--max-ticks", "5"] if command == "run" else []
-    return subprocess.run(
-        [sys.executable, "-m", "robot", command, "--config", str(config), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_robot(command, "--config", str(config), *extra, timeout_s=120, env=env)
 
 
 @needs_runtime

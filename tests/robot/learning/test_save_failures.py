@@ -13,7 +13,6 @@ import logging
 import re
 import resource
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from robot.learning.saving import StateNotSavedError
 from shared.discretize import Discretizer
 from shared.qtable import list_snapshots, load_latest
 from shared.reference_robot import obstacle_avoid_spec
-from tests.robot.conftest import example
+from tests.robot.conftest import example, run_robot
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = obstacle_avoid_spec()
@@ -150,10 +149,7 @@ def limited_file_size() -> None:
 
 def robot_run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """``python -m robot run ARGS`` in a child process, to its end."""
-    command = [sys.executable, "-m", "robot", "run", *args]
-    return subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, **kwargs
-    )
+    return run_robot("run", *args, timeout_s=120, **kwargs)
 
 
 def test_run_learn_on_a_disk_that_refuses_every_snapshot_drives_on_then_says_what_was_lost(

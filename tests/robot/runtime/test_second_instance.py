@@ -22,7 +22,7 @@ from robot.cli import main
 from robot.cli.bench import simulated_gpio
 from robot.learning.state_lock import holder
 from shared.qtable import list_snapshots, load_latest
-from tests.robot.conftest import example
+from tests.robot.conftest import example, run_robot
 from tests.robot.mcu import Microcontroller
 
 # Their configs run the examples' TFLite policy (check probes it).
@@ -47,14 +47,7 @@ def config(directory: Path, name: str, state_dir: Path, *more: tuple[str, str]) 
 
 def robot(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
     """``python -m robot ARGS`` in a child process, to its end."""
-    return subprocess.run(
-        [sys.executable, "-m", "robot", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_robot(*args, timeout_s=timeout_s)
 
 
 def start_learning(path: Path, state_dir: Path, *more: str) -> subprocess.Popen[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from robot.cli.bench import simulated_gpio
 from robot.config import TelemetryConfig
 from robot.control.telemetry import TelemetryWriter
 from robot.runtime.writable import PROBE_PREFIX, append_file_problem, directory_problem
-from tests.robot.conftest import example
+from tests.robot.conftest import example, run_robot
 from tests.robot.mcu import Microcontroller
 
 # Their configs run the examples' TFLite policy (check probes it).
@@ -74,14 +73,7 @@ def with_telemetry(tmp_path: Path, name: str, path: Path) -> Path:
 
 def python_robot(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
     """``python -m robot ARGS`` in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "robot", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_robot(*args, timeout_s=timeout_s)
 
 
 def assert_refused_before_the_backend(stderr: str, *expected: str) -> None:
