@@ -54,12 +54,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     else a missing runtime is a broken install, and these tests fail as they should. A test
     needs a runtime when it is marked ``tflite`` or is parametrised with a TFLite policy.
     """
-    from robot.inference.tflite_runtimes import install_hint
+    from robot.inference.tflite_runtimes import install_hint, runtime_exists
 
-    hint = install_hint()
-    if not hint.startswith("No TFLite runtime exists"):
+    if runtime_exists():
         return
-    skip = pytest.mark.skip(reason=hint.split(":")[0])
+    skip = pytest.mark.skip(reason=install_hint().split(":")[0])
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         policies = [v for v in params.values() if isinstance(v, str) and v.startswith("tflite")]

@@ -55,6 +55,18 @@ PROBE_NAMES = {
 PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
 
 
+def runtime_exists(
+    machine: str | None = None,
+    pointer_bits: int | None = None,
+    python: tuple[int, int] | None = None,
+) -> bool:
+    """Whether any TFLite runtime publishes wheels for this platform (see ``install_hint``)."""
+    machine = platform.machine() if machine is None else machine
+    bits = struct.calcsize("P") * 8 if pointer_bits is None else pointer_bits
+    version = sys.version_info[:2] if python is None else python
+    return not (bits == 32 and machine.startswith(("arm", "aarch")) and version > (3, 11))
+
+
 def install_hint(
     machine: str | None = None,
     pointer_bits: int | None = None,
@@ -69,15 +81,15 @@ def install_hint(
     machine = platform.machine() if machine is None else machine
     bits = struct.calcsize("P") * 8 if pointer_bits is None else pointer_bits
     major, minor = sys.version_info[:2] if python is None else python
-    if bits == 32 and machine.startswith(("arm", "aarch")):
-        if (major, minor) <= (3, 11):
-            return "Install one: `pip install 'tflite-runtime==2.14.*' 'numpy<2'` (32-bit ARM)"
+    if not runtime_exists(machine, bits, (major, minor)):
         return (
             f"No TFLite runtime exists for 32-bit ARM with Python {major}.{minor}: ai-edge-litert "
             "has no 32-bit ARM wheels and tflite-runtime's last ones are for Python 3.11 "
             '(32-bit Pi OS Bookworm). Here use the bundle\'s Q-table (policy = "qtable" in '
             "[bundle]), or install the 64-bit Pi OS for TFLite policies"
         )
+    if bits == 32 and machine.startswith(("arm", "aarch")):
+        return "Install one: `pip install 'tflite-runtime==2.14.*' 'numpy<2'` (32-bit ARM)"
     return "Install one: `pip install ai-edge-litert` (64-bit ARM and x86, Python 3.10-3.14)"
 
 
