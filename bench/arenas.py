@@ -5,20 +5,15 @@ config's policy from the bundle, the real ``ControlLoop``, gpiozero devices on m
 world's simulated clock; 2 400 ticks (2 simulated minutes at 20 Hz) from rest per seed. Arenas:
 4 m/6 (the default), 6 m/12, 4 m/9, 3 m/6 and 3 m/11, each "plain" (the sim backend's defaults)
 and "rough" (range noise 0.02 m, dropout 0.05, motor gain 0.8). Seeds from 1000 on: no training
-or tuning used them. Prints the table and the bars, writes ``arenas.json`` to ``--out``; exit 1
-when a bar is missed.
+or tuning used them. Prints the machine, the table and the bars, writes ``arenas.json`` (figures and
+the record of ``bench/record.py``) to ``--out``; exit 1 when a bar is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import json
 import logging
 import multiprocessing
-import os
-import platform
-import shlex
 import sys
 import time
 import warnings
@@ -28,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import record  # noqa: E402
 from bench.arenas_suite import (  # noqa: E402
     CLUTTERED,
     DEFAULT_ARENA,
@@ -45,7 +41,6 @@ POLICIES = ("tflite", "tflite-int8", "qtable")
 #: 3dbdeac), policy tflite, in the default arena (4 m/6 plain), seeds 1000..1019, 2 400 ticks:
 #: measured with this benchmark (docs/benchmarks/arenas.md). The speed bars are shares of it.
 REFERENCE_M_PER_MIN = 24.2
-VERSIONED = ("numpy", "gpiozero", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
 
 
 #: How a row's policy reads with the supervisor off.
@@ -115,35 +110,6 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def environment(argv: list[str]) -> dict[str, Any]:
-    """The machine, the versions and the command, for the record."""
-    versions = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return {
-        "machine": f"{platform.machine()} {_cpu_model()}".strip(),
-        "cpus": os.cpu_count(),
-        "system": platform.platform(),
-        "versions": versions,
-        "command": shlex.join(["scripts/bench_arenas", *argv]),
-        "load_average_start": os.getloadavg(),
-    }
-
-
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _quiet() -> None:
     """Only errors from the runtime's loggers; no gpiozero software-PWM warnings."""
     logging.basicConfig(level=logging.ERROR)
@@ -206,7 +172,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=REFERENCE_M_PER_MIN,
         help=f"the speed bars' reference (default {REFERENCE_M_PER_MIN}: the reference bundle)",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench_arenas"), help="output dir")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=record.DATA_DIR,
+        help="where arenas.json goes (default docs/benchmarks/data, which scripts/bench_docs "
+        "renders into arenas.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -223,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     arenas = [parse_arena(text) for text in args.arena] or list(SUITE)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    env = environment(sys.argv[1:] if argv is None else argv)
-    print(f"{env['command']}\n{env['machine']}, {env['cpus']} CPUs; {env['versions']}", flush=True)
+    env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_arenas")
+    record.print_environment(env)
     modes = MODES[args.supervisor]
     config, bundle_dir = str(args.config), str(args.bundle.resolve())
     jobs = [
@@ -258,9 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mark} {where}: {b['value']:.4g} {b['kind']} {b['limit']:.4g}")
     missed = sum(not b["met"] for b in judged)
     print(f"{len(judged) - missed}/{len(judged)} bars met; {len(jobs)} runs in {wall_s:.1f} s wall")
-    record = {
-        **env,
-        "load_average_end": os.getloadavg(),
+    payload = {
         "bundle": str(args.bundle),
         "config": str(args.config),
         "seeds": seeds,
@@ -273,9 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         "bars": judged,
         "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "arenas.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out / 'arenas.json'}")
+    path = record.write_json("arenas", payload, record.finish(env), args.out)
+    print(f"wrote {path}")
     return 1 if missed else 0
 
 
