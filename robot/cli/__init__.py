@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="learn on the robot for this run (as [learning] enabled = true; robot/learning/)",
     )
+    run.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="backend 'gym' (software in the loop) only: stop after N episodes of the env",
+    )
+    run.add_argument(
+        "--real-time",
+        action="store_true",
+        help="backend 'gym' only: tick on the wall clock at rate_hz (default: simulated time, "
+        "as fast as the machine goes)",
+    )
     check = sub.add_parser(
         "check",
         help="validate config, bundle, runtime and hardware without moving a motor",
