@@ -175,9 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=record.DATA_DIR,
-        help="where arenas.json goes (default docs/benchmarks/data, which scripts/bench_docs "
-        "renders into arenas.md)",
+        default=record.SCRATCH_DIR,
+        help="where arenas.json goes (default runs/bench; scripts/bench_docs passes "
+        "docs/benchmarks/data, which it renders into arenas.md)",
     )
     return parser.parse_args(argv)
 

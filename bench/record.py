@@ -31,6 +31,8 @@ from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "docs/benchmarks/data"
+#: Where a benchmark run by hand writes its JSON (git-ignored); scripts/bench_docs passes DATA_DIR.
+SCRATCH_DIR = ROOT / "runs/bench"
 
 #: Distributions whose versions a benchmark's figures can depend on (absent ones are left out).
 DISTRIBUTIONS = (

@@ -4,7 +4,8 @@ Measures, on this machine: decision latency p50/p99 of each policy of the fixtur
 loop's whole-tick compute and period jitter on gpio + gpiozero's MockFactory; the RSS of
 ``python -m robot run`` after warm-up and its time from process start to the first decision
 (the serial backend, a pty playing the microcontroller); and, as the reference a user would
-otherwise write, Keras ``model.predict`` on one observation (needs the dev venv).
+otherwise write, Keras ``model.predict`` on one observation (needs the dev venv). Prints the
+machine; writes the figures with the record of ``bench/record.py`` to ``<out>/robot.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import record
 from robot.cli.bench import decision_latency_us, tick_cost
 from shared.bundle import read_bundle
 from tests.robot.mcu import Microcontroller
@@ -119,17 +121,22 @@ def keras_predict_ms(samples: int) -> float | None:
     return float(np.median(times) * 1e3)
 
 
-def main() -> None:
-    """Measure and print the figures (and write them as JSON with ``--json``)."""
+def main(argv: list[str] | None = None) -> None:
+    """Measure and print the figures; write them with the record to ``<out>/robot.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--ticks", type=int, default=5000, help="loop ticks at 50 Hz (gpio)")
     parser.add_argument("--run-ticks", type=int, default=500, help="ticks of `robot run`")
     parser.add_argument("--keras-samples", type=int, default=50)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out", type=Path, default=record.SCRATCH_DIR, help="where robot.json goes (runs/bench)"
+    )
+    args = parser.parse_args(argv)
+    env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_robot")
+    record.print_environment(env)
     bundle = read_bundle(FIXTURE_BUNDLE)
-    figures: dict[str, Any] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    figures: dict[str, Any] = {"bundle": str(FIXTURE_BUNDLE.relative_to(ROOT))}
+    figures |= {"decisions": args.decisions, "ticks": args.ticks, "run_ticks": args.run_ticks}
     for name in ("tflite", "tflite-int8", "qtable"):
         p50, p99, describe = decision_latency_us(bundle, name, args.decisions)
         figures[f"decision_{name}"] = {"p50_us": round(p50, 2), "p99_us": round(p99, 2)}
@@ -148,7 +155,7 @@ def main() -> None:
             f"overruns {loop['overruns']}; achieved {loop['rate_hz']} Hz",
             flush=True,
         )
-    figures["load_average_end"] = os.getloadavg()
+    figures["load_average_after_loops"] = list(os.getloadavg())
     run = robot_run_figures(args.run_ticks)
     figures["robot_run"] = {
         "rss_mb": run["rss_mb"],
@@ -172,8 +179,8 @@ def main() -> None:
             f"{keras_ms * 1e3 / f32:,.0f}× the float32 TFLite decision p50",
             flush=True,
         )
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    path = record.write_json("robot", figures, record.finish(env), args.out)
+    print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

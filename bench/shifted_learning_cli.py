@@ -1,7 +1,8 @@
 """``scripts/bench_learning``: on-robot learning in a shifted world (figures + learning curve).
 
 The harness is ``bench/shifted_learning.py`` (numpy only); this file adds the command line and
-the PNG, so it needs the dev requirements (matplotlib).
+the PNG, so it needs the dev requirements (matplotlib). Prints the machine; writes the figures
+with the record of ``bench/record.py`` to ``learning.json`` (``--json-dir``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import record  # noqa: E402
 from bench.shifted_learning import (  # noqa: E402
     ADOPTED,
     RATE_HZ,
@@ -100,8 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         help="also evaluate this bundle's Q-table (same grid and actions; trained in a simulator "
         "with the shift, e.g. trainer train --env-arg ...) on the shifted robot's fresh arenas",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench_learning"), help="output dir")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench_learning"), help="where the curve PNG goes"
+    )
+    parser.add_argument(
+        "--json-dir",
+        type=Path,
+        default=None,
+        help="where learning.json (figures + machine, versions, command) goes (default --out)",
+    )
     args = parser.parse_args(argv)
+    env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_learning")
+    record.print_environment(env)
     bundle = read_bundle(args.bundle)
     if bundle.qtable_file is None:
         print(
@@ -167,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(figures[shift.name], indent=2, default=str), flush=True)
     figures["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "figures.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     plot_curve(curves, args.episode_s, args.out / "learning_curve.png")
-    print(f"wrote {args.out / 'figures.json'} and {args.out / 'learning_curve.png'}")
+    figures = json.loads(json.dumps(figures, default=str))  # numpy scalars, paths: plain JSON
+    (args.out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    path = record.write_json("learning", figures, record.finish(env), args.json_dir or args.out)
+    print(f"wrote {path} (figures.json: the figures alone) and {args.out / 'learning_curve.png'}")
     met = all(figures[shift.name]["bar_met"] for shift in shifts)
     return 0 if met else 1
 

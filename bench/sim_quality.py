@@ -6,7 +6,8 @@ run (``--run``), then runs 100 greedy episodes of a checkpoint (default ``last``
 fixed eval seeds and prints: the share of episodes without a collision, the mean speed over all
 simulated time (the robot's odometer per second) against the forward action's top speed, the
 training wall time, and where the learning-curve PNG and a GIF of the first episode are. The bar
-(issue 4): >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes.
+(issue 4): >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes. Prints the machine;
+writes the figures with the record of ``bench/record.py`` to ``sim_quality.json`` (``--json-dir``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from bench import record
 
 ENV_ID = "sim2pi/ObstacleAvoid-v0"
 COLLISION_FREE_BAR = 0.95  # share of greedy episodes without a collision
@@ -173,8 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         help="override a preset hyperparameter (for experiments; the benchmark uses none)",
     )  # fmt: skip
     parser.add_argument("--no-gif", action="store_true", help="skip rendering the GIF")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--json-dir", type=Path, default=None,
+        help="where sim_quality.json (figures + the machine, versions, command) goes "
+        "(default --out)",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the rows alone as a JSON list here")
     args = parser.parse_args(argv)
+    env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_sim")
+    record.print_environment(env)
     if args.episodes < 1:
         parser.error(f"--episodes: expected a positive number, found {args.episodes}")
     runs = list(args.run)
@@ -191,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         q = evaluate_run(run_path, args.checkpoint, args.episodes, gif=not args.no_gif)
         results.append(q)
         print(report(q), flush=True)
+    rows: list[dict[str, Any]] = [
+        {**asdict(q), "collision_free_share": q.collision_free_share, "passed": q.passed}
+        for q in results
+    ]
+    payload = {"checkpoint": args.checkpoint, "episodes": args.episodes, "rows": rows}
+    path = record.write_json("sim_quality", payload, record.finish(env), args.json_dir or args.out)
+    print(f"wrote {path}", flush=True)
     if args.json:
-        rows: list[dict[str, Any]] = [
-            {**asdict(q), "collision_free_share": q.collision_free_share, "passed": q.passed}
-            for q in results
-        ]
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0 if all(q.passed for q in results) else 1
 
