@@ -7,11 +7,19 @@ laptop's side, because Gymnasium is a laptop-only dependency: nothing under ``ro
 imports it, and ``python -m robot run`` on a gym config says to come here.
 
 The loop, the policy, the fail-safe and the telemetry are the robot's own; only the hardware is
-a Gymnasium env behind the robot's ``Hardware`` interface (``GymHardware``). The env moves
-only when it is stepped: ``drive`` steps it with the action whose motor command was asked for
-(a ``Discrete`` action space indexed like the bundle's action table) or with the two duties (a
-``Box`` of shape (2,)); ``stop`` does not step it, so a stopped robot is a paused world, and its
-newest observation is always current. An episode that ends is reset.
+a Gymnasium env behind the robot's ``Hardware`` interface (``GymHardware``), which is also a
+``robot.control.world.EpisodicWorld``. The env moves only when it is stepped:
+
+- a bundle whose actions have no motor commands (CartPole's, Acrobot's, ...) steps a
+  ``Discrete`` env by action index (``drive_action``, called by the loop);
+- a robot bundle's motor command steps a ``Discrete`` env with the action whose command it is
+  (the nearest for a manoeuvre of the supervisor's), or a ``Box`` of shape (2,) with the duties.
+
+``stop`` does not step it, so a stopped robot is a paused world, and its newest observation is
+always current. Episode i starts from ``env.reset(seed=base + i)``: ``base`` is ``[hardware.gym]
+seed``, or the evaluation seeds' (1,000,000) when it is left out, so software in the loop plays
+the very episodes ``python -m trainer eval-bundle`` does. The loop runs on simulated time unless
+``--real-time`` (``robot.cli.run.loop_clock``).
 Env ids from sim2pi's trainer register on import: ``trainer.envs:sim2pi/ObstacleAvoid-v0``.
 """
 
@@ -19,27 +27,43 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from robot.config import GymConfig
-from robot.errors import HardwareError
+from robot.errors import ConfigError, HardwareError, SpecMismatchError
 from robot.hardware import Hardware, Snapshot
 from shared.spec import MotorCommand, TaskSpec
+from trainer.evaluation import EVAL_SEED_BASE
 
 _log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
+@dataclass(frozen=True)
+class Episode:
+    """One ended episode: its reset seed, return and length (env steps)."""
+
+    seed: int | None
+    ret: float
+    length: int
+
+
 class GymHardware(Hardware):
-    """A Gymnasium env behind the hardware interface."""
+    """A Gymnasium env behind the hardware interface, and an episodic world for the loop."""
 
     name = "gym"
 
     def __init__(self, config: GymConfig, spec: TaskSpec, *, clock: Clock) -> None:
-        """Make and reset the env; check its spaces against the bundle's spec."""
+        """Make and reset the env; check its spaces against the bundle's spec.
+
+        ConfigError for an env that cannot be made or channels outside its observation,
+        SpecMismatchError for an action space the bundle's actions cannot drive: like every
+        bad config or bundle, one line and exit 2 in ``run`` and ``check`` alike.
+        """
         self.config = config
         self._clock = clock
         mapping = dict(config.channels)
@@ -47,43 +71,74 @@ class GymHardware(Hardware):
         try:
             self.env = gym.make(config.env_id)
         except Exception as exc:  # gymnasium raises many kinds for a bad id
-            raise HardwareError(
+            raise ConfigError(
                 f"[hardware.gym.env_id] cannot make {config.env_id!r}: {exc}; give a registered "
                 "id, or 'module:EnvId' to import its module first"
-            ) from exc
-        self._commands = [action.motor for action in spec.actions]
-        space = self.env.action_space
+            ) from None
+        self._closed = False
+        try:
+            self._discrete = self._check_spaces(spec)
+        except Exception:
+            self.close()
+            raise
+        self._names = list(spec.actions.names)
+        self._commands = [action.motor for action in spec.actions if action.motor is not None]
+        self._by_index = not self._commands
+        self._approximated: set[MotorCommand] = set()
+        self._seed_base = EVAL_SEED_BASE if config.seed is None else config.seed
+        self.ended: list[Episode] = []
+        self.steps = 0  # env steps in all episodes
+        self.episode_steps = 0
+        self.episode_return = 0.0
+        self._reset()
+
+    def _check_spaces(self, spec: TaskSpec) -> bool:
+        """Whether the env's actions are Discrete (else a Box of two duties); raise if the
+        bundle's actions cannot drive them or a channel is outside the observation."""
+        env_id, space, n = self.config.env_id, self.env.action_space, len(spec.actions)
+        by_index = any(action.motor is None for action in spec.actions)
+        names = list(spec.actions.names)
         if isinstance(space, gym.spaces.Discrete):
-            if int(space.n) != len(self._commands):
-                self.env.close()
-                raise HardwareError(
-                    f"[hardware.gym] {config.env_id}: action space Discrete({space.n}), but the "
-                    f"bundle has {len(self._commands)} actions {list(spec.actions.names)}"
+            if int(space.n) != n:
+                raise SpecMismatchError(
+                    f"[hardware.gym] {env_id}: expected an action space of the bundle's {n} "
+                    f"actions {names}, found Discrete({space.n}); name the env the bundle was "
+                    "trained on"
                 )
-            self._discrete = True
-        elif isinstance(space, gym.spaces.Box) and space.shape == (2,):
-            self._discrete = False
-        else:
-            self.env.close()
-            raise HardwareError(
-                f"[hardware.gym] {config.env_id}: action space {space} is neither Discrete("
-                f"{len(self._commands)}) nor a Box of two duties"
+        elif by_index:
+            raise SpecMismatchError(
+                f"[hardware.gym] {env_id}: the bundle's actions {names} have no motor commands, "
+                f"so they drive a Discrete({n}) env by index, found {space}; name the env the "
+                "bundle was trained on"
+            )
+        elif not (isinstance(space, gym.spaces.Box) and space.shape == (2,)):
+            raise SpecMismatchError(
+                f"[hardware.gym] {env_id}: expected Discrete({n}) or a Box of two duties, found "
+                f"action space {space}; name an env the robot's motor commands can drive"
             )
         shape = self.env.observation_space.shape
         size = int(np.prod(shape)) if shape else 0
         if self._indices and max(self._indices) >= size:
-            self.env.close()
-            raise HardwareError(
-                f"[hardware.gym.channels] index {max(self._indices)} is outside the env's "
-                f"observation of shape {shape}"
+            raise ConfigError(
+                f"[hardware.gym.channels] expected indices into the env's observation of shape "
+                f"{shape}, found {max(self._indices)}; map each channel to an index below {size}"
             )
-        self.episodes = 0
-        self.steps = 0
+        return isinstance(space, gym.spaces.Discrete)
+
+    @property
+    def seed(self) -> int:
+        """The reset seed of the episode now running."""
+        return self._seed_base + len(self.ended)
+
+    @property
+    def episodes(self) -> int:
+        """Episodes ended so far."""
+        return len(self.ended)
+
+    def _reset(self) -> None:
+        self._observation, _ = self.env.reset(seed=self.seed)
+        self.episode_steps = 0
         self.episode_return = 0.0
-        self._closed = False
-        self._names = list(spec.actions.names)
-        self._approximated: set[MotorCommand] = set()
-        self._observation, _ = self.env.reset(seed=config.seed)
 
     def snapshot(self) -> Snapshot:
         """The env's current observation (always current: the world waits while stopped)."""
@@ -97,7 +152,9 @@ class GymHardware(Hardware):
 
         A Discrete env can only take the bundle's actions. A command that is none of them (the
         supervisor's recovery manoeuvre) becomes the nearest action by its duties, said once
-        per command in the log; a stop (both duties 0) steps nothing, as ``stop`` does.
+        per command in the log; a stop (both duties 0) steps nothing, as ``stop`` does. A bundle
+        without motor commands is driven by ``drive_action``: any other command than a stop is
+        refused (HardwareError).
         """
         if self._discrete:
             action: Any = self._action_for(command)
@@ -105,20 +162,57 @@ class GymHardware(Hardware):
                 return
         else:
             action = np.array([command.left, command.right], dtype=np.float32)
+        self._step(action)
+
+    def drive_action(self, index: int) -> None:
+        """Step the env once with action ``index`` (the bundle's actions have no motor
+        commands: the loop drives them so); reset it when the episode ends."""
+        if not 0 <= index < len(self._names):
+            raise HardwareError(
+                f"gym backend: action {index} is outside the bundle's {len(self._names)} actions"
+            )
+        self._step(index)
+
+    def _step(self, action: Any) -> None:
         observation, reward, terminated, truncated, _ = self.env.step(action)
         self.steps += 1
+        self.episode_steps += 1
         self.episode_return += float(reward)
-        if terminated or truncated:
-            self.episodes += 1
-            _log.info(
-                "gym episode %d ended after %d steps, return %.3f",
-                self.episodes,
-                self.steps,
-                self.episode_return,
-            )
-            self.episode_return = 0.0
-            observation, _ = self.env.reset()
         self._observation = observation
+        if terminated or truncated:
+            episode = Episode(self.seed, self.episode_return, self.episode_steps)
+            self.ended.append(episode)
+            _log.info(
+                "gym episode %d (seed %s) ended after %d steps, return %.3f",
+                len(self.ended),
+                episode.seed,
+                episode.length,
+                episode.ret,
+            )
+            self._reset()
+
+    def episodes_ended(self) -> int:
+        """Episodes ended so far (``run --episodes N`` stops after N)."""
+        return len(self.ended)
+
+    def episodes_summary(self) -> dict[str, Any]:
+        """The ended episodes for the exit summary (``--summary-json``), in order: reset
+        ``seeds``, ``returns``, ``lengths``; the one running at exit in ``unfinished``."""
+        unfinished = None
+        if self.episode_steps:
+            unfinished = {
+                "seed": self.seed,
+                "steps": self.episode_steps,
+                "return": self.episode_return,
+            }
+        return {
+            "env_id": self.config.env_id,
+            "count": len(self.ended),
+            "seeds": [e.seed for e in self.ended],
+            "returns": [e.ret for e in self.ended],
+            "lengths": [e.length for e in self.ended],
+            "unfinished": unfinished,
+        }
 
     def _action_for(self, command: MotorCommand) -> int | None:
         """The action index of ``command``, or the nearest action's; None for a stop."""
@@ -126,6 +220,11 @@ class GymHardware(Hardware):
             return self._commands.index(command)
         if command.left == 0.0 and command.right == 0.0:
             return None
+        if self._by_index:
+            raise HardwareError(
+                f"gym backend: {command} cannot drive {self.config.env_id}: the bundle's "
+                "actions have no motor commands; they drive the env by action index"
+            )
         nearest = min(
             range(len(self._commands)),
             key=lambda i: (
@@ -152,8 +251,13 @@ class GymHardware(Hardware):
             self.env.close()
 
     def describe(self) -> list[str]:
-        """The env id and the channel indices."""
-        return [f"gym: {self.config.env_id}, observation indices {self._indices}"]
+        """The env id, the channel indices, how actions drive it and the episodes' seeds."""
+        how = "by action index" if self._by_index else "by motor command"
+        return [
+            f"gym: {self.config.env_id}, observation indices {self._indices}",
+            f"gym: actions {self._names} drive it {how}; episode i resets on seed "
+            f"{self._seed_base} + i",
+        ]
 
 
 def open_gym(config: GymConfig, spec: TaskSpec, clock: Clock) -> GymHardware:

@@ -33,7 +33,7 @@ from robot.inference.tflite_runtimes import (
 )
 from robot.learning.state_lock import LOCK_NAME, holder
 from robot.runtime.backends import BackendOptions, OpenedBackend, open_backend
-from robot.runtime.compose import open_bundle, open_policy
+from robot.runtime.compose import check_actions, open_bundle, open_policy
 from robot.runtime.state_dirs import with_writable_defaults
 from robot.runtime.writable import directory_problem, state_dir_problem, telemetry_problem
 from shared.bundle import Bundle
@@ -62,7 +62,15 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
         f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
         f"{list(bundle.spec.observation.names)} all mapped"
     )
-    for line in describe_supervisor(config, bundle):
+    # The rule `run` applies (robot.runtime.compose): refused here exactly as there, exit 2.
+    by_index = check_actions(config, bundle, learning=config.learning.enabled)
+    if by_index:
+        report(
+            f"actions  {list(bundle.spec.actions.names)} have no motor commands: they drive the "
+            f"{config.hardware.backend} world by action index (no supervisor, no learning)"
+        )
+        report("supervisor n/a: no motor command to recover or shield with")
+    for line in [] if by_index else describe_supervisor(config, bundle):
         report(line)
     problems = check_paths(with_writable_defaults(config))
     try:

@@ -5,6 +5,11 @@ the sd_notify socket, and closes them at every exit. A reload hands the loop rep
 closes what they replace (``robot.runtime.reload``), so at the end the command closes what the
 loop holds then.
 
+Software in the loop (``[hardware] backend = "gym"``, through ``python -m trainer sil run``)
+ticks on simulated time, as fast as the machine goes, unless ``--real-time``; ``--episodes N``
+ends it after N episodes of the env, and the episodes (seeds, returns, lengths) are in the
+summary. Both options are refused for the robot's own backends.
+
 A SIGTERM or SIGINT during start-up is noted by ``main``'s ``StopLatch`` and ends start-up at
 the next step (one line, exit 0, no motor driven); once the loop exists the latch hands it over.
 """
@@ -19,13 +24,13 @@ from typing import Any
 
 from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_STUCK
 from robot.cli.signals import HangupLatch, StartupStopped, StopLatch
-from robot.config import load_config
-from robot.control.clock import MonotonicClock
+from robot.config import GymConfig, RobotConfig, load_config
+from robot.control.clock import Clock, MonotonicClock, SimulatedClock
 from robot.control.decider import Decider
 from robot.control.loop import ControlLoop, LoopFailedError
 from robot.control.supervisor import STUCK
 from robot.control.telemetry import TelemetryWriter, format_summary
-from robot.errors import HardwareError
+from robot.errors import ConfigError, HardwareError
 from robot.hardware.faults import inject_faults
 from robot.learning.saving import StateNotSavedError
 from robot.runtime.backends import BackendOptions, open_backend
@@ -64,6 +69,7 @@ def _run(
 ) -> int:
     stop.check("loading the runtime")
     config = with_writable_defaults(load_config(args.config))
+    clock = loop_clock(config, args)
     stop.check("reading the config")
     bundle = open_bundle(config)
     stop.check("verifying the bundle")
@@ -80,7 +86,7 @@ def _run(
         telemetry = composition.open_telemetry()
         if telemetry is not None:
             _log.info("telemetry to %s", telemetry.path)
-        with open_backend(config, bundle, MonotonicClock(), options) as backend:
+        with open_backend(config, bundle, clock, options) as backend:
             stop.check("opening the hardware")
             hardware = inject_faults(backend.hardware)
             for line in hardware.describe():
@@ -98,7 +104,7 @@ def _run(
             )
             reloader = Reloader(loop, config, bundle, notifier, learn=args.learn)
             try:
-                summary = _drive(loop, reloader, stop, hangup, args.max_ticks)
+                summary = _drive(loop, reloader, stop, hangup, args)
                 link = backend.hardware.link_counters()
                 if link is not None:
                     summary["link"] = link
@@ -133,15 +139,16 @@ def _drive(
     reloader: Reloader,
     stop: StopLatch,
     hangup: HangupLatch,
-    max_ticks: int | None,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """Run the loop with the signals handed to it and the reloader in place; its summary."""
+    """Run the loop (``--max-ticks``, ``--episodes``) with the signals handed to it and the
+    reloader in place; its summary."""
     reloader.start()
     stop.hand_over(loop)  # a signal noted since the last start-up check stops it at once
     hangup.attach(reloader)
     age_at_start_s = process_age_s()
     try:
-        summary = loop.run(max_ticks=max_ticks)
+        summary = loop.run(max_ticks=args.max_ticks, max_episodes=getattr(args, "episodes", None))
     finally:
         stop.loop_ended()
         reloader.close()
@@ -150,6 +157,25 @@ def _drive(
         None if first is None else round(age_at_start_s + first, 3)
     )
     return summary
+
+
+def loop_clock(config: RobotConfig, args: argparse.Namespace) -> Clock:
+    """The clock to open the backend with: simulated time for the ``gym`` backend (software in
+    the loop: no tick ever waits) unless ``--real-time``, else the wall clock (the ``sim``
+    backend hands back its world's own). ConfigError for ``--episodes``/``--real-time`` on a
+    robot's backend, or ``--episodes`` below 1."""
+    episodes = getattr(args, "episodes", None)
+    real_time = getattr(args, "real_time", False)
+    gym = isinstance(config.hardware, GymConfig)
+    if not gym and (episodes is not None or real_time):
+        flag = "--episodes" if episodes is not None else "--real-time"
+        raise ConfigError(
+            f"{flag}: expected [hardware] backend = 'gym' (software in the loop), found "
+            f"{config.hardware.backend!r} in {config.source}; leave {flag} out on the robot"
+        )
+    if episodes is not None and episodes < 1:
+        raise ConfigError(f"--episodes: expected a number of episodes >= 1, found {episodes}")
+    return SimulatedClock() if gym and not real_time else MonotonicClock()
 
 
 def _close(decider: Decider | None, telemetry: TelemetryWriter | None) -> None:
@@ -172,6 +198,8 @@ def _report(summary: dict[str, Any], args: argparse.Namespace) -> None:
         from robot.hardware.serial_link import format_counters
 
         _log.info("link: %s", format_counters(summary["link"]))
+    if "episodes" in summary:
+        _log.info("episodes: %s", format_episodes(summary["episodes"]))
     _log.info(
         "first decision %s s after process start; RSS %.1f MiB",
         summary["first_decision_after_process_start_s"],
@@ -187,6 +215,19 @@ def format_supervisor(supervisor: dict[str, Any]) -> str:
     return (
         f"took over for {takeovers}; {supervisor['failed_recoveries']} recoveries failed, "
         f"stuck ×{supervisor['stuck']}, shield ×{supervisor['shielded']}"
+    )
+
+
+def format_episodes(episodes: dict[str, Any]) -> str:
+    """A simulated world's episodes (software in the loop) as one log line."""
+    returns = episodes["returns"]
+    if not returns:
+        return "none ended"
+    mean = sum(returns) / len(returns)
+    return (
+        f"{len(returns)} ended on seeds {episodes['seeds'][0]}..{episodes['seeds'][-1]}; "
+        f"return mean {mean:.2f}, min {min(returns):.2f}, max {max(returns):.2f}; "
+        f"length mean {sum(episodes['lengths']) / len(returns):.1f}"
     )
 
 

@@ -14,6 +14,10 @@ on contact, no progress or oscillation it drives the recovery manoeuvre instead 
 told, and not asked until it ends), and it stops the motors when the robot is ``stuck``. Every
 choice it leaves to the decider passes its shield.
 
+A backend that is a simulated world (``robot.control.world``: the laptop's ``gym``) may be
+driven by action index, when the bundle's actions have no motor commands; ``run(max_episodes=N)``
+ends after N of its episodes, and its episodes are in the summary.
+
 The loop borrows everything it is given (hardware, decider, supervisor, telemetry, notifier)
 and closes none of it: whoever opened a part closes it (``robot.runtime``, ``robot.cli.run``).
 The one exception is a telemetry writer whose write failed: it is closed at once and not used again.
@@ -37,6 +41,7 @@ from robot.control.decider import Choice, Decider
 from robot.control.observation import ObservationBuilder, Refusal
 from robot.control.supervisor import STUCK, Supervisor, Takeover
 from robot.control.telemetry import RunStats, TelemetryWriter, TickTrace
+from robot.control.world import EpisodicWorld, action_world, world_of
 from robot.errors import RobotError
 from robot.hardware.base import Hardware
 from robot.systemd.sdnotify import Notifier, WatchdogGate
@@ -122,6 +127,8 @@ class ControlLoop:
         self.period_s = 1.0 / config.rate_hz
         self.label = label
         self.observer = ObservationBuilder(spec.observation, config.max_sensor_age_s)
+        #: The world to drive by action index (the spec's actions have no motor commands).
+        self._by_index: EpisodicWorld | None = action_world(spec, hardware)
         self.stats = RunStats()
         self.wake = threading.Event()
         self.stop_requested: str | None = None
@@ -144,15 +151,29 @@ class ControlLoop:
         # thread simply waits for the lock, and the loop wakes at once.
         threading.Thread(target=self.wake.set, name="sim2pi-wake", daemon=True).start()
 
-    def run(self, max_ticks: int | None = None) -> dict[str, Any]:
-        """Run until ``request_stop``, ``max_ticks`` or a fatal error; return the summary."""
+    def run(self, max_ticks: int | None = None, max_episodes: int | None = None) -> dict[str, Any]:
+        """Run until ``request_stop``, ``max_ticks``, ``max_episodes`` ended episodes of a
+        simulated world (``robot.control.world``) or a fatal error; return the summary."""
         stats = self.stats
+        world = world_of(self.hardware)
+        if max_episodes is not None and world is None:
+            raise ValueError(f"max_episodes: the {self.hardware.name} backend has no episodes")
+
+        def episodes_done() -> bool:
+            return (
+                world is not None
+                and max_episodes is not None
+                and (world.episodes_ended() >= max_episodes)
+            )
+
         self._stop(START, "before the first valid decision", count=False)
         start = self.clock.now()
         stats.started_s = start
         deadline = start
         try:
             while self.stop_requested is None and (max_ticks is None or stats.ticks < max_ticks):
+                if episodes_done():
+                    break
                 self.clock.wait_until(deadline, self.wake)
                 if self.stop_requested is not None:
                     break
@@ -165,7 +186,9 @@ class ControlLoop:
                 if not on_time:
                     # Skip the deadlines already missed: start again on the grid, ahead of now.
                     deadline = start + math.ceil((now - start) / self.period_s) * self.period_s
-            stats.exit_reason = self.stop_requested or f"max_ticks ({max_ticks})"
+            stats.exit_reason = self.stop_requested or (
+                f"max_episodes ({max_episodes})" if episodes_done() else f"max_ticks ({max_ticks})"
+            )
         except BaseException as exc:
             stats.exit_reason = f"{type(exc).__name__}: {exc}"
             raise
@@ -180,6 +203,8 @@ class ControlLoop:
         learning = self.decider.summary()
         if learning is not None:
             summary["learning"] = learning
+        if world is not None:
+            summary["episodes"] = world.episodes_summary()
         return summary
 
     # -- a reload --------------------------------------------------------------------------
@@ -193,8 +218,10 @@ class ControlLoop:
         except Exception as exc:  # a state directory we cannot use: keep everything as it was
             self._refuse(new, exc)
             return self.clock.now()
+        by_index = action_world(new.spec, self.hardware)
         self.decider = decider
         self.spec = new.spec
+        self._by_index = by_index
         self.config = new.config
         self.period_s = 1.0 / new.config.rate_hz
         self.observer = ObservationBuilder(new.spec.observation, new.config.max_sensor_age_s)
@@ -274,11 +301,18 @@ class ControlLoop:
         if held:
             self._stop(OVERRUNS, f"{self._overrun_streak} deadlines missed in a row")
         elif tick.choice is not None:
-            self.hardware.drive(tick.choice.command)
+            self._drive(tick.choice)
             if supervisor is not None:
                 choice = tick.choice
                 supervisor.driven(choice.command, tick.started_s, explored=choice.explored)
             self._driving()
+
+    def _drive(self, choice: Choice) -> None:
+        """Drive the decider's choice: its motor command, or a world's action by index."""
+        if self._by_index is not None and choice.decision is not None:
+            self._by_index.drive_action(choice.decision.action_index)
+        else:
+            self.hardware.drive(choice.command)
 
     def _take_over(self, takeover: Takeover, observation: np.ndarray, held: bool) -> None:
         """Drive the supervisor's command (or stop: ``stuck``); the decider is not asked."""

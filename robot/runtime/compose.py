@@ -10,6 +10,13 @@ that could not keep its telemetry or what it learns is refused before a motor mo
 
 With learning on, the learner decides: the configured policy is not built (no TFLite
 interpreter, no child-process probe), only named in the label.
+
+A bundle whose actions have no motor commands (CartPole's, say) drives only a simulated world by
+action index: the ``gym`` backend, software in the loop on the laptop. ``check_actions`` is the
+one rule for that, called by ``compose`` (``run``, the reload) and by ``check``, so the two can
+never disagree; on ``gpio``, ``serial`` and ``sim`` such a bundle is refused before anything
+opens, and with it there is no supervisor (no motor command to recover or shield with) and no
+learner.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.config import LEARNED_POLICY, RobotConfig, check_channels
+from robot.config import LEARNED_POLICY, GymConfig, RobotConfig, check_channels
 from robot.config.learning import STATE_DIR_FIX
 from robot.control.decider import Decider, GreedyDecider
 from robot.control.supervisor import Supervisor
 from robot.control.telemetry import TelemetryWriter
-from robot.errors import ConfigError, PolicyLoadError
+from robot.control.world import has_motor_commands
+from robot.errors import ConfigError, PolicyLoadError, SpecMismatchError
+from robot.hardware.base import STOP
 from robot.inference.policy import POLICY_KINDS, Policy, QTablePolicy, load_policy
 from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
 from robot.learning import Learner, learned_table
@@ -114,13 +123,19 @@ class Composition:
             return self.decider.open()
         return self.decider
 
+    @property
+    def by_index(self) -> bool:
+        """Whether the bundle's actions have no motor commands: they drive a simulated world
+        (the ``gym`` backend) by action index; ``check_actions`` allowed nothing else."""
+        return not has_motor_commands(self.bundle.spec)
+
     def open_supervisor(self) -> Supervisor | None:
         """A new supervisor for the bundle's actions and channels (``[supervisor]`` on), or None.
 
-        None too for a spec whose actions have no motor commands: there is nothing to recover
-        with (such a bundle cannot drive a robot; ``compose`` has refused it already)."""
+        None too for a bundle that drives by action index: there is no motor command to recover
+        or shield with, and its channels are no robot's ranges."""
         settings = self.config.supervisor
-        if not settings.enabled:
+        if not settings.enabled or self.by_index:
             return None
         return Supervisor.for_spec(settings, self.bundle.spec, self.config.loop.rate_hz)
 
@@ -146,6 +161,7 @@ def compose(config: RobotConfig, bundle: Bundle, *, learn: bool = False) -> Comp
     fix) for an enabled telemetry path or a learning state directory that cannot be written.
     """
     learning = learn or config.learning.enabled
+    by_index = check_actions(config, bundle, learning=learning)
     problems = run_problems(config, learning=learning, create=True)
     if problems:
         raise ConfigError(problems[0])
@@ -154,8 +170,45 @@ def compose(config: RobotConfig, bundle: Bundle, *, learn: bool = False) -> Comp
         name = "qtable" if config.bundle.policy == LEARNED_POLICY else config.bundle.policy
         return Composition(config, bundle, learner_recipe(config, bundle), label(bundle, name))
     policy = open_policy(config, bundle)
-    decider = GreedyDecider.for_spec(policy, bundle.spec)
+    if by_index:
+        # The loop drives each choice's action index (``robot.control.world``); the command
+        # beside it moves nothing, should anything ever drive it.
+        decider = GreedyDecider(policy, [STOP] * len(bundle.spec.actions))
+    else:
+        decider = GreedyDecider.for_spec(policy, bundle.spec)
     return Composition(config, bundle, decider, label(bundle, policy.name))
+
+
+def check_actions(config: RobotConfig, bundle: Bundle, *, learning: bool) -> bool:
+    """Whether ``bundle``'s actions drive the world by action index (they have no motor
+    commands); SpecMismatchError (one line: the key, expected, found, the fix) where they
+    cannot drive what ``config`` names.
+
+    The one rule, for ``run`` (through ``compose``), the reload and ``check`` alike: actions
+    without motor commands drive only the ``gym`` backend (software in the loop), never the
+    motors of ``gpio``, ``serial`` or ``sim``, and nothing can learn on them.
+    """
+    spec = bundle.spec
+    if has_motor_commands(spec):
+        return False
+    found = (
+        f"the bundle {bundle.path} ({spec.env_id}) has actions {list(spec.actions.names)} "
+        "without motor commands"
+    )
+    backend = config.hardware.backend
+    if not isinstance(config.hardware, GymConfig):
+        raise SpecMismatchError(
+            f"{config.source}: [hardware] backend = {backend!r}: expected a bundle whose actions "
+            f"have motor commands (a robot task's), but {found}, so they cannot drive motors; "
+            "export a robot task's bundle, or run this one in software in the loop "
+            "(backend = 'gym', python -m trainer sil run)"
+        )
+    if learning:
+        raise SpecMismatchError(
+            f"{config.source}: [learning] (or --learn): on-robot learning needs actions with "
+            f"motor commands, but {found}; turn learning off"
+        )
+    return True
 
 
 def label(bundle: Bundle, policy_name: str) -> str:

@@ -14,7 +14,7 @@ from robot.config import GymConfig, LoopConfig
 from robot.control.clock import SimulatedClock
 from robot.control.decider import GreedyDecider
 from robot.control.loop import ControlLoop
-from robot.errors import HardwareError
+from robot.errors import ConfigError, SpecMismatchError
 from robot.inference.policy import load_policy
 from shared.bundle import Bundle, read_bundle
 from shared.spec import MotorCommand
@@ -142,13 +142,13 @@ def test_a_discrete_env_drives_the_nearest_action_for_a_manoeuvre(bundle: Bundle
 
 def test_mismatched_action_space_is_refused(bundle: Bundle) -> None:
     with pytest.raises(
-        HardwareError, match=r"action space Discrete\(2\), but the bundle has 5 actions"
+        SpecMismatchError, match=r"the bundle's 5 actions .*, found Discrete\(2\)"
     ):
         GymHardware(GymConfig("CartPole-v1", MAPPING), bundle.spec, clock=lambda: 0.0)
 
 
 def test_unknown_env_id_says_how_to_name_one(bundle: Bundle) -> None:
-    with pytest.raises(HardwareError, match="cannot make 'nope/Nothing-v0'"):
+    with pytest.raises(ConfigError, match="cannot make 'nope/Nothing-v0'"):
         GymHardware(GymConfig("nope/Nothing-v0", MAPPING), bundle.spec, clock=lambda: 0.0)
 
 

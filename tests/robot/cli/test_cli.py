@@ -431,7 +431,9 @@ def test_a_backend_passed_in_runs_the_gym_config(tmp_path: Path) -> None:
         return GpioHardware(gpio, spec.observation.names, clock=clock, pin_factory=factory)
 
     config = example(tmp_path, "reference_gym.toml", ('policy = "tflite"', 'policy = "qtable"'))
-    argv = ["run", "--config", str(config), "--max-ticks", "20"]
+    # --real-time: the stand-in's sensors are mock pins read on the wall clock (a gym backend
+    # runs on simulated time otherwise, where 20 ticks pass before any echo returns).
+    argv = ["run", "--config", str(config), "--max-ticks", "20", "--real-time"]
     try:
         assert main(argv, backends={"gym": open_stand_in}) == 0
         assert [type(c).__name__ for c in opened] == ["GymConfig"]
