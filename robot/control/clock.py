@@ -1,4 +1,5 @@
-"""Clocks for the control loop: the real monotonic one, and a simulated one for tests.
+"""Clocks for the control loop: the real monotonic one, and a simulated one (tests, and software
+in the loop on the ``gym`` backend unless ``--real-time``: ``robot.cli.run.loop_clock``).
 
 Both give seconds on a monotonic scale and wait until a deadline unless woken by an Event
 (a signal handler sets it, so SIGTERM does not wait out the period).
@@ -38,7 +39,8 @@ class MonotonicClock:
 
 
 class SimulatedClock:
-    """Time that only moves when someone waits or calls ``advance``: tests run faster than real."""
+    """Time that only moves when someone waits or calls ``advance``: nothing ever sleeps, so tests
+    and software in the loop run as fast as the machine goes."""
 
     def __init__(self, start_s: float = 0.0) -> None:
         self._now_s = start_s

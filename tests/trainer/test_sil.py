@@ -141,9 +141,7 @@ def test_a_discrete_env_drives_the_nearest_action_for_a_manoeuvre(bundle: Bundle
 
 
 def test_mismatched_action_space_is_refused(bundle: Bundle) -> None:
-    with pytest.raises(
-        SpecMismatchError, match=r"the bundle's 5 actions .*, found Discrete\(2\)"
-    ):
+    with pytest.raises(SpecMismatchError, match=r"the bundle's 5 actions .*, found Discrete\(2\)"):
         GymHardware(GymConfig("CartPole-v1", MAPPING), bundle.spec, clock=lambda: 0.0)
 
 
