@@ -214,11 +214,12 @@ class ControlLoop:
         new, self._pending = self._pending, None
         assert new is not None
         try:
+            # compose refused already a bundle this hardware cannot drive; never crash on one
+            by_index = action_world(new.spec, self.hardware)
             decider = new.open_decider()
         except Exception as exc:  # a state directory we cannot use: keep everything as it was
             self._refuse(new, exc)
             return self.clock.now()
-        by_index = action_world(new.spec, self.hardware)
         self.decider = decider
         self.spec = new.spec
         self._by_index = by_index
