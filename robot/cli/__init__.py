@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 _log = logging.getLogger("robot")
+_VERBOSE_HELP = (
+    "also show the libraries' known noise (LiteRT's 'Created TensorFlow Lite XNNPACK delegate' "
+    "line); same as SIM2PI_VERBOSE=1 (shared/quiet.py)"
+)
 
 
 def rate_hz(text: str) -> float:
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    parser.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -113,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--rate-hz", type=rate_hz, default=50.0, help="loop rate for the tick bench (1-200 Hz)"
     )
+    for command in sub.choices.values():  # also after the command; SUPPRESS keeps one before it
+        command.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
+        )
     return parser
 
 
@@ -160,6 +169,10 @@ def _command(
     from robot.systemd.journal import configure_logging
     from shared.errors import Sim2PiError
 
+    if args.verbose:
+        from shared.quiet import set_verbose
+
+        set_verbose()
     configure_logging(args.log_level, sys.stderr)
     try:
         from robot.runtime.backends import BackendOptions

@@ -21,6 +21,7 @@ import importlib
 import logging
 import os
 import platform
+import re
 import struct
 import sys
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from robot.inference.model_file import model_problem
 from robot.inference.probe import ProbeReport
 from shared.bundle import TensorInfo, read_manifest
 from shared.errors import ManifestError
+from shared.quiet import filtered_stderr
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +55,12 @@ PROBE_NAMES = {
 }
 #: The candidates the robot's probe tries, in order of preference (tests narrow it).
 PROBE_CANDIDATES: tuple[str, ...] = tuple(PROBE_NAMES[name] for name, _, _ in RUNTIMES)
+#: What a runtime prints straight to stderr from C++ (its minimal logger, which neither
+#: ``TF_CPP_MIN_LOG_LEVEL`` nor any Python API silences), once per process, from the first
+#: ``allocate_tensors()``: hidden unless ``--verbose`` (``shared.quiet``).
+XNNPACK_NOISE: tuple[re.Pattern[str], ...] = (
+    re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"),
+)
 
 
 def runtime_exists(
@@ -108,12 +116,18 @@ class TFLiteRuntime:
     def interpreter(self, model_path: str | Path) -> Any:
         """An interpreter for ``model_path`` with its tensors allocated (one thread)."""
         interpreter = self.interpreter_class(model_path=str(model_path), num_threads=1)
-        interpreter.allocate_tensors()
+        allocate_tensors(interpreter)
         return interpreter
 
     def describe(self) -> str:
         """One line for logs and ``robot check``."""
         return f"{self.name} {self.version}"
+
+
+def allocate_tensors(interpreter: Any) -> None:
+    """``interpreter.allocate_tensors()`` without the runtime's known noise (``XNNPACK_NOISE``)."""
+    with filtered_stderr(XNNPACK_NOISE):
+        interpreter.allocate_tensors()
 
 
 def _version(distributions: tuple[str, ...]) -> str:
@@ -313,7 +327,7 @@ def _manifest_model(bundle_dir: str | Path, model: str) -> dict[str, Any]:
 def _build_and_invoke(interpreter_class: Callable[..., Any], model_path: str | Path) -> None:
     """Build an interpreter for ``model_path`` and run one inference on zeros; raise if it fails."""
     interpreter = interpreter_class(model_path=str(model_path), num_threads=1)
-    interpreter.allocate_tensors()
+    allocate_tensors(interpreter)
     for details in interpreter.get_input_details():
         interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
     interpreter.invoke()
