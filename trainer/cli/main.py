@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from shared.errors import SpecError
+from shared.quiet import set_verbose
 from trainer.cli import SUBCOMMANDS
 from trainer.errors import UsageError
+from trainer.quiet import quiet_tensorflow
 
 EXIT_USAGE = 2
+VERBOSE_HELP = (
+    "also show the libraries' known start-up noise (TensorFlow's oneDNN, CPU-feature and absl "
+    "lines, its C++ INFO and WARNING log, LiteRT's XNNPACK line); same as SIM2PI_VERBOSE=1"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,19 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m trainer",
         description="Train DQN or tabular Q-learning on Gymnasium envs and evaluate the runs.",
     )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     for name in SUBCOMMANDS:
-        importlib.import_module(name).add_parser(subparsers)
+        command = importlib.import_module(name).add_parser(subparsers)
+        # Also after the subcommand (`train … --verbose`); SUPPRESS keeps the one given before.
+        command.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the subcommand; user errors print one line and return 2."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        set_verbose()
+    quiet_tensorflow()  # before anything imports TensorFlow (nothing has yet: see trainer.quiet)
     try:
         return int(args.func(args))
     except (UsageError, SpecError) as exc:
