@@ -14,7 +14,9 @@ opens nothing but the drive.
   10 kΩ on an L298N module) for "released" to mean "stopped".
 - ``serial``: a ``$D,<seq>,0,0`` stop frame, three times (a frame lost to noise is dropped by
   the microcontroller, which also stops by itself when the Pi goes quiet).
-- other backends (``gym``, a simulator): nothing outside the process can still be moving.
+- other backends (``gym``, a simulator): nothing outside the process can still be moving;
+  except that the ``sim`` backend's drive pins, when ``SIM2PI_SIM_PINS_FILE`` records them
+  for a reader outside the process (``robot/hardware/sim/pin_record.py``), are driven to 0 there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from robot.config import GpioConfig, RobotConfig, SerialConfig
+from robot.config import GpioConfig, RobotConfig, SerialConfig, SimConfig
 from robot.errors import HardwareError
 
 _log = logging.getLogger(__name__)
@@ -41,6 +43,12 @@ def stop_motors(config: RobotConfig, *, pin_factory: Any = None) -> list[str]:
         return _stop_gpio(hardware, pin_factory)
     if isinstance(hardware, SerialConfig):
         return [_stop_serial(hardware)]
+    if isinstance(hardware, SimConfig) and hardware.gpio is not None:
+        from robot.hardware.sim.pin_record import pins_file
+
+        path = pins_file()
+        if path is not None:
+            return [_stop_sim_pins(hardware.gpio, path)]
     return [f"{hardware.backend}: no motors outside this process; nothing to stop"]
 
 
@@ -95,6 +103,21 @@ def _stop_gpio(gpio: GpioConfig, pin_factory: Any) -> list[str]:
         for device in reversed(devices):
             device.close()
     return [f"gpio: drive pins low ({', '.join(lines)}), then released"]
+
+
+def _stop_sim_pins(gpio: GpioConfig, path: Any) -> str:
+    """The sim backend's drive pins, as recorded in ``path``, driven to 0 there."""
+    from gpiozero.pins.mock import MockFactory
+
+    from robot.hardware.sim.pin_record import write_pins
+
+    factory = MockFactory()  # names the pins as the sim backend's (a MockFactory) do
+    pins = {factory.pin(pin).info.name: 0.0 for _, pin in _drive_pins(gpio)}
+    try:
+        write_pins(path, "robot stop", pins)
+    except OSError as exc:
+        raise HardwareError(f"sim: cannot drive the recorded pins to 0 in {path}: {exc}") from exc
+    return f"sim: drive pins low ({', '.join(f'{name}=0' for name in pins)}) in {path}"
 
 
 def _stop_serial(serial_config: SerialConfig) -> str:

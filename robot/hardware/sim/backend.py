@@ -20,7 +20,9 @@ from robot.config import GpioConfig, SimConfig
 from robot.errors import ConfigError
 from robot.hardware.base import Snapshot
 from robot.hardware.gpio import GpioHardware
+from robot.hardware.sim.pin_record import PinRecorder, pins_file
 from robot.hardware.sim.pins import NO_ECHO_PULSE_S, SimPin, SimPinFactory, SimTriggerPin
+from shared.spec import MotorCommand
 from shared.world import (
     ROBOT_RADIUS_M,
     SPEED_OF_SOUND_M_S,
@@ -119,6 +121,10 @@ class SimHardware(ContactTally, GpioHardware):
         clock.before_step.append(self._apply_duties)
         clock.after_step.append(self._follow_bumper)
         clock.after_step.append(self._count)
+        # SIM2PI_SIM_PINS_FILE: the drive pins' states, for a reader outside this process.
+        path = pins_file()
+        self._pin_recorder = None if path is None else PinRecorder(path, _drive_pins(self.robot))
+        self._record_pins()
 
     def snapshot(self) -> Snapshot:
         """Ping every sensor once (on simulated time), then the gpio backend's snapshot."""
@@ -129,11 +135,28 @@ class SimHardware(ContactTally, GpioHardware):
                     sensor._queue.queue.append(value)
         return super().snapshot()
 
+    def drive(self, command: MotorCommand) -> None:
+        """The gpio backend's drive, then the pins recorded (``SIM2PI_SIM_PINS_FILE``)."""
+        super().drive(command)
+        self._record_pins()
+
+    def stop(self) -> None:
+        """The gpio backend's stop, then the pins recorded (``SIM2PI_SIM_PINS_FILE``)."""
+        super().stop()
+        self._record_pins()
+
     def close(self) -> None:
         """Stop the motors, close the devices and log what the simulated robot did."""
         if not self._closed and self.steps:
             _log.info("sim: %s", self.summary())
+        if not self._closed and getattr(self, "_pin_recorder", None) is not None:
+            super().stop()  # recorded before the devices close (close stops them too)
+            self._record_pins()
         super().close()
+
+    def _record_pins(self) -> None:
+        if getattr(self, "_pin_recorder", None) is not None and not self._closed:
+            self._pin_recorder.record()
 
     def summary(self) -> str:
         """Simulated time, distance and collisions so far, in one line."""
@@ -210,6 +233,17 @@ def open_sim(config: SimConfig, channels: tuple[str, ...]) -> SimHardware:
 def _echo_or_timeout_s(world: World, index: int) -> float:
     echo_s = world.echo_time_s(index)
     return NO_ECHO_PULSE_S if echo_s is None else echo_s
+
+
+def _drive_pins(robot: Any) -> dict[str, Any]:
+    """The drive's pins by name (GPIO12, …): each motor's forward/backward/phase/enable."""
+    pins = {}
+    for motor in (robot.left_motor, robot.right_motor):
+        for role in ("forward_device", "backward_device", "phase_device", "enable_device"):
+            device = getattr(motor, role, None)
+            if device is not None:
+                pins[device.pin.info.name] = device.pin
+    return pins
 
 
 def _pin_duty(motor: Any) -> float:
