@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from robot.cli.check_int8 import int8_summary
 from robot.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from robot.config import RobotConfig, load_config
 from robot.control.clock import MonotonicClock
@@ -62,6 +63,9 @@ def cmd_check(args: argparse.Namespace, options: BackendOptions) -> int:
         f"Q-table {'yes' if bundle.qtable_file else 'no'}); channels "
         f"{list(bundle.spec.observation.names)} all mapped"
     )
+    int8 = int8_summary(bundle.manifest)
+    if int8 is not None:
+        report(int8)
     # The rule `run` applies (robot.runtime.compose): refused here exactly as there, exit 2.
     by_index = check_actions(config, bundle, learning=config.learning.enabled)
     if by_index:
