@@ -9,13 +9,31 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-#: Eval episode i starts from ``env.reset(seed=EVAL_SEED_BASE + i)``; far from training seeds.
+#: Evaluation episode i starts from ``env.reset(seed=EVAL_SEED_BASE + i)``, far from training
+#: seeds. These are the seeds every reported figure uses (the run's final evaluation,
+#: ``eval-bundle``, software in the loop, the benchmarks); training never selects on them.
 EVAL_SEED_BASE = 1_000_000
+#: Training's own greedy evaluations (which checkpoint is best, when a run is solved) start from
+#: these seeds: periodic evaluations from ``SELECTION_SEED_BASE + i``, the confirmation of a new
+#: best from ``CONFIRM_SEED_BASE + i``. Disjoint from the evaluation seeds, so that the figures
+#: reported on those measure a choice that was made without them.
+SELECTION_SEED_BASE = 2_000_000
+CONFIRM_SEED_BASE = 3_000_000
 
 
 def eval_seeds(episodes: int) -> list[int]:
     """The fixed reset seeds of ``episodes`` evaluation episodes."""
     return [EVAL_SEED_BASE + i for i in range(episodes)]
+
+
+def selection_seeds(episodes: int) -> list[int]:
+    """The reset seeds of training's periodic greedy evaluations."""
+    return [SELECTION_SEED_BASE + i for i in range(episodes)]
+
+
+def confirmation_seeds(episodes: int) -> list[int]:
+    """The reset seeds of the second evaluation that a new best checkpoint must pass."""
+    return [CONFIRM_SEED_BASE + i for i in range(episodes)]
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ class DQNConfig:
     """episodes per periodic greedy evaluation, on fixed seeds"""
     final_eval_episodes: int = 10
     """episodes of the final greedy evaluation of the best and last checkpoints"""
+    confirm_episodes: int = 20
+    """episodes on other seeds that an evaluation which beats the best must also play; the
+    checkpoint's score is the mean over both (0 = the periodic evaluation alone decides)"""
+    stop_on_solved: bool = False
+    """end training at the first evaluation after the ε schedule whose confirmed score reaches
+    the env's solved return (Gymnasium's reward_threshold, e.g. CartPole-v1 475): the final
+    checkpoint is then a solved policy, not whatever the last update left"""
     checkpoint_every: int = 10_000
     """env steps between saves of the last checkpoint (it is also saved at the end and on Ctrl-C)"""
     jit_compile: bool = True
@@ -119,6 +126,12 @@ class QLearningConfig:
     """episodes per periodic greedy evaluation, on fixed seeds"""
     final_eval_episodes: int = 100
     """episodes of the final greedy evaluation of the best and last checkpoints"""
+    confirm_episodes: int = 100
+    """episodes on other seeds that an evaluation which beats the best must also play; the
+    checkpoint's score is the mean over both (0 = the periodic evaluation alone decides)"""
+    stop_on_solved: bool = False
+    """end training at the first evaluation after the ε schedule whose confirmed score reaches
+    the env's solved return (Gymnasium's reward_threshold)"""
     checkpoint_every: int = 50_000
     """env steps between saves of the last checkpoint (also saved at the end and on Ctrl-C)"""
 
@@ -227,6 +240,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "eval_every": (0, None),
     "eval_episodes": (1, None),
     "final_eval_episodes": (1, None),
+    "confirm_episodes": (0, None),
     "checkpoint_every": (0, None),
 }
 

@@ -21,6 +21,7 @@ METRIC_COLUMNS = (
     "eval_std",
     "eval_min",
     "eval_max",
+    "confirmed_score",
 )
 
 
@@ -38,6 +39,10 @@ class MetricsLog:
             if not file.exists():
                 with open(file, "w", newline="") as f:
                     csv.writer(f).writerow(header)
+        #: The columns of metrics.csv as it is on disk: a run resumed from an older version keeps
+        #: its header, and a column it lacks is left out of its rows.
+        with open(self.metrics_file, newline="") as f:
+            self.columns = tuple(next(csv.reader(f), METRIC_COLUMNS))
         self._writer = None
         if tensorboard:
             import tensorflow as tf
@@ -72,7 +77,7 @@ class MetricsLog:
     def row(self, values: dict[str, Any]) -> None:
         """Append one metrics row (missing columns stay empty) and its scalars to TensorBoard."""
         with open(self.metrics_file, "a", newline="") as f:
-            csv.writer(f).writerow(values.get(c, "") for c in METRIC_COLUMNS)
+            csv.writer(f).writerow(values.get(c, "") for c in self.columns)
         scalars = {
             f"{'eval' if k.startswith('eval') else 'train'}/{k}": float(v)
             for k, v in values.items()

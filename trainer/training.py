@@ -2,9 +2,11 @@
 
 ``TrainingRun.create`` makes a run directory and the algorithm; ``TrainingRun.resume`` rebuilds
 both from ``checkpoints/last``. ``run`` advances in chunks, evaluates greedily every
-``eval_every`` env steps on a separate env with fixed seeds, keeps the best checkpoint, saves the
-last one periodically and when asked to stop, and finishes with ``summary.json`` and the
-learning curve. Training seconds exclude evaluation and checkpointing.
+``eval_every`` env steps on a separate env (``trainer.selection``: which checkpoint is best, and,
+with ``stop_on_solved``, when the run is done), saves the last checkpoint periodically and when
+asked to stop, and finishes with ``summary.json`` (best and last evaluated on the evaluation
+seeds, which selection never saw) and the learning curve. Training seconds exclude evaluation
+and checkpointing.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import numpy as np
 from shared.spec import TaskSpec
 from trainer import hyperparams
 from trainer.errors import RunDirError, UsageError
-from trainer.evaluation import EvalResult, eval_seeds, evaluate
+from trainer.evaluation import EvalResult, confirmation_seeds, eval_seeds, evaluate, selection_seeds
 from trainer.gymenv import check_discrete_actions, make_checked_env, make_env
 from trainer.metrics import MetricsLog, plot_learning_curve
 from trainer.rundir import RunDir, package_versions, run_name, write_json
+from trainer.selection import judge, solved_return
 from trainer.specs import task_spec_for
 
 PROGRESS_CHUNK = 1_000  # env steps between checks of the stop flag and progress updates
@@ -74,6 +77,8 @@ class TrainingRun:
         self.recent = collections.deque(state.get("recent", []), maxlen=RECENT_EPISODES)
         #: Keyword arguments of every env of the run (config.json ``env_kwargs``).
         self.env_kwargs = dict(env_kwargs or {})
+        #: The return that ends the run early (``stop_on_solved``), or None.
+        self.solved_return = solved_return(algorithm.env_id, self.config)
         self.eval_env = make_env(algorithm.env_id, **self.env_kwargs)
         self.metrics = MetricsLog(path)
 
@@ -102,6 +107,7 @@ class TrainingRun:
         env_kwargs = {**preset_env, **(env_kwargs or {})}
         if total_steps is not None:
             config.total_steps = total_steps
+        solved_return(env_id, config)  # refuse a stop_on_solved that cannot work before any file
         probe = make_checked_env(env_id, env_kwargs)
         try:
             check_discrete_actions(env_id, probe, algo)
@@ -124,7 +130,8 @@ class TrainingRun:
                 "seed": seed,
                 "env_kwargs": env_kwargs,
                 "hyperparameters": hyperparams.to_dict(config),
-                "eval_seeds": eval_seeds(config.eval_episodes),
+                "eval_seeds": selection_seeds(config.eval_episodes),
+                "confirm_seeds": confirmation_seeds(config.confirm_episodes),
                 "final_eval_seeds": eval_seeds(config.final_eval_episodes),
                 "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             },
@@ -176,7 +183,7 @@ class TrainingRun:
             desc=f"{algo.env_id} {algo.algo}",
         )
         try:
-            while algo.step < until and not stop_requested():
+            while algo.step < until and not stop_requested() and not self.solved:
                 target = min(until, algo.step + PROGRESS_CHUNK)
                 for every in (cfg.eval_every, cfg.checkpoint_every):
                     if every > 0:
@@ -197,7 +204,7 @@ class TrainingRun:
         finally:
             bar.close()
         self._save_last()
-        done = algo.step >= total
+        done = algo.step >= total or self.solved
         if done:
             self._finish()
         self.metrics.flush()
@@ -214,16 +221,26 @@ class TrainingRun:
             "eval": "-" if last_eval is None else f"{last_eval:.1f}",
         }
 
+    @property
+    def solved(self) -> bool:
+        """Whether ``stop_on_solved`` has ended the run (a confirmed score reached the bar)."""
+        return self.state.get("solved_step") is not None
+
     def _evaluate(self) -> EvalResult:
-        """Greedy episodes on the fixed eval seeds; keep the best checkpoint; log a metrics row."""
+        """Judge the policy (``trainer.selection``), keep a new best, log a metrics row."""
         started = time.perf_counter()
         algo = self.algorithm
-        result = evaluate(self.eval_env, algo.greedy_action, eval_seeds(self.config.eval_episodes))
+        cfg = self.config
+        explored = algo.step >= cfg.eps_fraction * cfg.total_steps  # ε has reached its floor
+        best, bar = self.state["best_mean"], self.solved_return if explored else None
+        verdict = judge(self.eval_env, algo.greedy_action, cfg, best, bar)
+        result, score = verdict.result, verdict.score
         self.state["last_eval"] = result.mean
-        best = self.state["best_mean"]
-        if best is None or result.mean > best:
-            self.state["best_mean"], self.state["best_step"] = result.mean, algo.step
+        if verdict.new_best:
+            self.state["best_mean"], self.state["best_step"] = score, algo.step
             self._save_checkpoint("best", full=False)
+        if verdict.solved:
+            self.state["solved_step"] = algo.step
         stats = algo.stats()
         s = result.as_dict()
         self.state["wall_seconds"] += time.perf_counter() - started
@@ -243,6 +260,7 @@ class TrainingRun:
                 "eval_std": s["std"],
                 "eval_min": s["min"],
                 "eval_max": s["max"],
+                "confirmed_score": "" if score is None else score,
             }
         )
         return result
@@ -289,6 +307,7 @@ class TrainingRun:
             "env_id": run.env_id,
             "seed": run.seed,
             "steps": self.algorithm.step,
+            "solved_step": self.state.get("solved_step"),
             "episodes": self.algorithm.episodes,
             "train_seconds": round(self.state["train_seconds"], 3),
             "wall_seconds": round(self.state["wall_seconds"], 3),

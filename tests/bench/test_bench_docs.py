@@ -16,7 +16,7 @@ from bench.render_tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 #: bench modules whose owners have not moved them to bench/record.py yet (issue 21, item 4).
-PENDING = {"train_speed", "export_figures"}
+PENDING = {"export_figures"}
 ENV_KEYS = {"command", "machine", "versions", "env_vars", "git", "started_utc"}
 ENV_KEYS |= {"load_average_start", "load_average_end", "finished_utc"}
 
