@@ -17,7 +17,7 @@ from shared.errors import BundleFileMissingError, BundleVersionError, ChecksumEr
 from trainer.cli.main import main
 from trainer.export.exporter import ExportOptions, export_run
 from trainer.export.parity import ParityError
-from trainer.export.tflite import convert_float32, tensor_infos
+from trainer.export.tflite import AUTO_QUANTIZATIONS, convert_float32, tensor_infos
 from trainer.hyperparams import DQNConfig, preset_for
 from trainer.rundir import RunDir
 from trainer.training import TrainingRun
@@ -67,9 +67,11 @@ def test_float32_agrees_fully_and_int8_at_least_99_percent(cartpole_bundle: Bund
     assert parity["float32"]["agreement"] == 1.0
     assert parity["float32"]["max_abs_q_diff"] < 1e-4
     assert parity["int8"]["agreement"] >= 0.99
-    wide = parity["int8"]["gap_of_at_least_one_quantum"]
-    assert parity["int8"]["output_quantum"] == cartpole_bundle.models["int8"].output.scale
-    assert wide["states"] <= parity["states"] and wide["agreement"] >= parity["int8"]["agreement"]
+    # --int8-mode auto: the first mode that passes, here by agreement (float-output's output is
+    # float32, so there is no output quantum to report)
+    assert parity["int8"]["quantization"] == AUTO_QUANTIZATIONS[0]
+    assert parity["int8"]["gate"] == "agreement" and "returns" not in parity["int8"]
+    assert "output_quantum" not in parity["int8"]
     assert parity["thresholds"] == {"float32": 1.0, "int8": 0.99}
     assert parity["thresholds_lowered"] is False
     for kind in ("float32", "int8"):
@@ -103,8 +105,9 @@ def test_manifest_records_provenance_and_checksums(
     for kind in ("float32", "int8"):
         assert m["models"][kind]["input_normalization"] == "spec"
     int8 = cartpole_bundle.models["int8"]
-    assert int8.input.dtype == int8.output.dtype == "int8"
-    assert int8.input.scale is not None and int8.output.scale is not None
+    assert int8.extra["quantization"] == m["parity"]["int8"]["quantization"] == "float-output"
+    assert int8.input.dtype == int8.output.dtype == "float32"
+    assert m["export"]["int8_mode"] == "auto"
 
 
 def test_float32_model_is_the_keras_model_without_normalisation_inside(
@@ -221,12 +224,15 @@ def test_failed_parity_writes_nothing(
 ) -> None:
     out = tmp_path / "bundles" / "strict"
     out.parent.mkdir()
-    # Demanding 100% of int8 fails on this run (it agrees on ~99.6%): a real parity failure.
+    # Demanding 100% of full-int8 without the return gate fails on this run (it agrees on
+    # ~99.6%): a real parity failure.
     with pytest.raises(ParityError, match=r"int8 agrees on .* below the required 100.00%"):
         export_run(
             cartpole_run.path,
             out,
-            ExportOptions(int8=True, min_agreement={"int8": 1.0}),
+            ExportOptions(
+                int8=True, int8_mode="full-int8", return_episodes=0, min_agreement={"int8": 1.0}
+            ),
             log=lambda line: None,
         )
     assert not out.exists()
@@ -238,6 +244,10 @@ def test_failed_parity_writes_nothing(
             "--out",
             str(out),
             "--int8",
+            "--int8-mode",
+            "full-int8",
+            "--return-episodes",
+            "0",
             "--min-agreement-int8",
             "100%",
         ]

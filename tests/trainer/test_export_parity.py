@@ -85,6 +85,7 @@ def test_distill_visited_averages_the_network_per_bin_and_centres_elsewhere() ->
         "bins": [2, 2],
         "grid_states": 4,
         "bins_visited": 2,
+        "table_bytes": 4 * 2 * 8,
     }
     centres, info = distill(network, spec, grid, visited, visited_q, method="centres")
     np.testing.assert_allclose(centres[grid.index([0.1, 0.1])], [0.25, 0.25], atol=1e-6)

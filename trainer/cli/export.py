@@ -9,12 +9,15 @@ from typing import Any
 
 from shared.errors import SpecError
 from trainer.errors import UsageError
+from trainer.export.tflite import QUANTIZATIONS
 
 EXIT_PARITY = 1
 
 
-def _bins(text: str) -> tuple[int, ...]:
-    """``6`` or ``6,6,8,8`` → a tuple of positive bin counts."""
+def _bins(text: str) -> tuple[int, ...] | str:
+    """``6`` or ``6,6,8,8`` → a tuple of positive bin counts; ``auto`` stays ``auto``."""
+    if text == "auto":
+        return text
     try:
         counts = tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -56,19 +59,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "export",
         help="export a run to a verified bundle (TFLite float32/int8, Q-table, parity)",
         description="Convert a run's checkpoint into the bundle the robot loads: policy.tflite "
-        "(float32), with --int8 policy_int8.tflite (full-integer, calibrated on visited states), "
+        "(float32), with --int8 policy_int8.tflite (quantised: see --int8-mode), "
         "and qtable.npy (a tabular run's table, or with --qtable the DQN distilled onto a grid). "
         "Each exported policy is run through the robot's own policy code on at least 10,000 "
         "states of greedy rollouts and compared with the Keras model; the export fails and "
-        "writes nothing if float32 agrees on less than 100% of non-tie states or int8 on less "
-        "than 99%. The model's input is spec.observation.normalize(raw): the normalisation is "
+        "writes nothing if float32 agrees on less than 100% of non-tie states, or int8 on less "
+        "than 99% and its mean return over --return-episodes is more than 2% below float32's. "
+        "The model's input is spec.observation.normalize(raw): the normalisation is "
         "in the manifest, not in the graph.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
     parser.add_argument(
         "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="bundle directory to create"
     )
-    parser.add_argument("--int8", action="store_true", help="also export the int8 model")
+    parser.add_argument(
+        "--int8", action="store_true", help="also export the compact (quantised) model"
+    )
+    parser.add_argument(
+        "--int8-mode",
+        choices=("auto", *QUANTIZATIONS),
+        default="auto",
+        help="quantisation of the compact model: auto (float-output, else float16: the first "
+        "that passes the gate), full-int8, float-output (int8 but the last layer) or float16 "
+        "(default auto)",
+    )
+    parser.add_argument(
+        "--return-episodes",
+        type=int,
+        default=100,
+        help="episodes of the compact model's return gate, used where its agreement is below "
+        "the bar: its mean return must be within 2%% of float32's (default 100; 0: agreement "
+        "only)",
+    )
     parser.add_argument(
         "--qtable", action="store_true", help="DQN run: also distil the network onto a Q-table"
     )
@@ -77,7 +99,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--bins",
         type=_bins,
         help="Q-table bins: one count or one per channel (default: the env's qlearning preset, "
-        "else 6 per channel)",
+        "else 6 per channel), or 'auto': per channel, edges at quantiles of the rollout states, "
+        "no more bins than the default and than keep about 2 of them per grid state",
     )
     grid.add_argument(
         "--bin-edges",
@@ -153,7 +176,10 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         qtable=args.qtable,
         checkpoint=args.checkpoint,
-        bins=args.bins,
+        bins=None if args.bins == "auto" else args.bins,
+        auto_bins=args.bins == "auto",
+        int8_mode=args.int8_mode,
+        return_episodes=args.return_episodes,
         bin_edges=bin_edges,
         qtable_method=args.qtable_method,
         parity_states=args.parity_states,

@@ -1,8 +1,11 @@
 """DQN → Q-table: the network's Q-values on a discretiser's grid, a start for on-robot learning.
 
-The grid is uniform (``--bins``, else the env's qlearning preset, else 6 bins per channel) or has
+The grid is uniform (``--bins``, else the env's qlearning preset, else 6 bins per channel), has
 explicit inner edges in the channels' own units (``--bin-edges``), which puts the resolution where
-the policy's decisions change, e.g. at 10-30 cm for a range sensor that reads up to 2 m.
+the policy's decisions change, e.g. at 10-30 cm for a range sensor that reads up to 2 m, or fits
+the rollouts (``--bins auto``, ``auto_grid``): per channel, edges at quantiles of the visited
+states, no more bins than the default grid's and no more than keep ``AUTO_STATES_PER_BIN``
+visited states per grid state.
 
 Method ``visited`` (the default): a bin's row is the mean of the network's Q-values over the
 rollout states that fall into it, so the table reproduces the DQN where the policy goes; bins no
@@ -25,6 +28,10 @@ from trainer.errors import UsageError
 METHODS = ("visited", "centres")
 #: Bins per channel when neither ``--bins`` nor the env's qlearning preset gives them.
 DEFAULT_BINS = 6
+#: ``--bins auto``: visited states per grid state the grid aims at (fewer bins, more of them seen).
+AUTO_STATES_PER_BIN = 2
+#: ``--bins auto``: bins per channel at most.
+AUTO_MAX_BINS = 16
 #: Largest grid the exporter fills (rows × a few actions × 8 bytes stays a few MB).
 MAX_STATES = 1_000_000
 
@@ -136,6 +143,26 @@ def _check_size(grid: Discretizer, flag: str, fix: str) -> Discretizer:
     return grid
 
 
+def auto_grid(spec: TaskSpec, visited_raw: np.ndarray, counts: Sequence[int]) -> Discretizer:
+    """``--bins auto``: per channel, at most ``counts`` bins (the default grid's: the preset's or
+    6) and at most k, the largest with ``k ** channels <= states / AUTO_STATES_PER_BIN`` (2 to
+    ``AUTO_MAX_BINS``), with edges at quantiles of the visited states, so that each bin of a
+    channel holds about as many of them. Quantiles that coincide (a channel that sits at one
+    value) merge, so such a channel gets fewer bins."""
+    obs = spec.observation
+    states = np.asarray(visited_raw, dtype=np.float64).reshape(-1, obs.size)
+    budget = max(len(states) / AUTO_STATES_PER_BIN, 1.0)
+    k = int(np.clip(math.floor(budget ** (1.0 / obs.size) + 1e-9), 2, AUTO_MAX_BINS))
+    edges = []
+    for position in range(obs.size):
+        n = min(int(counts[position]), k)
+        low, high = obs.lows[position], obs.highs[position]
+        cuts = np.quantile(states[:, position], np.arange(1, n) / n)
+        edges.append(tuple(float(c) for c in np.unique(cuts) if low < c < high))
+    grid = Discretizer.from_edges(edges, obs.lows, obs.highs, obs.names)
+    return _check_size(grid, "--bins auto", "--bins with fewer bins per channel")
+
+
 def _is_uniform(grid: Discretizer) -> bool:
     """Whether ``grid`` has equal-width bins (--bins, the preset) rather than placed edges."""
     try:
@@ -179,6 +206,7 @@ def distill(
     return table, {
         "method": method,
         "grid": "uniform" if _is_uniform(grid) else "edges",
+        "table_bytes": int(table.nbytes),
         "bins": list(grid.n_bins),
         "grid_states": grid.n_states,
         "bins_visited": visited_bins,

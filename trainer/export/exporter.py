@@ -12,36 +12,35 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shared.bundle import (
-    MODEL_FILES,
-    QTABLE_FILE,
-    Bundle,
-    ModelEntry,
-    package_versions,
-    write_bundle,
-)
+from shared.bundle import QTABLE_FILE, Bundle, ModelEntry, package_versions, write_bundle
 from shared.discretize import Discretizer
 from trainer.errors import UsageError
 from trainer.export import distill as distill_module
 from trainer.export.options import ExportOptions, validate
-from trainer.export.parity import check_thresholds, parity_lines, parity_report
+from trainer.export.parity import check_thresholds, parity_lines
 from trainer.export.rollouts import greedy_states
-from trainer.export.tflite import convert_float32, convert_int8, tensor_infos
+from trainer.export.staging import (
+    POLICY_OF_KIND,
+    TRIED_KEYS,
+    Content,
+    add_model,
+    checked_content,
+    int8_fails,
+)
+from trainer.export.tflite import AUTO_QUANTIZATIONS, convert_compact, convert_float32
 from trainer.rundir import RunDir
 
 #: Raw states per model entry's ``reference`` block (the robot's tests replay them).
 REFERENCE_STATES = 8
-#: Robot policy name of each model kind (the robot's ``POLICY_KINDS`` inverted).
-POLICY_OF_KIND = {"float32": "tflite", "int8": "tflite-int8"}
+__all__ = ["POLICY_OF_KIND", "ExportOptions", "ExportResult", "export_run"]
 
 
 @dataclass(frozen=True)
@@ -53,47 +52,10 @@ class ExportResult:
     seconds: float
 
 
-@dataclass
-class _Content:
-    """What the bundle will hold, before the parity check: files, model entries, the grid."""
-
-    #: the Q-table's discretiser (None: no Q-table)
-    grid: Discretizer | None
-    #: file name → content
-    files: dict[str, bytes] = field(default_factory=dict)
-    models: dict[str, ModelEntry] = field(default_factory=dict)
-    #: how the DQN was distilled onto the grid (merged into the Q-table's parity entry)
-    distillation: dict[str, Any] | None = None
-    #: the Keras model's Q-values on the rollout states (None: a tabular run)
-    keras_q: np.ndarray | None = None
-
-    @property
-    def qtable_file(self) -> str | None:
-        """The Q-table's file name, if there is one."""
-        return QTABLE_FILE if QTABLE_FILE in self.files else None
-
-
 def _npy_bytes(table: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(table, dtype=np.float64))
     return buffer.getvalue()
-
-
-def _policy_q_values(bundle: Bundle, kind: str, raw_states: np.ndarray) -> np.ndarray:
-    """Q-values (N, n_actions) of one bundle policy, run state by state exactly as on the robot.
-
-    ``kind``: a model kind (``float32``, ``int8``) or ``qtable``. A model runs on the robot's
-    runtime choice without the probe (the staged bundle has no reference outputs yet): the first
-    runtime that builds and invokes it in this process, or the forced one.
-    """
-    from robot.inference import choose_runtime, load_policy
-
-    if kind == "qtable":
-        policy = load_policy(bundle, "qtable")
-    else:
-        runtime = choose_runtime(bundle.path, kind, probe=False)
-        policy = load_policy(bundle, POLICY_OF_KIND[kind], runtime)
-    return np.stack([policy.decide(raw).q_values for raw in raw_states])
 
 
 def _reference_indices(n_states: int) -> np.ndarray:
@@ -127,38 +89,48 @@ def export_run(
     finally:
         env.close()
     inputs = run.spec.observation.normalize(raw_states)
+    if grid is not None and options.auto_bins:
+        grid = distill_module.auto_grid(run.spec, raw_states, grid.n_bins)
     log(f"collected {len(raw_states)} states from {episodes} greedy episodes of {run.env_id}")
 
+    model = None
     if run.algo == "dqn":
-        content = _from_network(run, options, grid, raw_states, inputs)
+        model = run.load_keras_model(options.checkpoint)
+        content = _from_network(
+            model, run.spec, options=options, grid=grid, raw_states=raw_states, inputs=inputs
+        )
     else:
         content = _from_table(run, options)
     versions = _versions(run)
-    exported_q = _staged_q_values(run, content, versions, raw_states)
-    if content.keras_q is not None:
-        reference_q, reference_name = content.keras_q, "keras"
-    else:  # a tabular run: the robot's Q-table lookup against the run's own table
-        assert content.grid is not None  # _from_table refused a run without one
-        table = run.load_qtable(options.checkpoint)
-        reference_q, reference_name = table[content.grid.indices(raw_states)], "run_qtable"
-    int8 = content.models.get("int8")
-    parity, results = parity_report(
-        reference_q,
-        exported_q,
-        reference=reference_name,
-        states=len(raw_states),
-        episodes=episodes,
-        model_kinds=tuple(content.models),
-        tie_epsilon=options.tie_epsilon,
-        min_agreement=options.min_agreement,
-        int8_quantum=None if int8 is None else float(int8.output.scale or 0.0),
-    )
-    if content.distillation is not None:
-        parity["qtable"].update(content.distillation)
+    modes: tuple[str | None, ...] = (None,)
+    if options.int8:
+        auto = options.int8_mode == "auto"
+        modes = AUTO_QUANTIZATIONS if auto else (options.int8_mode,)
+    tried: list[dict[str, Any]] = []
+    for n, mode in enumerate(modes, start=1):
+        if mode is not None:
+            add_model(content, "int8", convert_compact(model, inputs, mode), mode)
+        checked = checked_content(
+            run,
+            content=content,
+            options=options,
+            versions=versions,
+            raw_states=raw_states,
+            episodes=episodes,
+        )
+        parity, results, returns, exported_q = checked
+        if mode is None or not int8_fails(parity, results, returns) or n == len(modes):
+            break
+        int8 = parity["int8"]
+        tried.append({"quantization": mode, "returns": int8.get("returns")})
+        tried[-1].update({k: int8[k] for k in TRIED_KEYS})
+        log(f"int8 mode {mode} misses its gate ({_missed(int8)}); trying {modes[n]}")
+    if tried:
+        parity["int8"]["tried"] = tried
     for line in parity_lines(parity):
         log(line)
     check_thresholds(
-        {k: v for k, v in results.items() if k in content.models}, parity["thresholds"]
+        {k: v for k, v in results.items() if k in content.models}, parity["thresholds"], returns
     )
 
     models = _with_references(
@@ -183,40 +155,48 @@ def export_run(
     return ExportResult(bundle, parity, time.perf_counter() - started)
 
 
+def _missed(int8: Mapping[str, Any]) -> str:
+    """How an int8 model missed its gate, in a few words."""
+    text = f"agreement {int8['agreement']:.2%}"
+    ret = int8.get("returns")
+    if ret is not None:
+        text += (
+            f", return {ret['int8_mean']:.2f} against float32's {ret['float32_mean']:.2f}, "
+            f"required {ret['required']:.2f}"
+        )
+    return text
+
+
 def _from_network(
-    run: RunDir,
+    model: Any,
+    spec: Any,
+    *,
     options: ExportOptions,
     grid: Discretizer | None,
     raw_states: np.ndarray,
     inputs: np.ndarray,
-) -> _Content:
-    """A DQN run: TFLite float32 (and int8) models, and the distilled Q-table on ``grid``."""
-    model = run.load_keras_model(options.checkpoint)
+) -> Content:
+    """A DQN run: the TFLite float32 model and the distilled Q-table on ``grid`` (the int8
+    model is added by ``export_run``, one quantisation mode at a time)."""
 
     def network_q(batch: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(batch, batch_size=4096, verbose=0), dtype=np.float64)
 
-    content = _Content(grid=grid, keras_q=network_q(inputs))
-    converted = {"float32": convert_float32(model)}
-    if options.int8:
-        converted["int8"] = convert_int8(model, inputs)
-    for kind, tflite_bytes in converted.items():
-        tensor_in, tensor_out = tensor_infos(tflite_bytes)
-        content.files[MODEL_FILES[kind]] = tflite_bytes
-        content.models[kind] = ModelEntry(kind, MODEL_FILES[kind], tensor_in, tensor_out, {})
+    content = Content(grid=grid, keras_q=network_q(inputs))
+    add_model(content, "float32", convert_float32(model), None)
     if grid is not None:
         table, content.distillation = distill_module.distill(
-            network_q, run.spec, grid, raw_states, content.keras_q, method=options.qtable_method
+            network_q, spec, grid, raw_states, content.keras_q, method=options.qtable_method
         )
         content.files[QTABLE_FILE] = _npy_bytes(table)
     return content
 
 
-def _from_table(run: RunDir, options: ExportOptions) -> _Content:
+def _from_table(run: RunDir, options: ExportOptions) -> Content:
     """A tabular run: its Q-table on the grid it was trained on."""
     if run.discretizer is None:
         raise UsageError(f"{run.path}/discretizer.json: missing for a qlearning run")
-    content = _Content(grid=run.discretizer)
+    content = Content(grid=run.discretizer)
     content.files[QTABLE_FILE] = _npy_bytes(run.load_qtable(options.checkpoint))
     return content
 
@@ -230,26 +210,6 @@ def _versions(run: RunDir) -> dict[str, str]:
 
         versions["tensorflow"] = tf.__version__
     return versions
-
-
-def _staged_q_values(
-    run: RunDir, content: _Content, versions: Mapping[str, str], raw_states: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Stage the bundle, then each policy's Q-values through the robot's own policies on it."""
-    with tempfile.TemporaryDirectory(prefix="sim2pi-export-") as tmp:
-        staged = write_bundle(
-            Path(tmp) / "staged",
-            spec=run.spec,
-            files=content.files,
-            models=content.models,
-            discretizer=content.grid,
-            qtable_file=content.qtable_file,
-            versions=dict(versions),
-        )
-        exported_q = {kind: _policy_q_values(staged, kind, raw_states) for kind in content.models}
-        if content.qtable_file is not None:
-            exported_q["qtable"] = _policy_q_values(staged, "qtable", raw_states)
-    return exported_q
 
 
 def _with_references(
@@ -270,6 +230,7 @@ def _with_references(
             entry.input,
             entry.output,
             {
+                **entry.extra,
                 "input_normalization": "spec",
                 "source": f"{run.algo} checkpoint {options.checkpoint!r}",
                 "reference": {
@@ -287,7 +248,7 @@ def _bundle_info(
     run: RunDir,
     options: ExportOptions,
     parity: Mapping[str, Any],
-    content: _Content,
+    content: Content,
     started: float,
 ) -> dict[str, Any]:
     """The manifest's training, evaluation, parity and export sections."""
@@ -307,6 +268,7 @@ def _bundle_info(
         "export": {
             "seconds": round(time.perf_counter() - started, 3),
             "int8": options.int8,
+            "int8_mode": options.int8_mode if options.int8 else None,
             "qtable": content.qtable_file is not None,
             "input_normalization": "spec: the model's input is spec.observation.normalize(raw)",
         },

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from trainer.errors import UsageError
 from trainer.export.parity import MIN_AGREEMENT, TIE_EPSILON
+from trainer.export.returns import RETURN_EPISODES
+from trainer.export.tflite import QUANTIZATIONS
 from trainer.rundir import RunDir
 
 
@@ -17,12 +19,20 @@ class ExportOptions:
 
     #: also write the full-integer int8 model
     int8: bool = False
+    #: the compact model's quantisation: ``auto`` (``AUTO_QUANTIZATIONS`` in order, the first
+    #: whose gate holds) or one of ``trainer.export.tflite.QUANTIZATIONS``
+    int8_mode: str = "auto"
+    #: evaluation episodes of the compact model's return gate (``trainer.export.returns``);
+    #: 0: no return gate, agreement only
+    return_episodes: int = RETURN_EPISODES
     #: DQN run: also distil the network onto a Q-table (a tabular run always exports its table)
     qtable: bool = False
     #: checkpoint of the run to export: ``best`` or ``last``
     checkpoint: str = "best"
     #: bins of the distilled Q-table: one count, or one per channel (None: preset, else 6)
     bins: tuple[int, ...] | None = None
+    #: ``--bins auto``: the distilled Q-table's grid fitted to the rollouts (``distill.auto_grid``)
+    auto_bins: bool = False
     #: inner bin edges of the distilled Q-table in the channels' units: one tuple for every
     #: channel, or one per channel in the spec's order (instead of ``bins``)
     bin_edges: tuple[tuple[float, ...], ...] | None = None
@@ -49,6 +59,15 @@ def validate(run: RunDir, out: Path, options: ExportOptions) -> None:
             f"--int8: {run.path} is a tabular (qlearning) run, it has no network to quantise; "
             "drop --int8 (its Q-table is exported)"
         )
+    if options.int8_mode not in ("auto", *QUANTIZATIONS):
+        raise UsageError(
+            f"--int8-mode: expected auto or one of {', '.join(QUANTIZATIONS)}, "
+            f"found {options.int8_mode!r}"
+        )
+    if options.return_episodes < 0:
+        raise UsageError(
+            f"--return-episodes: expected a count >= 0, found {options.return_episodes}"
+        )
     if options.parity_states < 1:
         raise UsageError(
             f"--parity-states: expected a positive count, found {options.parity_states}"
@@ -58,11 +77,23 @@ def validate(run: RunDir, out: Path, options: ExportOptions) -> None:
     for kind, minimum in options.min_agreement.items():
         if not 0.0 <= minimum <= 1.0:
             raise UsageError(f"--min-agreement-{kind}: expected a share in [0, 1], found {minimum}")
-    for flag, value in (("--bins", options.bins), ("--bin-edges", options.bin_edges)):
+    _validate_grid(run, options)
+    if out.exists() and not options.overwrite:
+        raise UsageError(f"--out {out}: already exists; choose another path or pass --overwrite")
+
+
+def _validate_grid(run: RunDir, options: ExportOptions) -> None:
+    """``--bins``, ``--bins auto`` and ``--bin-edges``: at most one, and only with ``--qtable``
+    on a DQN run."""
+    if options.auto_bins and (options.bins is not None or options.bin_edges is not None):
+        raise UsageError("--bins auto: give one of --bins auto, --bins N and --bin-edges")
+    grids = (
+        ("--bins", options.bins or (options.auto_bins or None)),
+        ("--bin-edges", options.bin_edges),
+    )
+    for flag, value in grids:
         if value is not None and not (run.algo == "dqn" and options.qtable):
             raise UsageError(
                 f"{flag}: sets the grid of a Q-table distilled from a DQN run; add --qtable "
                 "(a tabular run keeps the grid it was trained on)"
             )
-    if out.exists() and not options.overwrite:
-        raise UsageError(f"--out {out}: already exists; choose another path or pass --overwrite")

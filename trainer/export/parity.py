@@ -94,18 +94,44 @@ def agreement(
     )
 
 
-def check_thresholds(results: Mapping[str, Agreement], minimums: Mapping[str, float]) -> None:
-    """Raise ParityError naming every model kind whose agreement is below its minimum."""
-    failures = [
-        f"{kind} agrees on {result.rate:.4%} of {result.compared} non-tie states "
-        f"({result.disagreements} differ), below the required {minimums[kind]:.2%}"
-        for kind, result in results.items()
-        if kind in minimums and result.rate < minimums[kind]
-    ]
-    if failures:
+def failures(
+    results: Mapping[str, Agreement],
+    minimums: Mapping[str, float],
+    returns: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[str]:
+    """What fails the gate, per model kind: agreement below its minimum, unless the kind's
+    return check (``trainer.export.returns``) passed."""
+    found = []
+    for kind, result in results.items():
+        if kind not in minimums or result.rate >= minimums[kind]:
+            continue
+        check = (returns or {}).get(kind)
+        if check is not None and check["passed"]:
+            continue
+        text = (
+            f"{kind} agrees on {result.rate:.4%} of {result.compared} non-tie states "
+            f"({result.disagreements} differ), below the required {minimums[kind]:.2%}"
+        )
+        if check is not None:
+            text += (
+                f", and returns {check['int8_mean']:.2f} over {check['episodes']} episodes "
+                f"against float32's {check['float32_mean']:.2f} (required {check['required']:.2f})"
+            )
+        found.append(text)
+    return found
+
+
+def check_thresholds(
+    results: Mapping[str, Agreement],
+    minimums: Mapping[str, float],
+    returns: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Raise ParityError naming every model kind that fails its gate (``failures``)."""
+    failed = failures(results, minimums, returns)
+    if failed:
         raise ParityError(
             "parity check failed: "
-            + "; ".join(failures)
+            + "; ".join(failed)
             + "; nothing was written. Train longer (larger Q gaps) or, knowingly, lower the bar "
             "with --min-agreement-float32/--min-agreement-int8 (recorded in the manifest)"
         )
@@ -173,6 +199,22 @@ def parity_lines(parity: Mapping[str, Any]) -> list[str]:
             f"{r['disagreements']} differ, {r['ties_excluded']} ties excluded, "
             f"max |dQ| {r['max_abs_q_diff']:.3g}"
         )
+        if "grid_states" in r:
+            bins = "×".join(str(b) for b in r["bins"])
+            size = f", {r['table_bytes']:,} bytes" if "table_bytes" in r else ""
+            lines.append(
+                f"           grid {bins} ({r['grid']}): {r['grid_states']:,} states, "
+                f"{r['bins_visited']:,} visited ({r['bins_visited'] / r['grid_states']:.1%}){size}"
+            )
+        if "quantization" in r:
+            lines.append(f"           quantisation {r['quantization']}")
+        if "returns" in r:
+            ret = r["returns"]
+            verdict = "passes" if ret["passed"] else "fails"
+            lines.append(
+                f"           return over {ret['episodes']} episodes {ret['int8_mean']:.2f} against "
+                f"float32's {ret['float32_mean']:.2f} (required {ret['required']:.2f}): {verdict}"
+            )
         if "gap_of_at_least_one_quantum" in r:
             wide = r["gap_of_at_least_one_quantum"]
             lines.append(

@@ -1,0 +1,173 @@
+"""The compact model's quantisation modes, its return gate, and ``--bins auto``: real tiny runs,
+real conversions, the robot's own policy code on the written bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.inference.policy import load_policy
+from shared.bundle import Bundle
+from tests.trainer.test_export import cartpole_run  # noqa: F401  (a tiny CartPole run)
+from trainer.cli.main import main
+from trainer.export.exporter import ExportOptions, export_run
+from trainer.export.parity import ParityError, agreement, failures
+from trainer.export.returns import required_return
+from trainer.export.tflite import QUANTIZATIONS
+from trainer.rundir import RunDir
+
+pytestmark = [pytest.mark.trainer, pytest.mark.slow]
+
+#: Each mode's input and output dtype.
+DTYPES = {"full-int8": "int8", "float-output": "float32", "float16": "float32"}
+
+
+@pytest.mark.parametrize("mode", QUANTIZATIONS)
+def test_each_mode_is_recorded_and_runs_on_the_robot(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    options = ExportOptions(
+        int8=True, int8_mode=mode, parity_states=2_000, return_episodes=3, min_agreement={"int8": 0}
+    )
+    bundle = export_run(cartpole_run.path, tmp_path / mode, options, log=lambda _: None).bundle
+    entry = bundle.models["int8"]
+    assert entry.extra["quantization"] == bundle.manifest["parity"]["int8"]["quantization"] == mode
+    assert entry.input.dtype == entry.output.dtype == DTYPES[mode]
+    assert ("output_quantum" in bundle.manifest["parity"]["int8"]) == (mode == "full-int8")
+    policy = load_policy(bundle, "tflite-int8")
+    reference = entry.extra["reference"]
+    for raw, expected in zip(reference["observations"], reference["outputs"], strict=True):
+        q = policy.decide(np.asarray(raw, dtype=np.float32)).q_values
+        np.testing.assert_allclose(q, expected, rtol=1e-6, atol=1e-6)
+    sizes = {k: v["bytes"] for k, v in bundle.manifest["files"].items()}
+    assert sizes["policy_int8.tflite"] < sizes["policy.tflite"]
+
+
+def test_below_its_bar_the_model_is_gated_by_its_return(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # 100% agreement is out of reach for full-int8 here, so the return check decides.
+    options = ExportOptions(
+        int8=True,
+        int8_mode="full-int8",
+        parity_states=2_000,
+        return_episodes=4,
+        min_agreement={"int8": 1.0},
+    )
+    lines: list[str] = []
+    try:
+        bundle: Bundle | None = export_run(
+            cartpole_run.path, tmp_path / "b", options, lines.append
+        ).bundle
+    except ParityError as exc:
+        assert "and returns" in str(exc) and "over 4 episodes" in str(exc)
+        bundle = None
+    report = "\n".join(lines)
+    assert "return over 4 episodes" in report
+    if bundle is not None:
+        int8 = bundle.manifest["parity"]["int8"]
+        assert int8["gate"] == "return" and int8["agreement"] < 1.0
+        returns = int8["returns"]
+        assert returns["episodes"] == 4 and returns["passed"] is True
+        assert returns["reset_seeds"] == [1_000_000, 1_000_003]
+        assert (
+            returns["int8_mean"] >= returns["required"] == required_return(returns["float32_mean"])
+        )
+
+
+def test_auto_tries_the_next_mode_when_one_misses(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    options = ExportOptions(
+        int8=True, parity_states=2_000, return_episodes=0, min_agreement={"int8": 1.0}
+    )
+    lines: list[str] = []
+    try:
+        bundle: Bundle | None = export_run(
+            cartpole_run.path, tmp_path / "b", options, lines.append
+        ).bundle
+    except ParityError:
+        bundle = None
+    tried = [line for line in lines if "misses its gate" in line]
+    if bundle is None or bundle.manifest["parity"]["int8"]["quantization"] == "float16":
+        assert len(tried) == 1 and "float-output misses its gate" in tried[0]
+        assert tried[0].endswith("trying float16")
+    if bundle is not None and tried:
+        first = bundle.manifest["parity"]["int8"]["tried"][0]
+        assert first["quantization"] == "float-output" and first["agreement"] < 1.0
+
+
+def test_the_return_bar_is_two_percent_of_float32s_either_sign() -> None:
+    assert required_return(500.0) == pytest.approx(490.0)
+    assert required_return(-100.0) == pytest.approx(-102.0)
+    keras = np.array([[1.0, 0.0]] * 100)
+    flipped = keras.copy()
+    flipped[:5] = [0.0, 1.0]
+    results = {"int8": agreement(keras, flipped, 0.0)}
+    passed = {"int8": {"passed": True}}
+    assert failures(results, {"int8": 0.99}, passed) == []
+    missed = {
+        "int8": {
+            "passed": False,
+            "int8_mean": 90.0,
+            "float32_mean": 100.0,
+            "required": 98.0,
+            "episodes": 100,
+        }
+    }
+    [message] = failures(results, {"int8": 0.99}, missed)
+    assert "95.0000%" in message and "returns 90.00 over 100 episodes" in message
+
+
+def test_bins_auto_fits_the_grid_to_the_rollouts(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "auto"
+    args = ["export", str(cartpole_run.path), "--out", str(out), "--qtable", "--bins", "auto"]
+    assert main([*args, "--parity-states", "2000"]) == 0
+    printed = capsys.readouterr().out
+    from shared.bundle import read_bundle
+
+    manifest = read_bundle(out).manifest
+    report = manifest["parity"]["qtable"]
+    assert report["grid"] == "edges"
+    # no more bins per channel than the default grid (CartPole's tabular preset)
+    assert all(b <= d for b, d in zip(report["bins"], [1, 1, 6, 3], strict=True))
+    assert report["table_bytes"] == report["grid_states"] * 2 * 8
+    assert report["bins_visited"] / report["grid_states"] > 0.5
+    assert f"{report['table_bytes']:,} bytes" in printed
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--bins", "auto"], "--bins: sets the grid"),
+        (["--qtable", "--bins", "auto", "--bin-edges", "0.1"], "not allowed with argument"),
+        (["--int8", "--int8-mode", "int4"], "argument --int8-mode: invalid choice"),
+        (["--int8", "--return-episodes", "-1"], "--return-episodes: expected a count >= 0"),
+    ],
+)
+def test_bad_new_options_are_one_line_errors(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    expected: str,
+) -> None:
+    try:
+        code = main(["export", str(cartpole_run.path), "--out", str(tmp_path / "b"), *extra])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert expected in err[0]
+    assert not (tmp_path / "b").exists()
