@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -99,9 +100,11 @@ def sb3(seed: int) -> dict[str, Any]:
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float | None:
-    """The median of ``key`` over the rows where it is set (None when none is)."""
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(values) if values else None
+    """The median of ``key`` over all rows, a seed that never solved counting as slower than
+    any that did (None when that median is such a seed, or there are no rows)."""
+    values = [math.inf if r.get(key) is None else r[key] for r in rows]
+    m = statistics.median(values) if values else math.inf
+    return None if math.isinf(m) else m
 
 
 def verdict(seeds: list[dict[str, Any]]) -> dict[str, Any]:
