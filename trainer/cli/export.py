@@ -99,8 +99,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--bins",
         type=_bins,
         help="Q-table bins: one count or one per channel (default: the env's qlearning preset, "
-        "else 6 per channel), or 'auto': per channel, edges at quantiles of the rollout states, "
-        "no more bins than the default and than keep about 2 of them per grid state",
+        "else 6 per channel), or 'auto': that default while the rollouts can fill it (about 2 "
+        "states per grid state), else fewer bins per channel at quantiles of the rollout states",
     )
     grid.add_argument(
         "--bin-edges",

@@ -90,7 +90,7 @@ def export_run(
         env.close()
     inputs = run.spec.observation.normalize(raw_states)
     if grid is not None and options.auto_bins:
-        grid = distill_module.auto_grid(run.spec, raw_states, grid.n_bins)
+        grid = distill_module.auto_grid(run.spec, raw_states, grid)
     log(f"collected {len(raw_states)} states from {episodes} greedy episodes of {run.env_id}")
 
     model = None
