@@ -20,7 +20,12 @@ always current. Episode i starts from ``env.reset(seed=base + i)``: ``base`` is 
 seed``, or the evaluation seeds' (1,000,000) when it is left out, so software in the loop plays
 the very episodes ``python -m trainer eval-bundle`` does. The loop runs on simulated time unless
 ``--real-time`` (``robot.cli.run.loop_clock``).
-Env ids from sim2pi's trainer register on import: ``trainer.envs:sim2pi/ObstacleAvoid-v0``.
+
+The env is made as ``eval-bundle`` makes it (``trainer.sil_env``): with the keyword arguments the
+bundle's training run recorded (``--env-arg``, a preset's env table) when ``env_id`` names the
+bundle's env, and ``[hardware.gym] env_kwargs`` laid over them key by key
+(``robot.config.gym.EnvKwargs``). Env ids from sim2pi's trainer register on import:
+``trainer.envs:sim2pi/ObstacleAvoid-v0``.
 """
 
 from __future__ import annotations
@@ -30,14 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-from robot.config import GymConfig
-from robot.errors import ConfigError, HardwareError, SpecMismatchError
+from robot.config import EnvKwargs, GymConfig
+from robot.errors import HardwareError
 from robot.hardware import Hardware, Snapshot
+from shared.bundle import Bundle
 from shared.spec import MotorCommand, TaskSpec
 from trainer.evaluation import EVAL_SEED_BASE
+from trainer.sil_env import check_spaces, make_sil_env
 
 _log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -57,27 +63,30 @@ class GymHardware(Hardware):
 
     name = "gym"
 
-    def __init__(self, config: GymConfig, spec: TaskSpec, *, clock: Clock) -> None:
-        """Make and reset the env; check its spaces against the bundle's spec.
+    def __init__(
+        self,
+        config: GymConfig,
+        spec: TaskSpec,
+        *,
+        clock: Clock,
+        env_kwargs: EnvKwargs | None = None,
+    ) -> None:
+        """Make the env with ``env_kwargs`` and reset it; check its spaces against ``spec``.
 
-        ConfigError for an env that cannot be made or channels outside its observation,
-        SpecMismatchError for an action space the bundle's actions cannot drive: like every
-        bad config or bundle, one line and exit 2 in ``run`` and ``check`` alike.
+        ``env_kwargs``: ``EnvKwargs.of(config, bundle)`` (``open_gym``); None: the config's
+        ``env_kwargs`` alone. ConfigError for an env that cannot be made or channels outside
+        its observation, SpecMismatchError for an action space the bundle's actions cannot
+        drive: like every bad config or bundle, one line and exit 2 in ``run`` and ``check``.
         """
         self.config = config
         self._clock = clock
         mapping = dict(config.channels)
         self._indices = [mapping[name] for name in spec.observation.names]
-        try:
-            self.env = gym.make(config.env_id)
-        except Exception as exc:  # gymnasium raises many kinds for a bad id
-            raise ConfigError(
-                f"[hardware.gym.env_id] cannot make {config.env_id!r}: {exc}; give a registered "
-                "id, or 'module:EnvId' to import its module first"
-            ) from None
+        self.env_kwargs = env_kwargs if env_kwargs is not None else EnvKwargs.of(config, None)
+        self.env = make_sil_env(config, self.env_kwargs)
         self._closed = False
         try:
-            self._discrete = self._check_spaces(spec)
+            self._discrete = check_spaces(config, self.env, spec, self._indices)
         except Exception:
             self.close()
             raise
@@ -91,39 +100,6 @@ class GymHardware(Hardware):
         self.episode_steps = 0
         self.episode_return = 0.0
         self._reset()
-
-    def _check_spaces(self, spec: TaskSpec) -> bool:
-        """Whether the env's actions are Discrete (else a Box of two duties); raise if the
-        bundle's actions cannot drive them or a channel is outside the observation."""
-        env_id, space, n = self.config.env_id, self.env.action_space, len(spec.actions)
-        by_index = any(action.motor is None for action in spec.actions)
-        names = list(spec.actions.names)
-        if isinstance(space, gym.spaces.Discrete):
-            if int(space.n) != n:
-                raise SpecMismatchError(
-                    f"[hardware.gym] {env_id}: expected an action space of the bundle's {n} "
-                    f"actions {names}, found Discrete({space.n}); name the env the bundle was "
-                    "trained on"
-                )
-        elif by_index:
-            raise SpecMismatchError(
-                f"[hardware.gym] {env_id}: the bundle's actions {names} have no motor commands, "
-                f"so they drive a Discrete({n}) env by index, found {space}; name the env the "
-                "bundle was trained on"
-            )
-        elif not (isinstance(space, gym.spaces.Box) and space.shape == (2,)):
-            raise SpecMismatchError(
-                f"[hardware.gym] {env_id}: expected Discrete({n}) or a Box of two duties, found "
-                f"action space {space}; name an env the robot's motor commands can drive"
-            )
-        shape = self.env.observation_space.shape
-        size = int(np.prod(shape)) if shape else 0
-        if self._indices and max(self._indices) >= size:
-            raise ConfigError(
-                f"[hardware.gym.channels] expected indices into the env's observation of shape "
-                f"{shape}, found {max(self._indices)}; map each channel to an index below {size}"
-            )
-        return isinstance(space, gym.spaces.Discrete)
 
     @property
     def seed(self) -> int:
@@ -255,14 +231,17 @@ class GymHardware(Hardware):
         how = "by action index" if self._by_index else "by motor command"
         return [
             f"gym: {self.config.env_id}, observation indices {self._indices}",
+            f"gym: {self.env_kwargs.describe()}",
             f"gym: actions {self._names} drive it {how}; episode i resets on seed "
             f"{self._seed_base} + i",
         ]
 
 
-def open_gym(config: GymConfig, spec: TaskSpec, clock: Clock) -> GymHardware:
-    """The ``gym`` backend's factory, as ``robot.cli.main`` takes it in ``backends``."""
-    return GymHardware(config, spec, clock=clock)
+def open_gym(config: GymConfig, bundle: Bundle, clock: Clock) -> GymHardware:
+    """The ``gym`` backend's factory, as ``robot.cli.main`` takes it in ``backends``: the env
+    made with the keyword arguments of the bundle's training run (``EnvKwargs.of``)."""
+    env_kwargs = EnvKwargs.of(config, bundle)
+    return GymHardware(config, bundle.spec, clock=clock, env_kwargs=env_kwargs)
 
 
 def main(argv: Sequence[str]) -> int:

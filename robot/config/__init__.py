@@ -7,7 +7,8 @@ paths (the bundle, telemetry, learning state) are relative to the config file's 
 Where things live: ``section`` (a section's fields declared with default, range and unit, and
 parsed generically), ``rules`` (how one key is read and checked), ``toml_table`` (typed access
 to one TOML table), ``control`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
-backends' sections, a tagged union), ``learning`` (``[learning]``), ``supervisor``
+backends' sections, a tagged union), ``gym`` (``[hardware.gym]``, the laptop's, and the keyword
+arguments its env is made with), ``learning`` (``[learning]``), ``supervisor``
 (``[supervisor]``), ``load`` (the whole file).
 """
 
@@ -21,6 +22,7 @@ from robot.config.control import (
     LoopConfig,
     TelemetryConfig,
 )
+from robot.config.gym import EnvKwargs
 from robot.config.hardware import (
     BACKENDS,
     DRIVE_KINDS,
@@ -51,6 +53,7 @@ __all__ = [
     "BundleConfig",
     "DistanceSensorConfig",
     "DriveConfig",
+    "EnvKwargs",
     "GpioConfig",
     "GymConfig",
     "HardwareConfig",

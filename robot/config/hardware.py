@@ -1,8 +1,9 @@
 """``[hardware]``: one backend's section, a tagged union (``backend`` names the section).
 
 ``gpio`` (the Pi's own pins), ``serial`` (a microcontroller's line protocol), ``sim`` (the
-simulated world behind mock pins) and ``gym`` (a Gymnasium env, on the laptop). Each knows
-its ``backend`` name and the observation channels it feeds (``channel_names``).
+simulated world behind mock pins) and ``gym`` (a Gymnasium env, on the laptop; its section is in
+``robot.config.gym``). Each knows its ``backend`` name and the observation channels it feeds
+(``channel_names``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from robot.config.rules import Choice, IndexMap, Pin, Problem, Rule, Seed, pin_label
+from robot.config.gym import GymConfig
+from robot.config.rules import Choice, IndexMap, Pin, Problem, Rule, pin_label
 from robot.config.section import (
     Section,
     choice,
@@ -206,23 +208,6 @@ class SerialConfig(Section):
     def cross_checks(self) -> Iterator[Problem | None]:
         """The back-off grows from its minimum to its maximum."""
         yield not_below(self, "reconnect_max_s", "reconnect_min_s")
-
-
-@dataclass(frozen=True)
-class GymConfig(Section):
-    """A Gymnasium env as the world (software in the loop; needs the dev requirements)."""
-
-    backend: ClassVar[str] = "gym"
-    toml_path: ClassVar[str] = "hardware.gym"
-    env_id: str = text(fix="e.g. env_id = 'trainer.envs:sim2pi/ObstacleAvoid-v0'")
-    #: Observation channel → index into the env's observation vector.
-    channels: tuple[tuple[str, int], ...] = ruled(IndexMap())
-    #: The env's reset seed (None: unseeded; in TOML, leave it out or give a negative one).
-    seed: int | None = ruled(Seed(), None)
-
-    def channel_names(self) -> tuple[str, ...]:
-        """The observation channels the env's observation vector feeds."""
-        return tuple(name for name, _ in self.channels)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from robot.errors import HardwareError
 from robot.hardware.base import Hardware
 from shared.bundle import Bundle
 
-#: Opens a backend that lives outside ``robot/``: (its config section, the bundle's spec, the
-#: clock's ``now`` in seconds) → the backend.
+#: Opens a backend that lives outside ``robot/``: (its config section, the bundle, the clock's
+#: ``now`` in seconds) → the backend. The bundle, not only its spec: the ``gym`` backend makes its
+#: env with the keyword arguments the bundle's training run recorded in its manifest.
 HardwareFactory = Callable[[Any, Any, Callable[[], float]], Hardware]
 
 
@@ -98,4 +99,4 @@ def _open_external(
             "the laptop, where Gymnasium is installed: `python -m trainer sil run --config "
             f"{config.source}`; on the robot choose backend = 'gpio', 'serial' or 'sim'"
         )
-    return factory(hardware, bundle.spec, clock.now)
+    return factory(hardware, bundle, clock.now)

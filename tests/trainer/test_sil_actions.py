@@ -4,12 +4,10 @@ time unless ``--real-time``. Fast, in-process (the end-to-end runs are in test_s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -20,49 +18,16 @@ from robot.control.loop import ControlLoop
 from robot.errors import HardwareError, SpecMismatchError
 from robot.hardware.base import STOP, Hardware, Snapshot
 from robot.inference.policy import load_policy
-from shared.bundle import Bundle, read_bundle, write_bundle
-from shared.spec import Action, ActionTable, MotorCommand
+from shared.bundle import Bundle, read_bundle
+from shared.spec import MotorCommand
+from tests.trainer.sil_steps import ENV_ID, FIXTURE, ROOT, abstract_bundle
+from tests.trainer.sil_steps import gym_config as steps_config
 from trainer.cli.main import main as trainer_main
 from trainer.sil_hardware import GymHardware
 
 pytestmark = pytest.mark.trainer
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 MAPPING = (("left_distance_m", 0), ("front_distance_m", 1), ("right_distance_m", 2))
-ENV_ID = "sim2pi-test/Steps-v0"
-
-
-class Steps(gym.Env):
-    """Five discrete actions; reward = the action's index; episode length 3 + seed % 3."""
-
-    def __init__(self, continuous: bool = False) -> None:
-        self.observation_space = gym.spaces.Box(0.0, 4.0, shape=(4,), dtype=np.float32)
-        self.action_space = (
-            gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-            if continuous
-            else gym.spaces.Discrete(5)
-        )
-        self.seeds: list[int | None] = []
-        self.actions: list[Any] = []
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self.seeds.append(seed)
-        self.t, self.length = 0, 3 + (seed or 0) % 3
-        return self._obs(), {}
-
-    def _obs(self) -> np.ndarray:
-        return np.array([1.5, 1.5 - 0.1 * self.t, 1.0, 0.0], dtype=np.float32)
-
-    def step(self, action: Any):
-        self.actions.append(action)
-        self.t += 1
-        return self._obs(), float(action), self.t >= self.length, False, {}
-
-
-gym.register(ENV_ID, entry_point=Steps)
-gym.register("sim2pi-test/StepsBox-v0", entry_point=Steps, kwargs={"continuous": True})
 
 
 @pytest.fixture(autouse=True)
@@ -75,27 +40,11 @@ def _probe_cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture(scope="module")
 def abstract(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     """The fixture bundle with its actions' motor commands taken away (as CartPole's have none)."""
-    fixture = read_bundle(FIXTURE)
-    actions = ActionTable(tuple(Action(a.name) for a in fixture.spec.actions))
-    return write_bundle(
-        tmp_path_factory.mktemp("bundles") / "abstract",
-        spec=dataclasses.replace(fixture.spec, env_id=ENV_ID, actions=actions),
-        files={name: fixture.file(name) for name in fixture.manifest["files"]},
-        models=dict(fixture.models),
-        discretizer=fixture.discretizer,
-        qtable_file=fixture.qtable_file,
-    )
+    return abstract_bundle(tmp_path_factory.mktemp("bundles") / "abstract")
 
 
 def gym_config(tmp_path: Path, bundle: Bundle, extra: str = "") -> Path:
-    config = tmp_path / "gym.toml"
-    config.write_text(
-        f"[bundle]\npath = {json.dumps(str(bundle.path))}\npolicy = 'qtable'\n"
-        "[hardware]\nbackend = 'gym'\n"
-        f"[hardware.gym]\nenv_id = '{ENV_ID}'\n"
-        "channels = { left_distance_m = 0, front_distance_m = 1, right_distance_m = 2 }\n" + extra
-    )
-    return config
+    return steps_config(tmp_path / "gym.toml", bundle, extra)
 
 
 def sim_config(tmp_path: Path, bundle: Bundle) -> Path:

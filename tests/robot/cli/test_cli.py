@@ -426,9 +426,9 @@ def test_a_backend_passed_in_runs_the_gym_config(tmp_path: Path) -> None:
     factory, gpio, _ = simulated_gpio(CHANNELS, (1.5, 1.5, 1.5))
     opened: list[object] = []
 
-    def open_stand_in(config, spec, clock):  # (its config section, the spec, the clock's now)
+    def open_stand_in(config, bundle, clock):  # (its config section, the bundle, the clock's now)
         opened.append(config)
-        return GpioHardware(gpio, spec.observation.names, clock=clock, pin_factory=factory)
+        return GpioHardware(gpio, bundle.spec.observation.names, clock=clock, pin_factory=factory)
 
     config = example(tmp_path, "reference_gym.toml", ('policy = "tflite"', 'policy = "qtable"'))
     # --real-time: the stand-in's sensors are mock pins read on the wall clock (a gym backend
