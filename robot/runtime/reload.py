@@ -7,7 +7,9 @@ running hardware, open a new telemetry file — while the loop keeps ticking wit
 Only a complete, valid replacement is handed to the loop, which switches at a tick boundary
 (``ControlLoop.replace``). Any error is logged and the old config, bundle and decider keep
 running. ``[hardware]`` is not reloaded: the devices stay open, so a
-change there is refused with a request to restart the service.
+change there is refused with a request to restart the service. On the ``gym`` backend (software
+in the loop) the env stays open too: a new bundle must have the running one's actions and env
+keyword arguments; one without motor commands reloads there like any other.
 
 Learning (``[learning] enabled`` or ``--learn``) survives a reload: a bundle with the same Q-table
 (sha256), spec and grid and unchanged ``[learning]`` settings keeps the running learner and its
@@ -28,8 +30,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from robot.config import GymConfig, RobotConfig, load_config
-from robot.control.decider import Decider, motor_commands
+from robot.config import EnvKwargs, GymConfig, RobotConfig, load_config
+from robot.control.decider import Decider
 from robot.control.loop import ControlLoop, Replacement
 from robot.control.telemetry import TelemetryWriter
 from robot.errors import ConfigError, SpecMismatchError
@@ -102,7 +104,13 @@ def prepare_replacement(
 
 
 def _check_against_running(config: RobotConfig, bundle: Bundle, running: Bundle) -> None:
-    """SpecMismatchError unless ``bundle`` fits the open hardware as ``running`` does."""
+    """SpecMismatchError unless ``bundle`` fits the open hardware as ``running`` does.
+
+    On every backend the channels must be the running bundle's, in order. On ``gym`` the env
+    was made for the running bundle: its actions (a Discrete env's, each action by its index,
+    with its motor command or none) and its env keyword arguments (``EnvKwargs.of``) must stay.
+    Which bundles a robot's backend can drive at all is ``compose.check_actions``'s rule.
+    """
     if bundle.spec.observation.names != running.spec.observation.names:
         raise SpecMismatchError(
             f"{config.source}: the new bundle {bundle.path} observes channels "
@@ -110,12 +118,39 @@ def _check_against_running(config: RobotConfig, bundle: Bundle, running: Bundle)
             f"{list(running.spec.observation.names)} in that order; restart the service to "
             "change them"
         )
-    commands = motor_commands(bundle.spec)
-    if isinstance(config.hardware, GymConfig) and commands != motor_commands(running.spec):
+    if isinstance(config.hardware, GymConfig):
+        _check_gym_world(config, config.hardware, bundle, running)
+
+
+def _check_gym_world(
+    config: RobotConfig, section: GymConfig, bundle: Bundle, running: Bundle
+) -> None:
+    """SpecMismatchError unless the gym env, made for ``running``, is the one ``bundle`` needs."""
+    restart = "restart `python -m trainer sil run` to change it"
+    if bundle.spec.actions != running.spec.actions:
         raise SpecMismatchError(
-            f"{config.source}: the new bundle's action table differs from the one the gym "
-            "world was made with; restart to change it"
+            f"{config.source}: the new bundle {bundle.path} has actions "
+            f"{_actions(bundle)}, the gym world {section.env_id} was made for the running "
+            f"bundle's {_actions(running)}; export the new one with the same actions, or "
+            f"{restart}"
         )
+    new, made = EnvKwargs.of(section, bundle).values, EnvKwargs.of(section, running).values
+    if new != made:
+        raise SpecMismatchError(
+            f"{config.source}: the new bundle {bundle.path} was trained with env kwargs "
+            f"{dict(new)}, the gym world {section.env_id} was made with {dict(made)}; set "
+            f"[hardware.gym] env_kwargs to the one world both should run in, or {restart}"
+        )
+
+
+def _actions(bundle: Bundle) -> list[str]:
+    """The bundle's actions as the refusal shows them: each name, and its motor command."""
+    return [
+        action.name
+        if action.motor is None
+        else f"{action.name} ({action.motor.left:g}, {action.motor.right:g})"
+        for action in bundle.spec.actions
+    ]
 
 
 def next_decider(composition: Composition, running: Decider | None) -> Callable[[], Decider]:
