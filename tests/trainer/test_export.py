@@ -67,7 +67,7 @@ def test_float32_agrees_fully_and_int8_at_least_99_percent(cartpole_bundle: Bund
     assert parity["float32"]["agreement"] == 1.0
     assert parity["float32"]["max_abs_q_diff"] < 1e-4
     assert parity["int8"]["agreement"] >= 0.99
-    # --int8-mode auto: the first mode that passes, here by agreement (float-output's output is
+    # --int8-mode auto: the first mode that passes, here by agreement (float16's output is
     # float32, so there is no output quantum to report)
     assert parity["int8"]["quantization"] == AUTO_QUANTIZATIONS[0]
     assert parity["int8"]["gate"] == "agreement" and "returns" not in parity["int8"]
@@ -105,7 +105,7 @@ def test_manifest_records_provenance_and_checksums(
     for kind in ("float32", "int8"):
         assert m["models"][kind]["input_normalization"] == "spec"
     int8 = cartpole_bundle.models["int8"]
-    assert int8.extra["quantization"] == m["parity"]["int8"]["quantization"] == "float-output"
+    assert int8.extra["quantization"] == m["parity"]["int8"]["quantization"] == "float16"
     assert int8.input.dtype == int8.output.dtype == "float32"
     assert m["export"]["int8_mode"] == "auto"
 

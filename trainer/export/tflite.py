@@ -29,9 +29,12 @@ CALIBRATION_STATES = 2_000
 #: out: the first does not load in 2.14, the second keeps no more of the policy and runs
 #: slower than float32; docs/benchmarks/export.md).
 QUANTIZATIONS = ("full-int8", "float-output", "float16")
-#: What ``--int8-mode auto`` tries, in order, keeping the first whose gate holds (measured on
-#: the four shipped DQN presets: docs/benchmarks/export.md).
-AUTO_QUANTIZATIONS = ("float-output", "float16")
+#: What ``--int8-mode auto`` tries, in order, keeping the first whose gate holds. Measured on
+#: the four shipped DQN presets (docs/benchmarks/export.md): float16 keeps the policy on all of
+#: them; float-output (3.2× smaller than float32, faster) on 4 of 6 networks, but its int8
+#: kernels round differently in tflite-runtime 2.14 (0.012 on Q ≈ 60), beyond the float
+#: tolerance of the robot's runtime probe, so it is left to ``--int8-mode float-output``.
+AUTO_QUANTIZATIONS = ("float16",)
 
 
 def _saved_model(model: Any, directory: Path) -> Path:
