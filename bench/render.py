@@ -38,6 +38,8 @@ COMMANDS: dict[str, list[str]] = {
     "learning": ["scripts/bench_learning", "--json-dir", DATA],
     "arenas": ["scripts/bench_arenas", "--jobs", str(os.cpu_count() or 1), "--out", DATA],
     "sim_quality": ["scripts/bench_sim", "--seeds", "1", "--no-gif", "--json-dir", DATA],
+    "train_cartpole": ["scripts/bench_train", "--against-sb3", "--out", DATA],
+    "train_quality": ["scripts/bench_train", "--quality", "--seeds", "0,1,2,3,4", "--out", DATA],
 }
 
 

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from bench.render_training import train_cartpole, train_quality
+
 Table = Callable[[dict[str, Any]], str]
 
 
@@ -141,6 +143,8 @@ TABLES: dict[str, Table] = {
     "learning": learning,
     "arenas": arenas,
     "sim_quality": sim_quality,
+    "train_cartpole": train_cartpole,
+    "train_quality": train_quality,
 }
 
 
