@@ -93,6 +93,13 @@ def test_watchdog_kills_a_stalled_loop_restarts_it_and_stops_the_motors(guest: G
     assert "Scheduled restart job, restart counter is at" in text
     assert text.index("Watchdog timeout") < text.index(ROBOT_STOP_LINE) < text.index("Scheduled")
     assert int(guest.show(UNIT, "NRestarts")) == restarts + 1
+    # journald took the runtime's syslog prefixes (<4>, <6>) as the entries' priorities.
+    warnings = guest.sh(
+        f"journalctl -q -o cat -u {UNIT} -p warning --after-cursor='{journal.cursor}'"
+    ).stdout
+    assert "fault injection: the loop stalls" in warnings
+    assert "first valid decision" in text and "first valid decision" not in warnings
+    assert "<4>" not in text and "<6>" not in text
 
 
 def test_sigkill_restarts_and_stops_the_motors(guest: Guest) -> None:
