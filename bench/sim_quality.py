@@ -6,7 +6,7 @@ run (``--run``), then runs 100 greedy episodes of a checkpoint (default ``last``
 fixed eval seeds and prints: the share of episodes without a collision, the mean speed over all
 simulated time (the robot's odometer per second) against the forward action's top speed, the
 training wall time, and where the learning-curve PNG and a GIF of the first episode are. The bar
-(issue 4): >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes. Prints the machine;
+(the simulator's bar): >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes. Prints the machine;
 writes the figures with the record of ``bench/record.py`` to ``sim_quality.json`` (``--json-dir``).
 """
 
@@ -58,7 +58,7 @@ class SimQuality:
 
     @property
     def passed(self) -> bool:
-        """Whether the figures meet issue 4's bar."""
+        """Whether the figures meet the bar."""
         wall_ok = self.train_wall_s is None or self.train_wall_s <= WALL_BAR_S
         return (
             self.collision_free_share >= COLLISION_FREE_BAR
