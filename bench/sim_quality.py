@@ -5,8 +5,8 @@ shipped preset (``["sim2pi/ObstacleAvoid-v0".dqn]`` in trainer/presets.toml), or
 run (``--run``), then runs 100 greedy episodes of a checkpoint (default ``last``) on the trainer's
 fixed eval seeds and prints: the share of episodes without a collision, the mean speed over all
 simulated time (the robot's odometer per second) against the forward action's top speed, the
-training wall time, and where the learning-curve PNG and a GIF of the first episode are. The bar
-(the simulator's bar): >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes. Prints the machine;
+training wall time, and where the learning-curve PNG and a GIF of the first episode are. The
+bar: >= 95 % collision-free, speed >= 0.5 x top, trained in <= 15 minutes. Prints the machine;
 writes the figures with the record of ``bench/record.py`` to ``sim_quality.json`` (``--json-dir``).
 """
 
