@@ -39,6 +39,10 @@ COMMANDS: dict[str, list[str]] = {
     "arenas": ["scripts/bench_arenas", "--jobs", str(os.cpu_count() or 1), "--out", DATA],
     "sim_quality": ["scripts/bench_sim", "--seeds", "1", "--no-gif", "--json-dir", DATA],
     "train_cartpole": ["scripts/bench_train", "--against-sb3", "--out", DATA],
+    "train_cartpole_unseen": [
+        *["scripts/bench_train", "--seeds", "10,11,12,13,14,15,16,17,18,19"],
+        *["--name", "train_cartpole_unseen", "--out", DATA],
+    ],
     "train_quality": ["scripts/bench_train", "--quality", "--seeds", "0,1,2,3,4", "--out", DATA],
 }
 

@@ -144,6 +144,7 @@ TABLES: dict[str, Table] = {
     "arenas": arenas,
     "sim_quality": sim_quality,
     "train_cartpole": train_cartpole,
+    "train_cartpole_unseen": train_cartpole,
     "train_quality": train_quality,
 }
 

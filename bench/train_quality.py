@@ -114,7 +114,9 @@ def main(args: argparse.Namespace) -> int:
                 f"{'PASS' if result['passed'] else 'FAIL'} (needs {result['needed']})",
                 flush=True,
             )
-    # one name whatever --only picked: the rows run are in the data, --only in its command
-    path = record.write_json("train_quality", {"rows": results}, record.finish(env), args.out)
+    # one name whatever --only picked (unless --name): the rows run are in the data, --only in
+    # its command
+    name = args.name or "train_quality"
+    path = record.write_json(name, {"rows": results}, record.finish(env), args.out)
     print(f"wrote {path}")
     return 0 if all(r["passed"] for r in results) else 1

@@ -189,6 +189,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="train Stable-Baselines3 (rl-baselines3-zoo's settings) beside each seed; needs "
         "requirements-bench.txt",
     )  # fmt: skip
+    parser.add_argument(
+        "--name", default=None,
+        help="the JSON's name (default train_cartpole, or train_quality with --quality)",
+    )  # fmt: skip
     parser.add_argument("--quality", action="store_true", help="run the quality table instead")
     parser.add_argument(
         "--only", action="append", default=[], metavar="ENV[:ALGO]",
@@ -233,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     v = verdict(seeds)
     _print_verdict(v)
     payload = {"overrides": args.overrides, "seeds": seeds, "verdict": v}
-    print(f"wrote {record.write_json('train_cartpole', payload, record.finish(env), args.out)}")
+    name = args.name or "train_cartpole"
+    print(f"wrote {record.write_json(name, payload, record.finish(env), args.out)}")
     return 0 if all(b["passed"] for b in v["bars"].values()) else 1
 
 
