@@ -15,8 +15,6 @@ from bench import record, render
 from bench.render_tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-#: bench modules whose owners have not moved them to bench/record.py yet (issue 21, item 4).
-PENDING = {"export_figures"}
 ENV_KEYS = {"command", "machine", "versions", "env_vars", "git", "started_utc"}
 ENV_KEYS |= {"load_average_start", "load_average_end", "finished_utc"}
 
@@ -56,8 +54,6 @@ def test_every_committed_figure_file_names_its_machine_versions_command_and_load
     "module", sorted(p.stem for p in (ROOT / "bench").glob("*.py") if _is_benchmark(p))
 )
 def test_every_benchmark_records_its_environment(module: str) -> None:
-    if module in PENDING:
-        pytest.skip(f"bench/{module}.py: not yet on bench/record.py (its owner moves it)")
     source = (ROOT / "bench" / f"{module}.py").read_text()
     assert "record.environment(" in source and "record.print_environment(" in source
     assert "record.write_json(" in source
