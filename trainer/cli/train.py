@@ -163,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
         e = summary[which]["eval"]
         print(
             f"{which:>4} (step {summary[which]['step']}): mean {e['mean']:.2f} ± {e['std']:.2f} "
-            f"over {e['episodes']} episodes (min {e['min']:.1f}, max {e['max']:.1f})"
+            f"over {e['episodes']} evaluation episodes (min {e['min']:.1f}, max {e['max']:.1f})"
         )
     seconds = summary["train_seconds"]
-    print(f"trained {summary['steps']} steps in {seconds:.1f} s; run: {training.path}")
+    solved = summary.get("solved_step")
+    ended = "" if solved is None else " (stop_on_solved: a confirmed evaluation was solved)"
+    print(f"trained {summary['steps']} steps in {seconds:.1f} s{ended}; run: {training.path}")
     return 0
