@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         e = summary[which]["eval"]
         print(
             f"{which:>4} (step {summary[which]['step']}): mean {e['mean']:.2f} ± {e['std']:.2f} "
-            f"over {e['episodes']} evaluation episodes (min {e['min']:.1f}, max {e['max']:.1f})"
+            f"over {e['episodes']} episodes (min {e['min']:.1f}, max {e['max']:.1f})"
         )
     seconds = summary["train_seconds"]
     solved = summary.get("solved_step")
