@@ -60,12 +60,15 @@ def guest() -> Iterator[Guest]:
     box = Guest(Path(os.environ["SIM2PI_SYSTEM_GUEST"]), work, {"/src": REPO})
     try:
         box.boot()
-        box.sh(
+        install = (
             "cd /src && scripts/install-service --example-config robot/examples/reference_sim.toml"
             " --bundle tests/fixtures/obstacle_bundle"
-            f" --pip-arg=--no-index --pip-arg=--find-links={WHEELS}",
-            timeout=600,
+            f" --pip-arg=--no-index --pip-arg=--find-links={WHEELS}"
         )
+        box.sh(install, timeout=600)
+        # Idempotent under a real systemd too: a second run changes (and prints) nothing.
+        again = box.sh(install, timeout=600)
+        assert again.stdout == "", again.stdout
         box.sh(f"mkdir -p /etc/systemd/system/{UNIT}.d")
         box.sh(f"cat > /etc/systemd/system/{UNIT}.d/50-system-test.conf", input=TEST_DROPIN)
         box.systemctl("daemon-reload")

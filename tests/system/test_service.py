@@ -14,6 +14,8 @@ Timeouts are safety nets only; every assertion is about what systemd and the run
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.system.guest import STATE, UNIT, Guest
@@ -94,11 +96,15 @@ def test_watchdog_kills_a_stalled_loop_restarts_it_and_stops_the_motors(guest: G
     assert text.index("Watchdog timeout") < text.index(ROBOT_STOP_LINE) < text.index("Scheduled")
     assert int(guest.show(UNIT, "NRestarts")) == restarts + 1
     # journald took the runtime's syslog prefixes (<4>, <6>) as the entries' priorities.
-    warnings = guest.sh(
-        f"journalctl -q -o cat -u {UNIT} -p warning --after-cursor='{journal.cursor}'"
-    ).stdout
-    assert "fault injection: the loop stalls" in warnings
-    assert "first valid decision" in text and "first valid decision" not in warnings
+    entries = [
+        json.loads(line)
+        for line in guest.sh(
+            f"journalctl -q -o json -u {UNIT} --after-cursor='{journal.cursor}'"
+        ).stdout.splitlines()
+    ]
+    priority = {entry["MESSAGE"].split(":", 1)[-1].strip(): entry["PRIORITY"] for entry in entries}
+    assert priority[f"fault injection: the loop stalls while {STATE}/fault/stall exists"] == "4"
+    assert priority["first valid decision; driving"] == "6"
     assert "<4>" not in text and "<6>" not in text
 
 
@@ -257,6 +263,10 @@ def test_hardening_applies_to_the_real_runtime(guest: Guest) -> None:
     # Even root in that namespace: the file system is mounted read-only there.
     result = guest.sh(f"nsenter -t {pid} -m -- touch /opt/sim2pi/probe", check=False)
     assert "Read-only file system" in result.stderr
+    # The exposure this systemd rates the installed unit is the figure in the unit's header.
+    header = guest.sh(f"grep -o '^# [0-9.]* SAFE' /etc/systemd/system/{UNIT}").stdout.split()[1]
+    security = guest.sh(f"systemd-analyze security --no-pager {UNIT}").stdout
+    assert f"Overall exposure level for {UNIT}: {header} SAFE" in security
     # MemoryDenyWriteExecute= is enforced by this systemd: a writable+executable mapping fails.
     mdwe = guest.sh(
         "systemd-run --quiet --wait --pipe -p MemoryDenyWriteExecute=yes -p User=sim2pi "
