@@ -108,7 +108,7 @@ def test_a_lucky_evaluation_cannot_win_when_the_confirmation_disagrees() -> None
 
 def test_solved_return_is_gymnasiums_and_refuses_what_cannot_work() -> None:
     assert solved_return("CartPole-v1", config("stop_on_solved=true")) == 475.0
-    assert solved_return("CartPole-v1", config()) is None
+    assert solved_return("CartPole-v1", config("stop_on_solved=false")) is None
     with pytest.raises(UsageError, match="confirm_episodes >= 1"):
         solved_return("CartPole-v1", config("stop_on_solved=true", "confirm_episodes=0"))
     if "sim2pi-test/NoThreshold-v0" not in gym.registry:
