@@ -20,11 +20,55 @@ from typing import Any, TextIO
 
 #: Starts every line meant for the parent (a runtime may print its own lines too).
 MARK = "sim2pi-probe "
+#: Tensor types that make a model quantised: such a model runs on the built-in kernels.
+QUANTISED_TYPES = frozenset({"int8", "uint8", "int16"})
+
+
+def quantised(interpreter: Any) -> bool:
+    """Whether the interpreter's model has any int8 (or uint8, int16) tensor."""
+    return any(
+        getattr(d["dtype"], "__name__", str(d["dtype"])) in QUANTISED_TYPES
+        for d in interpreter.get_tensor_details()
+    )
+
+
+def build_interpreter(interpreter_class: Callable[..., Any], model_path: str) -> Any:
+    """An interpreter for ``model_path`` (one thread, tensors not allocated) as the robot builds
+    it: a float model with the runtime's defaults (XNNPACK for its float layers); a quantised
+    one (``quantised``) on the runtime's built-in kernels
+    (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``): LiteRT's default XNNPACK delegate
+    rounds int8 layers, and the float layer before a QUANTIZE, differently from tflite-runtime
+    2.14, beyond the probe's tolerance; on the built-in kernels the two agree
+    (docs/benchmarks/export.md). The resolver type is taken from the module that defines
+    ``interpreter_class`` or a base of it (``ai_edge_litert.interpreter``,
+    ``tflite_runtime.interpreter``).
+    """
+    interpreter = interpreter_class(model_path=model_path, num_threads=1)
+    if not quantised(interpreter):
+        return interpreter
+    resolver = _resolver_type(interpreter_class)
+    return interpreter_class(
+        model_path=model_path,
+        num_threads=1,
+        experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
 
 
 def say(kind: str, value: object) -> None:
     """Print one marked line ``{kind: value}`` and flush it (the next stage may crash)."""
     print(MARK + json.dumps({kind: value}), flush=True)
+
+
+def _resolver_type(interpreter_class: Callable[..., Any]) -> Any:
+    """The ``OpResolverType`` enum of the runtime that defines ``interpreter_class``."""
+    for klass in getattr(interpreter_class, "__mro__", (interpreter_class,)):
+        module = sys.modules.get(getattr(klass, "__module__", ""))
+        if module is not None and hasattr(module, "OpResolverType"):
+            return module.OpResolverType
+    raise RuntimeError(
+        f"{interpreter_class!r}: its runtime has no OpResolverType, so it cannot run a quantised "
+        "model on its built-in kernels"
+    )
 
 
 def run_request(request: Mapping[str, Any], report: Callable[[str, object], None] = say) -> None:
@@ -39,7 +83,7 @@ def run_request(request: Mapping[str, Any], report: Callable[[str, object], None
     report("stage", "import " + candidate)
     interpreter_class = importlib.import_module(candidate + ".interpreter").Interpreter
     report("stage", "Interpreter()")
-    interpreter = interpreter_class(model_path=request["model"], num_threads=1)
+    interpreter = build_interpreter(interpreter_class, request["model"])
     report("stage", "allocate_tensors()")
     interpreter.allocate_tensors()
     import numpy as np  # only now: a runtime that died earlier cost no numpy import

@@ -36,6 +36,7 @@ from robot.errors import PolicyLoadError, TFLiteRuntimeError
 from robot.inference import probe as tflite_probe
 from robot.inference.model_file import model_problem
 from robot.inference.probe import ProbeReport
+from robot.inference.probe_child import build_interpreter
 from shared.bundle import TensorInfo, read_manifest
 from shared.errors import ManifestError
 from shared.quiet import filtered_stderr
@@ -114,8 +115,9 @@ class TFLiteRuntime:
     probe: ProbeReport | None = field(default=None, compare=False)
 
     def interpreter(self, model_path: str | Path) -> Any:
-        """An interpreter for ``model_path`` with its tensors allocated (one thread)."""
-        interpreter = self.interpreter_class(model_path=str(model_path), num_threads=1)
+        """An interpreter for ``model_path`` with its tensors allocated (one thread; a quantised
+        model on the built-in kernels: ``probe_child.build_interpreter``)."""
+        interpreter = build_interpreter(self.interpreter_class, str(model_path))
         allocate_tensors(interpreter)
         return interpreter
 
@@ -326,7 +328,7 @@ def _manifest_model(bundle_dir: str | Path, model: str) -> dict[str, Any]:
 
 def _build_and_invoke(interpreter_class: Callable[..., Any], model_path: str | Path) -> None:
     """Build an interpreter for ``model_path`` and run one inference on zeros; raise if it fails."""
-    interpreter = interpreter_class(model_path=str(model_path), num_threads=1)
+    interpreter = build_interpreter(interpreter_class, str(model_path))
     allocate_tensors(interpreter)
     for details in interpreter.get_input_details():
         interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))

@@ -3,6 +3,7 @@ interpreter in this process (the exporter), in a fixed order, and logged."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from robot.errors import TFLiteRuntimeError
+from robot.inference import probe_child
 from robot.inference import tflite_runtimes as tflite
 from robot.inference.policy import TFLitePolicy
 from robot.inference.probe import CACHE_FILE, default_state_dir
@@ -171,3 +173,27 @@ def test_a_bundle_without_reference_outputs_falls_back_in_process(
     assert runtime.probe is None and not (tmp_path / "state").exists()
     assert "no reference inputs/outputs" in caplog.text and "in-process" in caplog.text
     assert f"TFLite runtime: {runtime.name}" in caplog.text
+
+
+@needs_runtime
+def test_a_quantised_model_is_built_on_the_builtin_kernels_and_a_float_one_is_not(
+    bundle: Bundle,
+) -> None:
+    # LiteRT's default XNNPACK delegate rounds int8 layers differently from tflite-runtime 2.14;
+    # on the built-in kernels both compute alike (docs/benchmarks/export.md).
+    module = importlib.import_module(f"{REAL}.interpreter")
+    calls: list[dict] = []
+
+    class Recording(module.Interpreter):  # type: ignore[name-defined,misc]
+        def __init__(self, *args, **kwargs) -> None:
+            calls.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    runtime = tflite.TFLiteRuntime(str(REAL), "test", Recording)
+    builtin = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    for kind, quantised in (("float32", False), ("int8", True)):
+        calls.clear()
+        interpreter = runtime.interpreter(bundle.file(bundle.models[kind].file))
+        assert probe_child.quantised(interpreter) is quantised
+        assert calls[-1].get("experimental_op_resolver_type") == (builtin if quantised else None)
+        assert calls[-1]["num_threads"] == 1
