@@ -22,7 +22,12 @@ from trainer.rundir import RunDir
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
 #: Each mode's input and output dtype.
-DTYPES = {"full-int8": "int8", "float-output": "float32", "float16": "float32"}
+DTYPES = {
+    "full-int8": "int8",
+    "float-output": "float32",
+    "hidden-int8": "float32",
+    "float16": "float32",
+}
 
 
 @pytest.mark.parametrize("mode", QUANTIZATIONS)
@@ -46,6 +51,67 @@ def test_each_mode_is_recorded_and_runs_on_the_robot(
         np.testing.assert_allclose(q, expected, rtol=1e-6, atol=1e-6)
     sizes = {k: v["bytes"] for k, v in bundle.manifest["files"].items()}
     assert sizes["policy_int8.tflite"] < sizes["policy.tflite"]
+
+
+def test_hidden_int8_is_refitted_recorded_and_replays_through_the_robot_exactly(
+    cartpole_run: RunDir,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    options = ExportOptions(
+        int8=True, int8_mode="hidden-int8", parity_states=2_000, return_episodes=3
+    )
+    lines: list[str] = []
+    bundle = export_run(cartpole_run.path, tmp_path / "b", options, lines.append).bundle
+    entry, int8 = bundle.models["int8"], bundle.manifest["parity"]["int8"]
+    refit = entry.extra["refit"]
+    assert refit["states"] == 2_000 and "in sample" in refit["in_sample"]
+    assert refit["rms_q_error"] < int8["max_abs_q_diff"] + 1e-9
+    assert int8["agreement_in_sample"] is True
+    # In sample: the return gate (other seeds) runs whatever the agreement, and is recorded.
+    assert int8["returns"]["episodes"] == 3 and int8["gate"] in ("agreement", "return")
+    assert any("agreement in sample" in line for line in lines)
+    # Float in, float out; int8 weights inside: the first and last layer float, the rest int8.
+    from robot.inference.probe_child import build_interpreter, quantised
+    from robot.inference.tflite_runtimes import choose_runtime
+
+    runtime = choose_runtime(bundle.path, "int8", probe=False)
+    interpreter = build_interpreter(runtime.interpreter_class, str(bundle.file(entry.file)))
+    assert quantised(interpreter)
+    interpreter.allocate_tensors()
+    details = interpreter.get_tensor_details()
+    layers = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    weights = [np.dtype(details[op["inputs"][1]]["dtype"]).name for op in layers]
+    assert weights[0] == weights[-1] == "float32" and set(weights[1:-1]) == {"int8"}
+    # The robot's policy gives the recorded reference outputs exactly, and the Q-values the
+    # export measured agreement with.
+    policy = load_policy(bundle, "tflite-int8")
+    reference = entry.extra["reference"]
+    for raw, expected in zip(reference["observations"], reference["outputs"], strict=True):
+        q = policy.decide(np.asarray(raw, dtype=np.float32)).q_values
+        np.testing.assert_array_equal(q, np.asarray(expected, dtype=np.float32))
+    sizes = {k: v["bytes"] for k, v in bundle.manifest["files"].items()}
+    assert sizes["policy_int8.tflite"] * 1.9 < sizes["policy.tflite"]  # 64x64 here: ~2x
+
+
+def test_the_refit_leaves_the_keras_model_and_the_int8_layers_as_they_were(
+    cartpole_run: RunDir,  # noqa: F811
+) -> None:
+    from trainer.export import tflite
+
+    model = cartpole_run.load_keras_model("best")
+    before = [w.copy() for w in model.get_weights()]
+    inputs = np.random.default_rng(0).uniform(-1, 1, size=(300, 4)).astype(np.float32)
+    keras_q = np.asarray(model.predict(inputs, verbose=0), dtype=np.float64)
+    content, refit = tflite.convert_hidden_int8(model, inputs, keras_q)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert refit["states"] == 300
+    # The refitted model's last layer is fed what the fit was computed on: the same int8 layers.
+    float_layers = [tflite._dense_outputs(tflite.convert_float32(model))[i] for i in (0, -1)]
+    first = tflite._selective_int8(model, tflite._representative(inputs, None), float_layers)
+    np.testing.assert_array_equal(
+        tflite._last_layer_inputs(first, inputs), tflite._last_layer_inputs(content, inputs)
+    )
 
 
 def test_below_its_bar_the_model_is_gated_by_its_return(

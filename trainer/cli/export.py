@@ -79,17 +79,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--int8-mode",
         choices=("auto", *QUANTIZATIONS),
         default="auto",
-        help="quantisation of the compact model: auto (float16, measured to keep the policy on "
-        "every shipped preset), full-int8, float-output (int8 but the last layer) or float16 "
-        "(default auto)",
+        help="quantisation of the compact model: auto (hidden-int8, else float16 where it misses "
+        "its gate), hidden-int8 (int8 hidden layers, float first and last layer, the last "
+        "refitted to the Keras Q-values; measured to keep the policy on every shipped preset), "
+        "full-int8, float-output (int8 but the last layer) or float16 (default auto)",
     )
     parser.add_argument(
         "--return-episodes",
         type=int,
         default=100,
         help="episodes of the compact model's return gate, used where its agreement is below "
-        "the bar: its mean return must be within 2%% of float32's (default 100; 0: agreement "
-        "only)",
+        "the bar (and always for hidden-int8, whose agreement is in sample): its mean return "
+        "must be within 2%% of float32's (default 100; 0: agreement only)",
     )
     parser.add_argument(
         "--qtable", action="store_true", help="DQN run: also distil the network onto a Q-table"

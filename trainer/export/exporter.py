@@ -35,7 +35,12 @@ from trainer.export.staging import (
     checked_content,
     int8_fails,
 )
-from trainer.export.tflite import AUTO_QUANTIZATIONS, convert_compact, convert_float32
+from trainer.export.tflite import (
+    AUTO_QUANTIZATIONS,
+    convert_compact,
+    convert_float32,
+    convert_hidden_int8,
+)
 from trainer.rundir import RunDir
 
 #: Raw states per model entry's ``reference`` block (the robot's tests replay them).
@@ -109,7 +114,7 @@ def export_run(
     tried: list[dict[str, Any]] = []
     for n, mode in enumerate(modes, start=1):
         if mode is not None:
-            add_model(content, "int8", convert_compact(model, inputs, mode), mode)
+            _add_compact(content, model, inputs, mode)
         checked = checked_content(
             run,
             content=content,
@@ -153,6 +158,16 @@ def export_run(
         overwrite=options.overwrite,
     )
     return ExportResult(bundle, parity, time.perf_counter() - started)
+
+
+def _add_compact(content: Content, model: Any, inputs: np.ndarray, mode: str) -> None:
+    """The compact model in ``mode`` into the content (hidden-int8 with its refit's record)."""
+    if mode == "hidden-int8":
+        assert content.keras_q is not None  # a DQN run: validate refused --int8 otherwise
+        tflite_bytes, refit = convert_hidden_int8(model, inputs, content.keras_q)
+        add_model(content, "int8", tflite_bytes, mode, {"refit": refit})
+    else:
+        add_model(content, "int8", convert_compact(model, inputs, mode), mode)
 
 
 def _missed(int8: Mapping[str, Any]) -> str:

@@ -208,6 +208,11 @@ def parity_lines(parity: Mapping[str, Any]) -> list[str]:
             )
         if "quantization" in r:
             lines.append(f"           quantisation {r['quantization']}")
+        if r.get("agreement_in_sample"):
+            lines.append(
+                "           agreement in sample (last layer refitted on these states); "
+                "the return check is out of sample"
+            )
         if "returns" in r:
             ret = r["returns"]
             verdict = "passes" if ret["passed"] else "fails"

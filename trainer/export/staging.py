@@ -66,11 +66,19 @@ def policy_q_values(bundle: Bundle, kind: str, raw_states: np.ndarray) -> np.nda
 TRIED_KEYS = ("agreement", "max_abs_q_diff")
 
 
-def add_model(content: Content, kind: str, tflite_bytes: bytes, mode: str | None) -> None:
-    """Put one TFLite model into the content (replacing one of the same kind)."""
+def add_model(
+    content: Content,
+    kind: str,
+    tflite_bytes: bytes,
+    mode: str | None,
+    more: Mapping[str, Any] | None = None,
+) -> None:
+    """Put one TFLite model into the content (replacing one of the same kind); ``more``: further
+    entries of its manifest entry (a refit's record)."""
     tensor_in, tensor_out = tensor_infos(tflite_bytes)
     content.files[MODEL_FILES[kind]] = tflite_bytes
     extra = {} if mode is None else {"quantization": mode}
+    extra.update(more or {})
     content.models[kind] = ModelEntry(kind, MODEL_FILES[kind], tensor_in, tensor_out, extra)
 
 
@@ -90,15 +98,18 @@ def checked_content(
     episodes: int,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """Stage the content and compare it with its reference: the parity section, each policy's
-    Agreement, the int8 return check (run only where int8 agreement is below its bar) and each
-    policy's Q-values on the rollout states."""
+    Agreement, the int8 return check (run where int8 agreement is below its bar, and always for a
+    model refitted on the rollout states, whose agreement there is in sample) and each policy's
+    Q-values on the rollout states."""
     threshold = float(options.min_agreement.get("int8", MIN_AGREEMENT["int8"]))
     returns: dict[str, dict[str, Any]] = {}
 
     def gate_by_return(staged: Bundle, exported_q: Mapping[str, np.ndarray]) -> None:
         if "int8" not in content.models or content.keras_q is None or not options.return_episodes:
             return
-        if agreement(content.keras_q, exported_q["int8"], options.tie_epsilon).rate >= threshold:
+        refitted = "refit" in content.models["int8"].extra
+        agreed = agreement(content.keras_q, exported_q["int8"], options.tie_epsilon)
+        if agreed.rate >= threshold and not refitted:
             return
         env = run.make_env()
         try:
@@ -127,6 +138,8 @@ def checked_content(
     )
     if int8 is not None:
         parity["int8"]["quantization"] = int8.extra["quantization"]
+        if "refit" in int8.extra:
+            parity["int8"]["agreement_in_sample"] = True
         if "int8" in returns:
             parity["int8"]["returns"] = returns["int8"]
         agreed = results["int8"].rate >= parity["thresholds"]["int8"]

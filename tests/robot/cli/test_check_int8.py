@@ -66,6 +66,30 @@ def test_a_model_kept_by_its_return_shows_the_returns() -> None:
     assert line.endswith("keeps the policy by its return")
 
 
+def test_a_refitted_hidden_int8_model_names_its_mode_and_in_sample_agreement() -> None:
+    returns = {
+        "episodes": 100,
+        "float32_mean": -101.21,
+        "int8_mean": -102.04,
+        "required": -103.23,
+        "passed": True,
+    }
+    line = int8_summary(
+        _manifest(
+            quantization="hidden-int8",
+            agreement=0.9708,
+            agreement_in_sample=True,
+            returns=returns,
+            gate="return",
+        )
+    )
+    assert line == (
+        "int8     hidden-int8: int8 hidden layers, float32 first and refitted last layer; "
+        "agreement 97.08% with Keras (in sample, bar 99%); return -102.04 against float32's "
+        "-101.21 over 100 episodes (required -103.23): keeps the policy by its return"
+    )
+
+
 def test_a_lowered_bar_is_named_even_when_the_agreement_meets_the_default() -> None:
     line = int8_summary(_manifest(quantization="float16", agreement=0.999, bar=0.9))
     assert line is not None
