@@ -249,3 +249,36 @@ def test_bad_new_options_are_one_line_errors(
     assert len(err) == 1, err
     assert expected in err[0]
     assert not (tmp_path / "b").exists()
+
+
+@pytest.fixture(scope="module")
+def one_hidden_layer_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A tiny CartPole run whose network has one hidden layer (two Dense layers)."""
+    from trainer.training import TrainingRun
+
+    out = tmp_path_factory.mktemp("one_hidden") / "run"
+    overrides = ["hidden_sizes=16", "learning_starts=100", "eval_every=0", "stop_on_solved=false"]
+    overrides += ["eval_episodes=1", "final_eval_episodes=1", "confirm_episodes=1"]
+    run = TrainingRun.create("CartPole-v1", "dqn", 0, overrides, out, total_steps=400)
+    try:
+        run.run(progress=False)
+    finally:
+        run.close()
+    return RunDir(out)
+
+
+def test_hidden_int8_needs_a_hidden_layer_between_first_and_last(
+    one_hidden_layer_run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``auto`` goes on to the next mode; asked for by name it is one line, nothing written."""
+    lines: list[str] = []
+    options = ExportOptions(int8=True, parity_states=1_000, return_episodes=2)
+    bundle = export_run(one_hidden_layer_run.path, tmp_path / "auto", options, log=lines.append)
+    assert bundle.bundle.models["int8"].extra["quantization"] != "hidden-int8"
+    assert any("hidden-int8 does not apply to 2 Dense layers" in line for line in lines)
+    out = tmp_path / "named"
+    args = ["export", str(one_hidden_layer_run.path), "--out", str(out), "--int8"]
+    code = main([*args, "--int8-mode", "hidden-int8", "--parity-states", "1000"])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 2 Dense layers" in err[0] and "--int8-mode float16" in err[0]

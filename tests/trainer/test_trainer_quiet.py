@@ -126,3 +126,21 @@ def test_sil_hides_xnnpack_unless_verbose(tmp_path: Path, verbose: bool) -> None
     assert result.returncode == 0, result.stderr
     assert (XNNPACK in result.stderr.splitlines()) is verbose, result.stderr
     assert re.search(r"summary: 5 ticks", result.stderr), result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.tflite
+def test_export_prints_no_known_noise_unless_verbose(
+    tiny_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The converter's and the quantisation debugger's lines (``fully_quantize: …``) and the
+    interpreters' XNNPACK line are hidden; ``--verbose`` shows them."""
+    run, _ = tiny_run
+    quiet = _run("-m", "trainer", "export", str(run), "--out", str(tmp_path / "a"), "--int8",
+                 "--return-episodes", "1")  # fmt: skip
+    assert quiet.returncode == 0, quiet.stderr
+    assert _noise(quiet.stderr) == [], quiet.stderr
+    loud = _run("-m", "trainer", "export", str(run), "--out", str(tmp_path / "b"), "--int8",
+                "--return-episodes", "1", "--verbose")  # fmt: skip
+    assert loud.returncode == 0, loud.stderr
+    assert _noise(loud.stderr), loud.stderr

@@ -111,6 +111,7 @@ def export_run(
     if options.int8:
         auto = options.int8_mode == "auto"
         modes = AUTO_QUANTIZATIONS if auto else (options.int8_mode,)
+        modes = _applicable(modes, model, run, auto=auto, log=log)
     tried: list[dict[str, Any]] = []
     for n, mode in enumerate(modes, start=1):
         if mode is not None:
@@ -158,6 +159,32 @@ def export_run(
         overwrite=options.overwrite,
     )
     return ExportResult(bundle, parity, time.perf_counter() - started)
+
+
+def _applicable(
+    modes: tuple[str | None, ...],
+    model: Any,
+    run: RunDir,
+    *,
+    auto: bool,
+    log: Callable[[str], None],
+) -> tuple[str | None, ...]:
+    """``modes`` without hidden-int8 where the network has no hidden layer between its first
+    and last Dense layer (one hidden layer): ``auto`` goes on to the next mode, an explicit
+    ``--int8-mode hidden-int8`` is a usage error."""
+    import keras
+
+    dense = sum(isinstance(layer, keras.layers.Dense) for layer in model.layers)
+    if "hidden-int8" not in modes or dense >= 3:
+        return modes
+    if not auto:
+        raise UsageError(
+            f"--int8-mode hidden-int8: the network of {run.path} has {dense} Dense layers, and "
+            "hidden-int8 quantises the layers between the first and the last (train with two "
+            "or more hidden_sizes); use --int8-mode float16, float-output or full-int8"
+        )
+    log(f"int8 mode hidden-int8 does not apply to {dense} Dense layers; trying the next mode")
+    return tuple(m for m in modes if m != "hidden-int8")
 
 
 def _add_compact(content: Content, model: Any, inputs: np.ndarray, mode: str) -> None:

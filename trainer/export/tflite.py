@@ -16,7 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from robot.inference.tflite_runtimes import XNNPACK_NOISE, allocate_tensors
 from shared.bundle import TensorInfo
+from shared.quiet import filtered_stderr
+from trainer.quiet import TF_NOISE
+
+#: What TensorFlow's converter and the QuantizationDebugger print to fd 2 on every conversion.
+CONVERTER_NOISE = TF_NOISE + XNNPACK_NOISE
+
+
+def _convert(converter: Any) -> bytes:
+    """``converter.convert()``, its known noise kept off the terminal unless ``--verbose``."""
+    with filtered_stderr(CONVERTER_NOISE):
+        return bytes(converter.convert())
+
 
 #: Normalised states given to the int8 converter's calibration, at most.
 CALIBRATION_STATES = 2_000
@@ -53,7 +66,7 @@ def convert_float32(model: Any) -> bytes:
 
     with tempfile.TemporaryDirectory(prefix="sim2pi-export-") as tmp:
         converter = tf.lite.TFLiteConverter.from_saved_model(str(_saved_model(model, Path(tmp))))
-        return bytes(converter.convert())
+        return _convert(converter)
 
 
 def convert_int8(model: Any, calibration_inputs: np.ndarray) -> bytes:
@@ -73,7 +86,7 @@ def convert_int8(model: Any, calibration_inputs: np.ndarray) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        return bytes(converter.convert())
+        return _convert(converter)
 
 
 def _representative(
@@ -111,7 +124,7 @@ def convert_compact(model: Any, calibration_inputs: np.ndarray, mode: str) -> by
             converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
-            return bytes(converter.convert())
+            return _convert(converter)
     float_layers = _dense_outputs(convert_float32(model))[-1:]
     return _selective_int8(model, _representative(calibration_inputs), float_layers)
 
@@ -129,7 +142,8 @@ def _selective_int8(
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_layers)
-        with warnings.catch_warnings():  # the debugger builds TensorFlow's deprecated interpreter
+        # the debugger builds TensorFlow's deprecated interpreter, and prints while it converts
+        with warnings.catch_warnings(), filtered_stderr(CONVERTER_NOISE):
             warnings.simplefilter("ignore", UserWarning)
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter, debug_dataset=representative, debug_options=options
@@ -233,7 +247,7 @@ def _interpreter(
         experimental_op_resolver_type=resolver,
         experimental_preserve_all_tensors=preserve_all_tensors,
     )
-    interpreter.allocate_tensors()
+    allocate_tensors(interpreter)
     return interpreter
 
 
