@@ -307,8 +307,9 @@ seed = 0
 
 @pytest.mark.trainer
 def test_the_runtime_under_a_notify_socket_readies_pings_and_stops(tmp_path, path_receiver):
-    # The runtime as systemd starts it, with the simulator as a Gymnasium world in real time:
-    # `python -m trainer sil run` is `python -m robot run` with the laptop-only gym backend.
+    # The runtime as systemd starts it, with the simulator as a Gymnasium world in real time
+    # (`--real-time`: software in the loop runs on simulated time otherwise): `python -m trainer
+    # sil run` is `python -m robot run` with the laptop-only gym backend.
     config = tmp_path / "robot.toml"
     config.write_text(SIM_CONFIG.format(bundle=ROOT / "tests" / "fixtures" / "obstacle_bundle"))
     env = {
@@ -320,7 +321,7 @@ def test_the_runtime_under_a_notify_socket_readies_pings_and_stops(tmp_path, pat
     env.pop("WATCHDOG_PID", None)
     started_at_s = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "trainer", "sil", "run", "--config", str(config)],
+        [sys.executable, "-m", "trainer", "sil", "run", "--config", str(config), "--real-time"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
