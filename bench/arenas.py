@@ -54,7 +54,7 @@ def label(policy: str, supervisor: bool) -> str:
 
 
 def bars(results: dict[str, dict[str, Any]], reference: float) -> list[dict[str, Any]]:
-    """Every bar of the issue that the measured arenas and policies allow, met or not: on the
+    """Every bar of the suite that the measured arenas and policies allow, met or not: on the
     rows with the supervisor (what ``robot run`` does), or, without any, on those without."""
     out = []
 

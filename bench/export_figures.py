@@ -3,7 +3,7 @@
 ``python -m bench.export_figures RUN_DIR[:best|last]...`` exports each run with ``--int8
 --qtable`` (the compact model chosen as ``--int8-mode`` says, default auto; float32's bar off,
 so a run below it is still measured) into a temporary directory, and beside it today's default
-before issue 21, the full-int8 model (its bar off too), then plays ``--episodes`` evaluation
+before 2026-12-07, the full-int8 model (its bar off too), then plays ``--episodes`` evaluation
 episodes of every policy of both bundles through the robot's code (``eval-bundle``) and times
 ``decide`` (p50 µs, ``robot bench``'s helper). Prints Markdown tables and writes the figures,
 with the machine, versions, command and load average, to ``runs/bench/export.json`` (or

@@ -4,7 +4,7 @@ Hardware-in-the-loop: the runtime's ``ControlLoop`` drives the ``sim`` backend (
 on mock pins wired to ``shared.world``) on simulated time. "Reality" is the simulator shifted.
 Two shifts are defined:
 
-- ``LITERAL`` (the issue's): motor gain ×0.6 on both motors, dead band ×2, range noise ×3 and one
+- ``LITERAL``: motor gain ×0.6 on both motors, dead band ×2, range noise ×3 and one
   tick of actuation latency. The reward counts the *commanded* duty as progress (the robot has no
   wheel encoders), so a uniformly weaker drive is almost invisible to it.
 - ``MISMATCHED``: the same plus a left motor 40 % weaker than the right (gain 0.36 vs 0.6), as

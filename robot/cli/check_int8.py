@@ -30,7 +30,7 @@ def int8_summary(manifest: Mapping[str, Any]) -> str | None:
     model = (manifest.get("models") or {}).get("int8")
     if not isinstance(model, Mapping):
         return None
-    mode = str(model.get("quantization", "full-int8"))  # bundles before issue 21 were full-int8
+    mode = str(model.get("quantization", "full-int8"))  # older bundles were full-int8
     line = f"int8     {QUANTIZATION_NAMES.get(mode, mode)}"
     parity = manifest.get("parity") or {}
     result, bar = parity.get("int8"), (parity.get("thresholds") or {}).get("int8")
@@ -47,7 +47,7 @@ def int8_summary(manifest: Mapping[str, Any]) -> str | None:
             f"over {returns['episodes']} episodes (required {returns['required']:.2f})"
         )
     gate = result.get("gate")
-    if gate is None:  # recorded before issue 21: agreement was the only gate
+    if gate is None:  # recorded by an older export: agreement was the only gate
         gate = "agreement" if result["agreement"] >= bar else "failed"
     if gate == "agreement" and result["agreement"] < DEFAULT_INT8_BAR:
         return line + ": meets only the lowered bar"
