@@ -73,7 +73,7 @@ def train_quality(data: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in data["rows"]:
-        fmt = ".2f" if row["metric"] == "success" else ".1f"
+        fmt = ".2f" if row["metric"] == "success" or abs(row["bar"]) < 20 else ".1f"
         bar = f"{'success' if row['metric'] == 'success' else 'mean'} ≥ {row['bar']:g}"
         for s in row["seeds"]:
             ended = f"{s['steps']:,}" + (" (solved)" if s.get("stopped_solved_at") else "")
