@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from robot.inference.policy import Decision, Policy, available_policies, load_policy
-    from robot.inference.tflite_runtimes import TFLiteRuntime, choose_runtime
+    from robot.inference.tflite_runtimes import (
+        XNNPACK_NOISE,
+        TFLiteRuntime,
+        allocate_tensors,
+        choose_runtime,
+    )
 
 #: Each exported name → the module that defines it.
 _EXPORTS = {
@@ -23,11 +28,16 @@ _EXPORTS = {
     "load_policy": "robot.inference.policy",
     "TFLiteRuntime": "robot.inference.tflite_runtimes",
     "choose_runtime": "robot.inference.tflite_runtimes",
+    # allocating an interpreter's tensors without the runtime's known noise (the exporter's too)
+    "allocate_tensors": "robot.inference.tflite_runtimes",
+    "XNNPACK_NOISE": "robot.inference.tflite_runtimes",
 }
 __all__ = [
+    "XNNPACK_NOISE",
     "Decision",
     "Policy",
     "TFLiteRuntime",
+    "allocate_tensors",
     "available_policies",
     "choose_runtime",
     "load_policy",

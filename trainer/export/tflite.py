@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.inference.tflite_runtimes import XNNPACK_NOISE, allocate_tensors
+from robot.inference import XNNPACK_NOISE, allocate_tensors
 from shared.bundle import TensorInfo
 from shared.quiet import filtered_stderr
 from trainer.quiet import TF_NOISE
