@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from robot.config import load_config
 from robot.errors import SpecMismatchError
 from robot.runtime.reload import prepare_replacement
 from shared.bundle import Bundle, read_bundle
+from tests.robot.cli.robot_process import RobotRun
 from tests.trainer.sil_steps import FIXTURE, IMPORTED_ENV_ID, ROOT, abstract_bundle, gym_config
 
 pytestmark = pytest.mark.trainer
@@ -85,28 +83,13 @@ def test_a_robots_backend_refuses_it_by_the_one_rule(tmp_path: Path) -> None:
         prepare_replacement(current, read_bundle(FIXTURE), path, None)
 
 
-class SilRun:
+class SilRun(RobotRun):
     """``python -m trainer sil run --real-time`` in a session of its own, its log read as it
-    comes (as ``tests/robot/cli/robot_process.RobotRun`` runs ``python -m robot run``)."""
+    comes (``tests/robot/cli/robot_process.RobotRun`` with the trainer's command)."""
 
     def __init__(self, config: Path, summary: Path, state_dir: Path) -> None:
-        argv = ["sil", "run", "--config", str(config), "--real-time"]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "trainer", *argv, "--summary-json", str(summary)],
-            cwd=ROOT,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "SIM2PI_STATE_DIR": str(state_dir)},
-            start_new_session=True,  # its own process group: the test's is never signalled
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
+        extra = ("--real-time", "--summary-json", str(summary))
+        super().__init__(config, *extra, state_dir=state_dir, command=("trainer", "sil", "run"))
 
     def wait_for_line(self, text: str, timeout_s: float = 60.0) -> str:
         """The first log line that contains ``text``, once it has come."""

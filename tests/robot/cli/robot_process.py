@@ -119,9 +119,16 @@ class Ending:
 class RobotRun:
     """``python -m robot run --config …`` in a session of its own, its log read as it comes."""
 
-    def __init__(self, config: Path, *extra: str, state_dir: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *extra: str,
+        state_dir: Path,
+        command: tuple[str, ...] = ("robot", "run"),
+    ) -> None:
+        """``command``: the module and its command (``("trainer", "sil", "run")`` for SIL)."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "robot", "run", "--config", str(config), *extra],
+            [sys.executable, "-m", *command, "--config", str(config), *extra],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             text=True,
