@@ -1,9 +1,9 @@
-"""``python -m robot run|check|bench|stop``: the robot runtime's command line.
+"""``python -m robot run|check|bench|stop|dashboard``: the robot runtime's command line.
 
 The parser and ``main`` are here; each command is a module of its own (``run``, ``check``,
-``stop``, ``bench``), and signal handling is ``robot.cli.signals``. ``main`` takes the hardware
-the caller injects: gpiozero's pin factory (tests) and backends that live outside ``robot/`` by
-name (the laptop's ``gym``).
+``stop``, ``bench``, ``dashboard``), and signal handling is ``robot.cli.signals``. ``main``
+takes the hardware the caller injects: gpiozero's pin factory (tests) and backends that live
+outside ``robot/`` by name (the laptop's ``gym``).
 
 ``main`` installs the signal latches on its first line, before the commands (and numpy with
 them) are imported: this module imports only the standard library and ``robot.cli.signals``.
@@ -118,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--rate-hz", type=rate_hz, default=50.0, help="loop rate for the tick bench (1-200 Hz)"
     )
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="serve a live web view of the run's telemetry (read-only, a separate process)",
+        description="Follow the telemetry file the config names (read-only; through rotation "
+        "and restarts) and serve a page of the robot's ranges, action, Q-values, stops and loop "
+        "health on [dashboard] address:port. Until SIGTERM/SIGINT.",
+    )
+    dashboard.add_argument("--config", type=Path, required=True, help="robot.toml")
+    dashboard.add_argument(
+        "--address", default=None, help="listen here instead of [dashboard] address"
+    )
+    dashboard.add_argument(
+        "--port", type=int, default=None, help="instead of [dashboard] port (0: any free port)"
+    )
     for command in sub.choices.values():  # also after the command; SUPPRESS keeps one before it
         command.add_argument(
             "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
@@ -190,6 +204,10 @@ def _command(
             from robot.cli.stop import cmd_stop
 
             return cmd_stop(args, options)
+        if args.command == "dashboard":
+            from robot.cli.dashboard import cmd_dashboard
+
+            return cmd_dashboard(args)
         from robot.cli.bench import cmd_bench  # gpiozero's mock pins: only when benchmarking
 
         return cmd_bench(args, options)

@@ -9,7 +9,7 @@ parsed generically), ``rules`` (how one key is read and checked), ``toml_table``
 to one TOML table), ``control`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
 backends' sections, a tagged union), ``gym`` (``[hardware.gym]``, the laptop's, and the keyword
 arguments its env is made with), ``learning`` (``[learning]``), ``supervisor``
-(``[supervisor]``), ``load`` (the whole file).
+(``[supervisor]``), ``dashboard`` (``[dashboard]``), ``load`` (the whole file).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from robot.config.control import (
     LoopConfig,
     TelemetryConfig,
 )
+from robot.config.dashboard import DashboardConfig
 from robot.config.gym import EnvKwargs
 from robot.config.hardware import (
     BACKENDS,
@@ -51,6 +52,7 @@ __all__ = [
     "RATE_HZ_RANGE",
     "BumperConfig",
     "BundleConfig",
+    "DashboardConfig",
     "DistanceSensorConfig",
     "DriveConfig",
     "EnvKwargs",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robot.config.control import BundleConfig, LoopConfig, TelemetryConfig
+from robot.config.dashboard import DashboardConfig
 from robot.config.hardware import Backend, HardwareConfig
 from robot.config.learning import LearningConfig
 from robot.config.rules import Problem
@@ -40,6 +41,7 @@ class RobotConfig(Section):
     telemetry: TelemetryConfig = section(TelemetryConfig, absent="defaults")
     learning: LearningConfig = section(LearningConfig, absent="defaults")
     supervisor: SupervisorConfig = section(SupervisorConfig, absent="defaults")
+    dashboard: DashboardConfig = section(DashboardConfig, absent="defaults")
 
     def cross_checks(self) -> Iterable[Problem | None]:
         """On-robot learning needs the supervisor: its contacts end episodes."""

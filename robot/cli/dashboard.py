@@ -1,0 +1,72 @@
+"""``robot dashboard``: the live web view of a run's telemetry, a process apart from the loop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from types import FrameType
+
+from robot.cli.exit_codes import EXIT_OK
+from robot.config import load_config
+from robot.dashboard.layout import layout_for
+from robot.dashboard.server import Dashboard, make_server
+from robot.errors import ConfigError
+from robot.runtime.state_dirs import with_writable_defaults
+
+_log = logging.getLogger("robot")
+
+
+class _StopRequestedError(Exception):
+    """SIGTERM arrived: leave ``serve_forever``."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequestedError
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """``dashboard``: serve the page until SIGTERM or SIGINT; ConfigError when it cannot listen."""
+    config = with_writable_defaults(load_config(args.config))
+    settings = config.dashboard
+    address = settings.address if args.address is None else args.address
+    port = settings.port if args.port is None else args.port
+    telemetry = config.telemetry.path
+    layout, problem = layout_for(config, telemetry)
+    if problem is not None:
+        _log.warning("dashboard: showing channels and actions by index: %s", problem)
+    if not config.telemetry.enabled:
+        _log.warning(
+            "dashboard: [telemetry] enabled = false in %s: the runtime writes no ticks to "
+            "follow; set it to true (and reload the service)",
+            config.source,
+        )
+    dashboard = Dashboard(telemetry, layout)
+    try:
+        server = make_server(address, port, dashboard)
+    except OSError as exc:  # the port in use, an address that is not this machine's
+        raise ConfigError(
+            f"{config.source}: [dashboard] cannot listen on {address}:{port}: "
+            f"{exc.strerror or exc}; choose another port (or stop what uses it) or an "
+            f"address of this machine (127.0.0.1, 0.0.0.0)"
+        ) from None
+    bound_port = server.server_address[1]
+    host = f"[{address}]" if ":" in address else address
+    _log.info(
+        "dashboard: http://%s:%d/ following %s (read-only), page refresh %g Hz",
+        host,
+        bound_port,
+        telemetry,
+        settings.refresh_hz,
+    )
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        dashboard.start()
+        server.serve_forever(poll_interval=0.25)
+    except (_StopRequestedError, KeyboardInterrupt):
+        _log.info("dashboard: stopping")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+        dashboard.close()
+    return EXIT_OK

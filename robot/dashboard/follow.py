@@ -1,0 +1,117 @@
+"""Following a telemetry file as the loop writes it: read-only, through rotation and restarts.
+
+The control loop appends whole JSON lines to ``ticks.jsonl`` and, at ``max_bytes``, renames it
+to ``ticks.jsonl.1`` and starts a new one (``robot.control.telemetry.TelemetryWriter``). The
+follower keeps the file it has open until the name points at another inode, reads what is left
+of the old one, then opens the new one from its start; a file that shrank (truncated, or
+replaced in place) is read again from its start. It never writes, creates or locks anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+_log = logging.getLogger(__name__)
+
+#: A first look at an existing file reads at most its last this many bytes (older ticks are
+#: history, not the live view).
+TAIL_BYTES = 64 * 1024
+#: A line longer than this is not a tick record (a record is ~300 bytes): it is skipped.
+MAX_LINE_BYTES = 256 * 1024
+#: Bytes read per ``poll`` at most, so one call stays short whatever the backlog.
+MAX_READ_BYTES = 4 * 1024 * 1024
+
+
+class TelemetryFollower:
+    """Yields the records appended to ``path`` since the last ``poll``; never raises for a file
+    that is missing, rotating, truncated or half-written."""
+
+    def __init__(self, path: Path) -> None:
+        """Follow ``path`` (it need not exist yet)."""
+        self.path = Path(path)
+        self._file: IO[bytes] | None = None
+        self._inode: tuple[int, int] | None = None
+        self._offset = 0
+        self._partial = b""
+        #: Files opened so far (the first, then one per rotation or truncation).
+        self.opened = 0
+        #: Lines that were not JSON objects (skipped).
+        self.bad_lines = 0
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The complete records written since the last call (a torn last line waits)."""
+        records: list[dict[str, Any]] = []
+        try:
+            status = os.stat(self.path)
+        except OSError:  # not written yet, or between a rotation's rename and the new file
+            status = None
+        if self._file is not None and status is not None:
+            same = (status.st_dev, status.st_ino) == self._inode
+            if not same:  # rotated: the rest of the old file first
+                records += self._read()
+                self._close()
+            elif status.st_size < self._offset:  # truncated, or rewritten in place
+                self._close()
+        if self._file is None and status is not None:
+            self._open(first=self.opened == 0)
+        if self._file is not None:
+            records += self._read()
+        return records
+
+    def close(self) -> None:
+        """Close the open file; safe to call twice."""
+        self._close()
+
+    def _open(self, *, first: bool) -> None:
+        try:
+            # Read-only: the dashboard never writes the state. Kept open across polls (closed
+            # by ``_close``), so a rotation's rename cannot take the unread rest away.
+            file = open(self.path, "rb")  # noqa: SIM115
+        except OSError as exc:
+            _log.debug("cannot open %s yet: %s", self.path, exc)
+            return
+        status = os.fstat(file.fileno())
+        self._file, self._inode = file, (status.st_dev, status.st_ino)
+        self._offset, self._partial = 0, b""
+        self.opened += 1
+        if first and status.st_size > TAIL_BYTES:
+            # Start near the end, at a line boundary: the live view, not the file's history.
+            file.seek(status.st_size - TAIL_BYTES)
+            skipped = file.readline()
+            self._offset = status.st_size - TAIL_BYTES + len(skipped)
+
+    def _read(self) -> list[dict[str, Any]]:
+        assert self._file is not None
+        self._file.seek(self._offset)
+        data = self._file.read(MAX_READ_BYTES)
+        self._offset += len(data)
+        if not data:
+            return []
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # b"" after a complete last line; else a torn one
+        if len(self._partial) > MAX_LINE_BYTES:
+            self._partial, self.bad_lines = b"", self.bad_lines + 1
+        return [record for line in lines if (record := self._parse(line)) is not None]
+
+    def _parse(self, line: bytes) -> dict[str, Any] | None:
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line torn by a crash, then appended to after a restart
+            self.bad_lines += 1
+            return None
+        if not isinstance(record, dict):
+            self.bad_lines += 1
+            return None
+        return record
+
+    def _close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()
+        self._inode, self._offset, self._partial = None, 0, b""
