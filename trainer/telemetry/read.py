@@ -1,0 +1,235 @@
+"""Reading the robot's telemetry: rotated JSON Lines files in order, records, runs.
+
+``robot run`` (and ``trainer sil run``) append one JSON object per written tick to
+``ticks.jsonl`` and rotate it to ``ticks.jsonl.1`` (older), ``.2`` (older still) …
+(``robot.control.telemetry.TelemetryWriter``). A restarted runtime appends to the same file, so
+one file can hold several runs: a run ends where ``tick`` goes back or ``t_s`` jumps back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import UsageError
+
+#: Every record of ``TickTrace.record`` starts with this (the writer's compact separators).
+RECORD_START = '{"t_s":'
+_ROTATED = re.compile(r"^(?P<base>.+)\.(?P<n>[0-9]+)$")
+_FIX = "give the JSON Lines files a robot's [telemetry] path names (ticks.jsonl and its .N)"
+
+
+class TelemetryFileError(UsageError):
+    """A telemetry file that is missing, empty or not the robot's JSON Lines."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One tick's telemetry record, and where it was read."""
+
+    fields: dict[str, Any]
+    path: Path
+    line: int
+
+    @property
+    def tick(self) -> int:
+        """The loop's tick number (counted from 0 at the runtime's start)."""
+        return int(self.fields["tick"])
+
+    @property
+    def t_s(self) -> float:
+        """When the tick started, on the loop's clock (seconds)."""
+        return float(self.fields["t_s"])
+
+
+@dataclass
+class Run:
+    """The records of one start of the runtime, in order."""
+
+    number: int
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files its records came from, oldest first."""
+        return list(dict.fromkeys(r.path for r in self.records))
+
+    def values(self, key: str) -> list[Any]:
+        """Each record's ``key`` (None where a record lacks it)."""
+        return [r.fields.get(key) for r in self.records]
+
+
+def rotation_key(path: Path) -> tuple[str, int]:
+    """``(base name, rotation number)``: ``ticks.jsonl.2`` → ``("…/ticks.jsonl", 2)``; 0 for
+    the live file."""
+    match = _ROTATED.match(path.name)
+    if match is None:
+        return str(path.parent / path.name), 0
+    return str(path.parent / match["base"]), int(match["n"])
+
+
+def telemetry_files(paths: Sequence[Path]) -> list[Path]:
+    """The files to read, oldest first.
+
+    A live file (``ticks.jsonl``) brings its rotated siblings (``ticks.jsonl.N`` … ``.1``) that
+    exist; files named explicitly are put in rotation order whatever order they were given in.
+    Different bases (two robots' directories) keep the order they were first named in.
+    """
+    groups: dict[str, set[int]] = {}
+    for path in paths:
+        if not path.exists():
+            raise TelemetryFileError(f"{path}: no such file; {_FIX}")
+        if not path.is_file():
+            raise TelemetryFileError(f"{path}: not a regular file; {_FIX}")
+        base, number = rotation_key(path)
+        numbers = groups.setdefault(base, set())
+        numbers.add(number)
+        if number == 0:
+            numbers.update(_rotated_siblings(path))
+    ordered: list[Path] = []
+    for base, numbers in groups.items():
+        for number in sorted(numbers, reverse=True):
+            ordered.append(Path(base) if number == 0 else Path(f"{base}.{number}"))
+    return ordered
+
+
+def _rotated_siblings(live: Path) -> list[int]:
+    """The rotation numbers of ``live``'s siblings ``live.N`` that exist."""
+    found = []
+    for sibling in live.parent.glob(f"{glob_escape(live.name)}.*"):
+        match = _ROTATED.match(sibling.name)
+        if match is not None and match["base"] == live.name and sibling.is_file():
+            found.append(int(match["n"]))
+    return found
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def read_records(path: Path, note: Callable[[str], None]) -> list[Record]:
+    """Every record of one file; a torn record (a crash mid-write) is skipped with a ``note``.
+
+    TelemetryFileError for a line that is not a JSON object, or a record without a ``tick``
+    or ``t_s`` number, naming the file and line.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TelemetryFileError(f"{path}: cannot be read ({exc.strerror}); {_FIX}") from None
+    lines = data.split(b"\n")
+    ends_torn = lines[-1] != b""  # the last line has no newline: its write never finished
+    if not ends_torn:
+        lines.pop()
+    records: list[Record] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        last = number == len(lines)
+        fields = _parse(raw, path, number, torn_allowed=last and ends_torn, note=note)
+        if fields is not None:
+            records.append(Record(fields, path, number))
+    return records
+
+
+def _parse(
+    raw: bytes, path: Path, number: int, *, torn_allowed: bool, note: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """One line's record; None for a torn last line."""
+    where = f"{path}:{number}"
+    try:
+        text = raw.decode("utf-8")
+        fields = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if torn_allowed:
+            note(f"{where}: skipped a torn last record ({len(raw)} bytes, a crash mid-write)")
+            return None
+        # A record torn by a crash, then the restarted runtime's first record on the same line.
+        text = raw.decode("utf-8", errors="replace")
+        start = text.find(RECORD_START, 1)
+        if start > 0:
+            try:
+                fields = json.loads(text[start:])
+            except json.JSONDecodeError:
+                fields = None
+            if isinstance(fields, dict):
+                note(f"{where}: skipped a torn record ({start} bytes) before the next record")
+                return _checked(fields, where)
+        raise TelemetryFileError(
+            f"{where}: not JSON Lines ({_reason(exc)}); expected one JSON object per line, "
+            f"found {_excerpt(raw)}; {_FIX}"
+        ) from None
+    if not isinstance(fields, dict):
+        raise TelemetryFileError(
+            f"{where}: expected a JSON object per line, found {type(fields).__name__} "
+            f"{_excerpt(raw)}; {_FIX}"
+        )
+    return _checked(fields, where)
+
+
+def _checked(fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """``fields`` when it has the ``tick`` and ``t_s`` every record has."""
+    for key, kind in (("tick", int), ("t_s", (int, float))):
+        value = fields.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            found = "no such field" if key not in fields else f"{value!r}"
+            raise TelemetryFileError(
+                f"{where}: a record without a numeric {key!r} (found {found}; keys: "
+                f"{', '.join(sorted(fields)) or 'none'}); expected the robot's tick records; "
+                f"{_FIX}"
+            )
+    return fields
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    assert isinstance(exc, json.JSONDecodeError)
+    return f"{exc.msg} at column {exc.colno}"
+
+
+def _excerpt(raw: bytes, limit: int = 40) -> str:
+    text = raw[:limit].decode("utf-8", errors="replace")
+    return repr(text + ("…" if len(raw) > limit else ""))
+
+
+def split_runs(records: Sequence[Record]) -> list[Run]:
+    """Records grouped into runs: a new run starts where ``tick`` or ``t_s`` goes back."""
+    runs: list[Run] = []
+    previous: Record | None = None
+    for record in records:
+        if previous is None or record.tick <= previous.tick or record.t_s < previous.t_s:
+            runs.append(Run(number=len(runs) + 1))
+        runs[-1].records.append(record)
+        previous = record
+    return runs
+
+
+def read_runs(paths: Sequence[Path], note: Callable[[str], None]) -> list[Run]:
+    """The runs in ``paths`` (rotated siblings included, oldest first).
+
+    TelemetryFileError when there is nothing to read: a missing file, or no record in any file
+    (an empty file beside others that have records is a ``note``).
+    """
+    files = telemetry_files(paths)
+    records: list[Record] = []
+    empty: list[Path] = []
+    for path in files:
+        found = read_records(path, note)
+        if not found:
+            empty.append(path)
+        records += found
+    if not records:
+        names = ", ".join(str(p) for p in empty)
+        raise TelemetryFileError(
+            f"{names}: empty (no telemetry record); expected one JSON object per tick; run the "
+            f"robot with [telemetry] enabled = true first"
+        )
+    for path in empty:
+        note(f"{path}: empty, skipped")
+    return split_runs(records)
