@@ -8,6 +8,7 @@ one file can hold several runs: a run ends where ``tick`` goes back or ``t_s`` j
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -100,16 +101,11 @@ def telemetry_files(paths: Sequence[Path]) -> list[Path]:
 def _rotated_siblings(live: Path) -> list[int]:
     """The rotation numbers of ``live``'s siblings ``live.N`` that exist."""
     found = []
-    for sibling in live.parent.glob(f"{glob_escape(live.name)}.*"):
+    for sibling in live.parent.glob(f"{glob.escape(live.name)}.*"):
         match = _ROTATED.match(sibling.name)
         if match is not None and match["base"] == live.name and sibling.is_file():
             found.append(int(match["n"]))
     return found
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters taken literally."""
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def read_records(path: Path, note: Callable[[str], None]) -> list[Record]:

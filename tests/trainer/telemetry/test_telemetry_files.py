@@ -6,11 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.trainer.telemetry.telemetry_runs import plot_telemetry, robot_run, sim_config
 from trainer.cli.main import main
+from trainer.telemetry.plot import (
+    ACTION,
+    COMMAND,
+    EVENTS,
+    OBSERVATION_RANGES,
+    Q_VALUES,
+    TIMING,
+    build_figure,
+)
 from trainer.telemetry.read import read_runs
+from trainer.telemetry.summary import summarize
 
 pytestmark = pytest.mark.trainer
 PREFIX = "python -m trainer plot-telemetry: error: "
@@ -134,3 +145,42 @@ def test_a_user_sees_no_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"{PREFIX}{bad}:1: a record without a numeric 't_s'"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_unknown_missing_and_null_fields_are_tolerated(tmp_path: Path, ticks: bytes) -> None:
+    # As a calibration drive's records: a `command` more, fields absent or null, unknown ones.
+    real = [json.loads(line) for line in ticks.splitlines()]
+    edited = []
+    for i, record in enumerate(real):
+        record["command"] = (
+            [0.1 * (i % 5), -0.1 * (i % 5)] if i % 2 else {"left": 0.5, "right": 0.25}
+        )
+        record["calibration_step"] = {"phase": "ramp", "i": i}  # unknown: ignored
+        if i % 3 == 0:
+            record["obs"] = record["q"] = record["action"] = None
+        if i % 4 == 0:
+            for key in ("late_us", "compute_us", "stopped", "overrun", "bumper", "supervisor"):
+                record.pop(key, None)
+        edited.append(record)
+    path = tmp_path / "ticks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in edited))
+    (run,) = read_runs([path], print)
+    panels = {ax.get_title(loc="left"): ax for ax in build_figure(run).axes}
+    assert list(panels) == [OBSERVATION_RANGES, ACTION, Q_VALUES, EVENTS, TIMING, COMMAND]
+    left, right = panels[COMMAND].lines
+    expected = [r["command"] for r in edited]
+    expected = [[c["left"], c["right"]] if isinstance(c, dict) else c for c in expected]
+    np.testing.assert_array_equal(np.array([left.get_ydata(), right.get_ydata()]).T, expected)
+    obs = panels[OBSERVATION_RANGES].lines[1].get_ydata()
+    assert np.isnan(obs[::3]).all() and not np.isnan(np.delete(obs, np.s_[::3])).any()
+    late = panels[TIMING].lines[0].get_ydata()
+    assert np.isnan(late[::4]).all()
+    assert summarize(run).records == len(edited)
+
+
+def test_a_run_of_one_record(tmp_path: Path, ticks: bytes) -> None:
+    path = tmp_path / "ticks.jsonl"
+    path.write_bytes(ticks.splitlines(keepends=True)[0])
+    done = plot_telemetry(str(path), "--out", str(tmp_path / "run.html"))
+    assert done.returncode == 0, done.stderr
+    assert "run 1 of 1: ticks 0-0 (1 ticks, 1 records) over 0.00 s (n/a)" in done.stdout
