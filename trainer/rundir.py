@@ -3,7 +3,8 @@
 Layout (``runs/{env-slug}__{algo}__s{seed}__{YYYYmmdd-HHMMSS}/``)::
 
     config.json        algo, env_id, seed, env_kwargs (--env-arg), hyperparameters, eval_seeds,
-                       final_eval_seeds
+                       final_eval_seeds; robot_profile (path, sha256, name, source, env) when
+                       trained with --robot-profile
     versions.json      Python, numpy, TensorFlow, Keras, Gymnasium, sim2pi versions
     spec.json          the TaskSpec (observation channels + normalisation, actions, reward)
     discretizer.json   qlearning only: the grid of states
@@ -71,6 +72,12 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def add_to_config(path: Path, key: str, value: Any) -> None:
+    """Record one more entry in a run's config.json (e.g. ``robot_profile``), atomically."""
+    file = Path(path) / "config.json"
+    write_json(file, {**json.loads(file.read_text()), key: value})
+
+
 class RunDir:
     """Read access to a run directory written by ``python -m trainer train``."""
 
@@ -95,6 +102,11 @@ class RunDir:
     def config(self) -> dict[str, Any]:
         """config.json: algo, env_id, seed, env_kwargs, hyperparameters, eval seeds."""
         return self._json("config.json")
+
+    @property
+    def robot_profile(self) -> dict[str, Any] | None:
+        """The robot profile the run was trained with (path, sha256, name, source, env), or None."""
+        return self.config.get("robot_profile")
 
     @property
     def algo(self) -> str:

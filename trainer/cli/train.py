@@ -8,10 +8,14 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.errors import UsageError
 from trainer.hyperparams import ALGOS, CONFIG_CLASSES, field_docs
+
+if TYPE_CHECKING:
+    from trainer.robot_profile import RobotProfile
+    from trainer.training import TrainingRun
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,6 +54,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="keyword argument of the env (repeatable), VALUE as JSON else a string, e.g. "
         "--env-arg motor_gain=0.6 --env-arg 'dead_band_range=[0.3,0.3]'; recorded in the run's "
         "config.json and used by every env of the run (training, evaluation, export)",
+    )
+    parser.add_argument(
+        "--robot-profile",
+        type=Path,
+        metavar="PATH",
+        help="a robot profile (TOML, e.g. trainer/profiles/angled.toml): its [env] table is "
+        "the env's keyword arguments, laid over the preset's env table; --env-arg overrides it "
+        "key by key; --env defaults to its env_id; recorded in config.json (robot_profile)",
     )
     parser.add_argument(
         "--out", type=Path, help="run directory to create (default runs/{env}__{algo}__s{seed}__…)"
@@ -96,6 +108,42 @@ def _check_resume_env_args(run_path: Path, env_kwargs: dict[str, Any]) -> None:
         )
 
 
+def _check_resume_profile(run_path: Path, profile: RobotProfile) -> None:
+    """Refuse ``--robot-profile`` on ``--resume`` unless it is the file the run was trained
+    with, unchanged (same sha256)."""
+    from trainer.rundir import RunDir
+
+    recorded = RunDir(run_path).robot_profile
+    if recorded is None:
+        raise UsageError(
+            f"--resume {run_path} --robot-profile {profile.path}: the run was trained without a "
+            "robot profile (config.json has no robot_profile); a run keeps its env: drop "
+            "--robot-profile, or start a new run with it"
+        )
+    if recorded.get("sha256") != profile.sha256:
+        same_file = recorded.get("path") == str(profile.path.resolve())
+        raise UsageError(
+            f"--resume {run_path} --robot-profile {profile.path}: the run was trained with "
+            f"robot profile {recorded.get('name')!r} ({recorded.get('path')}, sha256 "
+            f"{str(recorded.get('sha256'))[:12]}…), found sha256 {profile.sha256[:12]}… "
+            f"({'the file changed since' if same_file else 'another file'}); a run keeps its "
+            "env: drop --robot-profile, or start a new run with this profile"
+        )
+
+
+def _with_profile(profile: RobotProfile, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The profile's ``[env]`` with ``--env-arg`` laid over it; one line names what they
+    override."""
+    overridden = [key for key in env_kwargs if key in profile.env]
+    if overridden:
+        changes = ", ".join(
+            f"{key}={json.dumps(env_kwargs[key])} (profile: {json.dumps(profile.env[key])})"
+            for key in overridden
+        )
+        print(f"--env-arg overrides {profile.describe()}: {changes}", file=sys.stderr)
+    return {**profile.env, **env_kwargs}
+
+
 class _StopFlag:
     """SIGINT handler: the first Ctrl-C asks the loop to save and stop, a second one aborts."""
 
@@ -109,42 +157,65 @@ class _StopFlag:
         sys.stderr.write("\nCtrl-C: saving the last checkpoint (press again to abort)…\n")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train (or resume), print where the run is and how it did; 0 on success."""
+def _resume(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> TrainingRun:
+    """The run in ``--resume DIR``, after refusing options that would change it."""
+    from trainer.robot_profile import load_profile
+    from trainer.rundir import RunDir
     from trainer.training import TrainingRun
 
+    extra = [f"--{k}" for k in ("env", "algo", "steps", "out") if getattr(args, k) is not None]
+    if args.overrides:
+        extra.append("--set")
+    if extra:
+        raise UsageError(f"--resume continues the saved run as configured; drop {', '.join(extra)}")
+    if not args.resume.is_dir():
+        raise UsageError(f"--resume {args.resume}: no such directory")
+    if args.env_args:
+        _check_resume_env_args(args.resume, env_kwargs)
+    if args.robot_profile is not None:
+        profile = load_profile(args.robot_profile, RunDir(args.resume).env_id)
+        _check_resume_profile(args.resume, profile)
+    training = TrainingRun.resume(args.resume)
+    print(f"resuming {training.path} at step {training.algorithm.step}", file=sys.stderr)
+    return training
+
+
+def _create(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> TrainingRun:
+    """A new run: preset env table ← the robot profile's ``[env]`` ← ``--env-arg``."""
+    from trainer.robot_profile import load_profile, read_profile
+    from trainer.rundir import add_to_config
+    from trainer.training import TrainingRun
+
+    profile = None
+    if args.robot_profile is not None:
+        if args.env is None:  # the profile says which env it describes
+            args.env = read_profile(args.robot_profile).env_id
+        profile = load_profile(args.robot_profile, args.env)
+        env_kwargs = _with_profile(profile, env_kwargs)
+    if args.env is None or args.algo is None:
+        raise UsageError("--env and --algo are required (or --resume DIR)")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: expected a positive number of env steps, found {args.steps}")
+    training = TrainingRun.create(
+        args.env,
+        args.algo,
+        args.seed,
+        overrides=args.overrides,
+        out=args.out,
+        total_steps=args.steps,
+        env_kwargs=env_kwargs,
+    )
+    if profile is not None:
+        add_to_config(training.path, "robot_profile", profile.record())
+    print(f"run directory: {training.path}", file=sys.stderr)
+    return training
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume), print where the run is and how it did; 0 on success."""
     env_kwargs = parse_env_args(args.env_args)
-    if args.resume is not None:
-        extra = [f"--{k}" for k in ("env", "algo", "steps", "out") if getattr(args, k) is not None]
-        if args.overrides:
-            extra.append("--set")
-        if extra:
-            raise UsageError(
-                f"--resume continues the saved run as configured; drop {', '.join(extra)}"
-            )
-        if not args.resume.is_dir():
-            raise UsageError(f"--resume {args.resume}: no such directory")
-        if args.env_args:
-            _check_resume_env_args(args.resume, env_kwargs)
-        training = TrainingRun.resume(args.resume)
-        print(f"resuming {training.path} at step {training.algorithm.step}", file=sys.stderr)
-    else:
-        if args.env is None or args.algo is None:
-            raise UsageError("--env and --algo are required (or --resume DIR)")
-        if args.steps is not None and args.steps < 1:
-            raise UsageError(
-                f"--steps: expected a positive number of env steps, found {args.steps}"
-            )
-        training = TrainingRun.create(
-            args.env,
-            args.algo,
-            args.seed,
-            overrides=args.overrides,
-            out=args.out,
-            total_steps=args.steps,
-            env_kwargs=env_kwargs,
-        )
-        print(f"run directory: {training.path}", file=sys.stderr)
+    start = _resume if args.resume is not None else _create
+    training = start(args, env_kwargs)
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop)
     try:
