@@ -21,8 +21,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("bundle_dir", type=Path, metavar="BUNDLE_DIR", help="a bundle directory")
     parser.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
+    parser.add_argument(
+        "--robot-profile",
+        type=Path,
+        metavar="PATH",
+        help="evaluate in the env this robot profile describes: its [env] laid over the "
+        "env_kwargs of the run the bundle was exported from",
+    )
     parser.set_defaults(func=run)
     return parser
+
+
+def _profile_env(bundle_dir: Path, path: Path | None) -> dict[str, Any]:
+    """``--robot-profile``: the env kwargs to lay over the run's (the line saying so printed);
+    without one, nothing, and a note where the export's checks ran in a profile's env."""
+    from shared.bundle import read_bundle
+    from trainer.export.bundle_eval import training_env_kwargs
+    from trainer.robot_profile import instead_line, profile_for
+
+    bundle = read_bundle(bundle_dir)
+    if path is None:
+        export = bundle.manifest.get("export") or {}
+        checked = (export.get("eval_env") or {}).get("robot_profile") or {}
+        if checked:
+            print(
+                f"(the export's checks ran with robot profile {checked.get('name')!r} "
+                f"({checked.get('path')}); pass --robot-profile to evaluate in that env)"
+            )
+        return {}
+    recorded = training_env_kwargs(bundle)
+    profile, env_kwargs = profile_for(path, bundle.spec.env_id, recorded)
+    print(instead_line(profile, "evaluating", env_kwargs, recorded))
+    return dict(profile.env)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from trainer.export.bundle_eval import evaluate_bundle, report_lines
 
     try:
-        evaluation = evaluate_bundle(args.bundle_dir, args.episodes)
+        env_overrides = _profile_env(args.bundle_dir, args.robot_profile)
+        evaluation = evaluate_bundle(args.bundle_dir, args.episodes, env_overrides)
     except (BundleError, RobotError) as exc:
         raise UsageError(str(exc)) from None
     for line in report_lines(evaluation):

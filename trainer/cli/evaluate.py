@@ -36,6 +36,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=("gif",),
         help="also write RUN_DIR/eval_{checkpoint}.gif of the first episode",
     )
+    parser.add_argument(
+        "--robot-profile",
+        type=Path,
+        metavar="PATH",
+        help="evaluate in the env this robot profile describes: its [env] laid over the run's "
+        "env_kwargs (keys it leaves out keep the run's values)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -43,14 +50,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the statistics; 0 on success."""
     from trainer.evaluation import eval_seeds, evaluate
+    from trainer.robot_profile import instead_line, profile_for
     from trainer.rundir import RunDir
 
     if args.episodes < 1:
         raise UsageError(f"--episodes: expected a positive number, found {args.episodes}")
     run_dir = RunDir(args.run_dir)
+    env_overrides: dict[str, Any] = {}
+    if args.robot_profile is not None:
+        recorded = dict(run_dir.config.get("env_kwargs") or {})
+        profile, env_kwargs = profile_for(args.robot_profile, run_dir.env_id, recorded)
+        env_overrides = dict(profile.env)
+        print(instead_line(profile, "evaluating", env_kwargs, recorded))
     act = run_dir.greedy_policy(args.checkpoint)
     seeds = eval_seeds(args.episodes)
-    env = run_dir.make_env()
+    env = run_dir.make_env(**env_overrides)
     result = evaluate(env, act, seeds)
     env.close()
     s = result.as_dict()
@@ -60,12 +74,15 @@ def run(args: argparse.Namespace) -> int:
         f"over {s['episodes']} episodes"
     )
     if args.render == "gif":
-        path = _render_gif(run_dir, act, seeds[0], args.run_dir / f"eval_{args.checkpoint}.gif")
+        gif = args.run_dir / f"eval_{args.checkpoint}.gif"
+        path = _render_gif(run_dir, act, seeds[0], gif, env_overrides)
         print(f"wrote {path}")
     return 0
 
 
-def _render_gif(run_dir: Any, act: Any, seed: int, path: Path) -> Path:
+def _render_gif(
+    run_dir: Any, act: Any, seed: int, path: Path, env_overrides: dict[str, Any] | None = None
+) -> Path:
     """Render one greedy episode with ``render_mode="rgb_array"`` into an animated GIF.
 
     The GIF plays in real time at no more than ``GIF_MAX_FPS`` frames per second, so only every
@@ -75,7 +92,7 @@ def _render_gif(run_dir: Any, act: Any, seed: int, path: Path) -> Path:
     """
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # else SDL asks for XDG_RUNTIME_DIR
     try:
-        env = run_dir.make_env(render_mode="rgb_array")
+        env = run_dir.make_env(**{**(env_overrides or {}), "render_mode": "rgb_array"})
         try:
             fps = float(env.metadata.get("render_fps", 30) or 30)
             every = _frame_stride(fps)

@@ -53,6 +53,22 @@ def _channel_names(run_dir: Path) -> tuple[str, ...] | None:
         return None
 
 
+def _profile_env(run_dir: Path, path: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``--robot-profile``: the env kwargs to lay over the run's and the profile's record (the
+    line saying so printed); without one, nothing."""
+    from trainer.robot_profile import instead_line, profile_for
+    from trainer.rundir import RunDir
+
+    if path is None:
+        return {}, None
+    run = RunDir(run_dir)
+    recorded = dict(run.config.get("env_kwargs") or {})
+    profile, env_kwargs = profile_for(path, run.env_id, recorded)
+    doing = "rollouts, parity and return checks run"
+    print(instead_line(profile, doing, env_kwargs, recorded))
+    return dict(profile.env), profile.record()
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``export`` and its options."""
     parser = subparsers.add_parser(
@@ -154,6 +170,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing BUNDLE_DIR atomically"
     )
+    parser.add_argument(
+        "--robot-profile",
+        type=Path,
+        metavar="PATH",
+        help="run the rollouts, the parity and the return checks in the env this robot profile "
+        "describes (its [env] laid over the run's env_kwargs); the manifest records it "
+        "(export.eval_env)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -173,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     bin_edges = None  # parsed here, not by argparse, so that messages can name the channels
     if args.bin_edges is not None:
         bin_edges = parse_bin_edges(args.bin_edges, _channel_names(args.run_dir))
+    env_overrides, profile_record = _profile_env(args.run_dir, args.robot_profile)
     options = ExportOptions(
         int8=args.int8,
         qtable=args.qtable,
@@ -187,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         tie_epsilon=args.tie_epsilon,
         min_agreement=minimums,
         overwrite=args.overwrite,
+        env_overrides=env_overrides,
+        robot_profile=profile_record,
     )
     try:
         result = export_run(args.run_dir, args.out, options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,18 @@ def _check_spec_fits(bundle: Bundle, env_spec: TaskSpec) -> None:
         )
 
 
-def evaluate_bundle(bundle_dir: str | Path, episodes: int) -> BundleEvaluation:
-    """Greedy episodes of every policy in the bundle (via ``robot.inference``) and of its run."""
+def training_env_kwargs(bundle: Bundle) -> dict[str, Any]:
+    """The env kwargs of the run the bundle was exported from (its manifest's training config)."""
+    training = bundle.manifest.get("training") or {}
+    config = training.get("config") if isinstance(training, dict) else None
+    return dict((config or {}).get("env_kwargs") or {})
+
+
+def evaluate_bundle(
+    bundle_dir: str | Path, episodes: int, env_overrides: Mapping[str, Any] | None = None
+) -> BundleEvaluation:
+    """Greedy episodes of every policy in the bundle (via ``robot.inference``) and of its run,
+    in the run's env with ``env_overrides`` (a robot profile's ``[env]``) laid over it."""
     from robot.inference import available_policies, load_policy
     from trainer.gymenv import make_env  # imports trainer.envs, which registers the robot env
     from trainer.specs import task_spec_for
@@ -77,9 +88,7 @@ def evaluate_bundle(bundle_dir: str | Path, episodes: int) -> BundleEvaluation:
     if episodes < 1:
         raise UsageError(f"--episodes: expected a positive number, found {episodes}")
     bundle = read_bundle(bundle_dir)
-    training = bundle.manifest.get("training") or {}
-    config = training.get("config") if isinstance(training, dict) else None
-    env_kwargs = dict((config or {}).get("env_kwargs") or {})
+    env_kwargs = {**training_env_kwargs(bundle), **(env_overrides or {})}
     env = make_env(bundle.spec.env_id, **env_kwargs)
     try:
         _check_spec_fits(bundle, task_spec_for(bundle.spec.env_id, env))

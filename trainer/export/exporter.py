@@ -24,7 +24,7 @@ from shared.bundle import QTABLE_FILE, Bundle, ModelEntry, package_versions, wri
 from shared.discretize import Discretizer
 from trainer.errors import UsageError
 from trainer.export import distill as distill_module
-from trainer.export.options import ExportOptions, validate
+from trainer.export.options import ExportOptions, eval_env, validate
 from trainer.export.parity import check_thresholds, parity_lines
 from trainer.export.rollouts import greedy_states
 from trainer.export.staging import (
@@ -86,7 +86,7 @@ def export_run(
     if run.algo == "dqn" and options.qtable:  # a bad --bins/--bin-edges fails before the slow work
         grid = distill_module.grid_for(run.spec, options.bins, options.bin_edges)
 
-    env = run.make_env()
+    env = run.make_env(**options.env_overrides)
     try:
         raw_states, episodes = greedy_states(
             env, run.greedy_policy(options.checkpoint), options.parity_states
@@ -313,5 +313,6 @@ def _bundle_info(
             "int8_mode": options.int8_mode if options.int8 else None,
             "qtable": content.qtable_file is not None,
             "input_normalization": "spec: the model's input is spec.observation.normalize(raw)",
+            "eval_env": eval_env(run, options),
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from trainer.errors import UsageError
 from trainer.export.parity import MIN_AGREEMENT, TIE_EPSILON
@@ -46,6 +47,21 @@ class ExportOptions:
     min_agreement: Mapping[str, float] = field(default_factory=lambda: dict(MIN_AGREEMENT))
     #: replace an existing bundle directory
     overwrite: bool = False
+    #: env kwargs laid over the run's for the rollouts, the parity and the return checks (a
+    #: robot profile's ``[env]``; empty: the run's own env)
+    env_overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: the robot profile those came from (``RobotProfile.record()``), kept in the manifest
+    robot_profile: Mapping[str, Any] | None = None
+
+
+def eval_env(run: RunDir, options: ExportOptions) -> dict[str, Any]:
+    """The env the rollouts, the parity and the return checks run in (the manifest's
+    ``export.eval_env``): the run's, or the run's with a robot profile's ``[env]`` over it."""
+    recorded = dict(run.config.get("env_kwargs") or {})
+    return {
+        "env_kwargs": {**recorded, **options.env_overrides},
+        "robot_profile": None if options.robot_profile is None else dict(options.robot_profile),
+    }
 
 
 def validate(run: RunDir, out: Path, options: ExportOptions) -> None:

@@ -111,7 +111,7 @@ def checked_content(
         agreed = agreement(content.keras_q, exported_q["int8"], options.tie_epsilon)
         if agreed.rate >= threshold and not refitted:
             return
-        env = run.make_env()
+        env = run.make_env(**options.env_overrides)
         try:
             returns["int8"] = return_check(env, staged, options.return_episodes)
         finally:
