@@ -208,3 +208,39 @@ def test_every_command_checks_the_profile(
     assert f"[profile] env_id: expected '{ENV_ID}'" in lines[0]
     assert "instead of the run's" not in captured.out
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_written_profile_reads_back_to_the_same_values(tmp_path: Path) -> None:
+    from trainer.robot_profile_toml import profile_toml, write_profile
+
+    fit = {
+        "motor_gain": {"value": 0.61, "uncertainty": 1e-05, "identified": True},
+        "latency_ticks": {"value": 1, "identified": False, "why": 'one "speed" step, é'},
+    }
+    tables = {"fit": fit, "residuals": {"range_m": [0.01, -0.02], "odd key": float("inf")}}
+    env = {**read_profile(EXAMPLE).env, "motor_gain": 0.61}
+    text = profile_toml(name="bot 2", env_id=ENV_ID, env=env, source="fit-robot", tables=tables)
+    path = write_profile(tmp_path / "bot.toml", text)
+    profile = load_profile(path, ENV_ID)
+    assert (profile.name, profile.source, dict(profile.env)) == ("bot 2", "fit-robot", env)
+    assert profile.tables == tables
+    assert "[fit]" not in text and "[fit.motor_gain]" in text
+    example = read_profile(EXAMPLE)
+    again = profile_toml(name=example.name, env_id=example.env_id, env=example.env)
+    assert read_profile(write_profile(tmp_path / "again.toml", again)).env == example.env
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"env": {"start": EXAMPLE}}, "start: a robot profile holds strings, numbers"),
+        ({"env": {"ranges": [{"a": 1}]}}, "ranges: a robot profile holds"),
+        ({"env": {}, "source": "guess"}, "source: expected one of"),
+        ({"env": {}, "tables": {"env": {}}}, "are the profile's own tables"),
+    ],
+)
+def test_the_writer_refuses_what_a_profile_cannot_hold(arguments: dict, message: str) -> None:
+    from trainer.robot_profile_toml import profile_toml
+
+    with pytest.raises(ValueError, match=message):
+        profile_toml(name="x", env_id=ENV_ID, **arguments)
