@@ -105,6 +105,7 @@ class Supervisor:
         self.stuck = 0
         self.shielded_total = 0
         self._last: str | None = None  # this tick's takeover reason (telemetry)
+        self._began = False  # whether this tick's takeover is a new one (telemetry)
         self._nearest = math.inf  # this tick's nearest range (m), and the values it came from
         self._seen: Sequence[float] | None = None
         self._shielded_now = False
@@ -131,6 +132,7 @@ class Supervisor:
             if reason is not None:
                 takeover = self._take_over(reason, detail, values, now_s)
         self._last = None if takeover is None else takeover.reason
+        self._began = takeover is not None and takeover.begins
         return takeover
 
     def driven(self, command: MotorCommand, now_s: float, *, explored: bool = False) -> None:
@@ -289,8 +291,12 @@ class Supervisor:
     # -- reports -------------------------------------------------------------------------------
 
     def telemetry_fields(self) -> dict[str, Any]:
-        """This tick's takeover reason (``supervisor``) and whether the shield acted."""
+        """This tick's takeover reason (``supervisor``), whether it began on this tick
+        (``takeover_begins``: one takeover may follow another at once) and whether the shield
+        acted."""
         fields: dict[str, Any] = {"supervisor": self._last}
+        if self._began:
+            fields["takeover_begins"] = True
         if self._shielded_now:
             fields["shielded"] = True
         return fields

@@ -292,9 +292,14 @@ class Learner:
     # -- telemetry -------------------------------------------------------------------------
 
     def telemetry_fields(self) -> dict[str, Any]:
-        """Per-tick fields for the telemetry record: ε, TD error, reward terms, events."""
-        fields: dict[str, Any] = {"epsilon": round(self.epsilon, 6)}
-        update = self.last_update
+        """Per-tick fields for the telemetry record: ε and the updates so far, then the TD error,
+        reward terms and events of the update made since the last record (each reported once:
+        the ticks of a supervisor's takeover, when the learner is not asked, carry none)."""
+        fields: dict[str, Any] = {
+            "epsilon": round(self.epsilon, 6),
+            "updates": self.stats.updates,
+        }
+        update, self.last_update = self.last_update, None
         if update is not None:
             fields["td_error"] = round(float(update.td_error), 6)
             fields["alpha"] = round(float(update.alpha), 6)
@@ -302,7 +307,8 @@ class Learner:
             for term, value in update.reward_terms.items():
                 fields[f"reward_{term}"] = round(float(value), 6)
         if self._events:
-            fields["learn_events"] = list(self._events)
+            fields["learn_events"] = self._events
+            self._events = []
         return fields
 
     def summary(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from trainer.telemetry.read import Run
-from trainer.telemetry.summary import numbers, spans, updated
+from trainer.telemetry.summary import numbers, spans, updates_so_far
 
 #: The reference robot's observation: three ranges, left, front, right (metres).
 RANGE_NAMES = ("range L (m)", "range F (m)", "range R (m)")
@@ -184,7 +184,7 @@ def _timing(ax: Axes, t_s: np.ndarray, run: Run) -> None:
 def _learning(ax: Axes, t_s: np.ndarray, run: Run, epsilon: np.ndarray) -> None:
     ax.plot(t_s, epsilon, lw=1.0, color="C0", label="ε")
     ax.set_ylabel("ε")
-    updates = np.cumsum(updated(run))
+    updates = updates_so_far(run)
     twin = ax.twinx()
     twin.plot(t_s, updates, lw=1.0, color="C1", label="updates (cumulative)")
     twin.set_ylabel("updates")

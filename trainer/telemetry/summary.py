@@ -54,24 +54,28 @@ class RunSummary:
         return (self.last_tick - self.first_tick) / self.duration_s
 
 
-def spans(values: list[Any]) -> list[Span]:
-    """Spans of consecutive equal, non-null values (stop reasons, takeover reasons)."""
+def spans(values: list[Any], begins: list[bool] | None = None) -> list[Span]:
+    """Spans of consecutive equal, non-null values (stop reasons, takeover reasons); a span
+    also starts where ``begins`` is True (a takeover that follows another at once)."""
     found: list[Span] = []
     for index, value in enumerate(values):
         if value is None or value is False:
             continue
         reason = str(value)
-        if found and found[-1].reason == reason and found[-1].last == index - 1:
+        new = begins is not None and begins[index]
+        if not new and found and found[-1].reason == reason and found[-1].last == index - 1:
             found[-1] = Span(reason, found[-1].first, index)
         else:
             found.append(Span(reason, index, index))
     return found
 
 
-def count_by_reason(values: list[Any]) -> dict[str, tuple[int, int]]:
-    """Reason → (events, records) in order of first appearance."""
+def count_by_reason(
+    values: list[Any], begins: list[bool] | None = None
+) -> dict[str, tuple[int, int]]:
+    """Reason → (events, records) in order of first appearance (``begins``: as ``spans``)."""
     counts: dict[str, tuple[int, int]] = {}
-    for span in spans(values):
+    for span in spans(values, begins):
         events, held = counts.get(span.reason, (0, 0))
         counts[span.reason] = (events + 1, held + span.last - span.first + 1)
     return counts
@@ -85,13 +89,21 @@ def numbers(values: list[Any]) -> np.ndarray:
     )
 
 
-def updated(run: Run) -> list[bool]:
-    """Which records carry a learning update made on their own tick.
+def updates_so_far(run: Run) -> np.ndarray:
+    """The learner's updates made in ``run`` up to each record (0 where it does not learn).
 
-    The learner reports its last update (``td_error`` …) until it is asked again, so the ticks
-    of a supervisor's takeover repeat the update of the tick before: an update counts on a tick
-    the learner decided (``action`` set) or was interrupted (a takeover after a driven tick).
+    The learner records its cumulative count (``updates``, over every run of its state); the
+    run's own count starts from the first record's, less that record's own update. Telemetry
+    written before the count existed is counted from ``td_error``, on the ticks the learner was
+    asked only (it then repeated its last update through a supervisor's takeover): a tick it
+    decided (``action`` set) or the first of a takeover.
     """
+    counts = numbers(run.values("updates"))
+    if not np.isnan(counts).all():
+        counts = np.fmax.accumulate(np.nan_to_num(counts, nan=-np.inf))
+        first = run.records[0].fields
+        baseline = counts[0] - int(first.get("td_error") is not None)
+        return np.maximum(counts - baseline, 0.0)
     flags: list[bool] = []
     previous: Any = None
     for record in run.records:
@@ -100,7 +112,7 @@ def updated(run: Run) -> list[bool]:
         asked = fields.get("action") is not None or (takeover is not None and previous is None)
         flags.append(fields.get("td_error") is not None and asked)
         previous = takeover
-    return flags
+    return np.cumsum(flags, dtype=np.float64)
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:
@@ -125,13 +137,15 @@ def summarize(run: Run) -> RunSummary:
         last_tick=last.tick,
         duration_s=last.t_s - first.t_s,
         stops=count_by_reason(run.values("stopped")),
-        takeovers=count_by_reason(run.values("supervisor")),
+        takeovers=count_by_reason(
+            run.values("supervisor"), [v is True for v in run.values("takeover_begins")]
+        ),
         overruns=sum(1 for v in run.values("overrun") if v is True),
         bumper_presses=len(spans([v is True for v in run.values("bumper")])),
         lateness_us=_percentiles(late),
         compute_us=_percentiles(numbers(run.values("compute_us"))),
         epsilon=(float(known[0]), float(known[-1])) if known.size else None,
-        updates=sum(updated(run)),
+        updates=int(updates_so_far(run)[-1]),
     )
 
 

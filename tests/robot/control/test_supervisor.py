@@ -64,10 +64,12 @@ def test_a_contact_starts_the_recovery_then_gives_the_motors_back(bumper, values
     first = sv.check(values, bumper, 10.0)
     assert first is not None and first.reason == CONTACT and first.begins
     assert first.command == MotorCommand(0.0, 0.0)
+    assert sv.telemetry_fields() == {"supervisor": CONTACT, "takeover_begins": True}
     commands = []
     t = 10.05
     while (takeover := sv.check(OPEN, False, t)) is not None:
         assert takeover.reason == CONTACT and not takeover.begins
+        assert sv.telemetry_fields() == {"supervisor": CONTACT}
         commands.append(takeover.command)
         t += PERIOD
     assert t == pytest.approx(10.9)  # 0.2 + 0.4 + 0.3 s

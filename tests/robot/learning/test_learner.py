@@ -71,6 +71,23 @@ def test_update_is_the_td_rule_with_alpha_schedule(tmp_path: Path) -> None:
     fields = learner.telemetry_fields()
     assert fields["td_error"] == pytest.approx(target - values[s0, a0], abs=1e-5)
     assert "reward_forward_progress" in fields and "epsilon" in fields
+    assert fields["updates"] == 1
+
+
+def test_an_update_is_reported_on_its_own_record_only(tmp_path: Path) -> None:
+    """A takeover's ticks (the learner not asked) carry no update; the count is cumulative."""
+    values = np.random.default_rng(3).normal(size=(GRID.n_states, 5))
+    learner = make(tmp_path, values, epsilon_start=0.0, epsilon_floor=0.0)
+    learner.decide(FAR, False, 0.0)
+    learner.decide(np.array([1.0, 0.7, 1.2]), False, 0.05)
+    learner.telemetry_fields()  # the decided tick's record
+    learner.interrupted(np.array([1.0, 0.1, 1.2]), "contact")
+    interrupted = learner.telemetry_fields()
+    assert "td_error" in interrupted and interrupted["updates"] == 2
+    assert "episode_end" in interrupted["learn_events"]
+    recovering = learner.telemetry_fields()  # a recovery tick: the learner was not asked
+    assert "td_error" not in recovering and "learn_events" not in recovering
+    assert recovering["updates"] == 2 == learner.stats.updates
 
 
 def test_state_share_zero_is_plain_q_learning(tmp_path: Path) -> None:
