@@ -158,7 +158,7 @@ function render(s) {
   $("learning").hidden = !s.learning;
   if (s.learning) {
     setText("epsilon", fmt(s.learning.epsilon, 4));
-    setText("updates", s.learning.updates_seen);
+    setText("updates", s.learning.updates);
     setText("td-error", fmt(s.learning.td_error, 4));
     setText("reward", fmt(s.learning.reward, 4));
   }

@@ -109,8 +109,12 @@ class DashboardState:
         stopped, takeover = record.get("stopped"), record.get("supervisor")
         if isinstance(stopped, str) and (previous is None or previous.get("stopped") != stopped):
             self.stop_events[stopped] = self.stop_events.get(stopped, 0) + 1
+        # A takeover begins where the reason changes, or where the record says one began at
+        # once after another (``takeover_begins``; a sampled record may miss that tick).
         if isinstance(takeover, str) and (
-            previous is None or previous.get("supervisor") != takeover
+            record.get("takeover_begins") is True
+            or previous is None
+            or previous.get("supervisor") != takeover
         ):
             self.takeover_events[takeover] = self.takeover_events.get(takeover, 0) + 1
         overrun = record.get("overrun") is True
@@ -130,7 +134,8 @@ class DashboardState:
         if "epsilon" in latest:
             learning = {
                 "epsilon": latest.get("epsilon"),
-                "updates_seen": self.updates_seen,
+                # The learner's own count (records carry it), else the updates seen here.
+                "updates": latest.get("updates", self.updates_seen),
                 "td_error": latest.get("td_error"),
                 "reward": latest.get("reward"),
                 "events": latest.get("learn_events", []),

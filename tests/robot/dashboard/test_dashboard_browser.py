@@ -226,3 +226,28 @@ def test_a_frozen_microcontroller_shows_as_a_stale_stop(tmp_path: Path, page: An
         assert end_run(run) == 0, "".join(run.lines)
         mcu.close()
         assert dashboard.stop() == 0, "".join(dashboard.lines)
+
+
+def test_a_learning_run_shows_epsilon_and_its_updates(tmp_path: Path, page: Any) -> None:
+    config = sim_config(tmp_path, every=10)
+    dashboard = DashboardRun(config, "--port", "0")
+    run = RobotRun(config, "--learn", state_dir=tmp_path / "state")
+    learning = """() => document.getElementById('learning').hidden ? null : {
+        epsilon: Number(document.getElementById('epsilon').textContent),
+        updates: Number(document.getElementById('updates').textContent)}"""
+    try:
+        page.goto(dashboard.url)
+        deadline = time.monotonic() + 60
+        first = page.evaluate(learning)
+        while first is None or not first["updates"] > 0:
+            assert time.monotonic() < deadline, "the learning panel never filled in"
+            time.sleep(0.05)
+            first = page.evaluate(learning)
+        assert 0.0 <= first["epsilon"] <= 1.0
+        while (now := page.evaluate(learning))["updates"] <= first["updates"]:
+            assert time.monotonic() < deadline, "the updates never grew"
+            time.sleep(0.05)
+        assert now["epsilon"] <= first["epsilon"]  # ε decays (to its floor)
+    finally:
+        assert end_run(run) == 0, "".join(run.lines)
+        assert dashboard.stop() == 0, "".join(dashboard.lines)

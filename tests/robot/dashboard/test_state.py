@@ -81,6 +81,10 @@ def test_stop_and_takeover_events_are_counted_once_each() -> None:
     view = state.view(0.0)
     assert view["stop"] == {"current": None, "counts": {"stale": 2, "invalid": 1}}
     assert view["supervisor"]["counts"] == {"contact": 1, "no_progress": 1}
+    # One takeover right after another of the same kind: the record says so.
+    state.add([record(9, supervisor="contact"), record(10, supervisor="contact")], now_s=0.0)
+    state.add([record(11, supervisor="contact", takeover_begins=True)], now_s=0.0)
+    assert state.view(0.0)["supervisor"]["counts"]["contact"] == 3
     state.add([record(8, stopped="SIGTERM")], now_s=0.0)
     assert state.view(0.0)["stop"]["current"] == "SIGTERM"
 
@@ -100,8 +104,10 @@ def test_the_learners_fields_and_updates_seen() -> None:
     state.add([record(0, epsilon=0.3)], now_s=0.0)
     state.add([record(t, epsilon=0.29, td_error=0.5, reward=-0.1) for t in (1, 2)], now_s=0.0)
     learning = state.view(0.0)["learning"]
-    assert learning["epsilon"] == 0.29 and learning["updates_seen"] == 2
+    assert learning["epsilon"] == 0.29 and learning["updates"] == 2  # (records without a count)
     assert (learning["td_error"], learning["reward"]) == (0.5, -0.1)
+    state.add([record(3, epsilon=0.28, updates=1234)], now_s=0.0)  # the learner's own count
+    assert state.view(0.0)["learning"]["updates"] == 1234
 
 
 def test_what_is_not_a_tick_record_is_ignored() -> None:
