@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +42,8 @@ class TelemetryFollower:
         self.opened = 0
         #: Lines that were not JSON objects (skipped).
         self.bad_lines = 0
+        #: The path names something other than a regular file (a FIFO, a device): not followed.
+        self.not_a_file = False
 
     def poll(self) -> list[dict[str, Any]]:
         """The complete records written since the last call (a torn last line waits)."""
@@ -68,13 +71,23 @@ class TelemetryFollower:
 
     def _open(self, *, first: bool) -> None:
         try:
-            # Read-only: the dashboard never writes the state. Kept open across polls (closed
-            # by ``_close``), so a rotation's rename cannot take the unread rest away.
-            file = open(self.path, "rb")  # noqa: SIM115
+            # Read-only, and without blocking on a FIFO nobody writes to.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             _log.debug("cannot open %s yet: %s", self.path, exc)
             return
-        status = os.fstat(file.fileno())
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # the runtime writes telemetry to regular files only
+            os.close(fd)
+            if not self.not_a_file:
+                _log.warning("%s is not a regular file; not following it", self.path)
+            self.not_a_file = True
+            return
+        self.not_a_file = False
+        os.set_blocking(fd, True)
+        # Kept open across polls (closed by ``_close``), so a rotation's rename cannot take the
+        # unread rest away.
+        file = os.fdopen(fd, "rb")
         self._file, self._inode = file, (status.st_dev, status.st_ino)
         self._offset, self._partial = 0, b""
         self.opened += 1

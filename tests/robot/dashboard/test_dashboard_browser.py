@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.robot.cli.robot_process import RobotRun
-from tests.robot.conftest import example
+from tests.robot.conftest import FIXTURE_BUNDLE, example
 from tests.robot.dashboard.dashboard_process import ROOT, DashboardRun, sim_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -248,6 +248,31 @@ def test_a_learning_run_shows_epsilon_and_its_updates(tmp_path: Path, page: Any)
             assert time.monotonic() < deadline, "the updates never grew"
             time.sleep(0.05)
         assert now["epsilon"] <= first["epsilon"]  # ε decays (to its floor)
+    finally:
+        assert end_run(run) == 0, "".join(run.lines)
+        assert dashboard.stop() == 0, "".join(dashboard.lines)
+
+
+def test_without_the_bundles_names_the_observation_is_a_list(tmp_path: Path, page: Any) -> None:
+    # The dashboard's config names no readable bundle (as on another env in software in the
+    # loop, whose observation is not ranges): no top view, values by index, actions by number.
+    config = sim_config(tmp_path, every=10)
+    unnamed = tmp_path / "dashboard.toml"  # same directory: the same telemetry file
+    unnamed.write_text(config.read_text().replace(str(FIXTURE_BUNDLE), str(tmp_path / "none")))
+    dashboard = DashboardRun(unnamed, "--port", "0")
+    run = start_run(config, tmp_path)
+    try:
+        page.goto(dashboard.url)
+        wait_until(page, lambda s: s["live"] == "live" and s["bars"] == 5)
+        listed = page.evaluate(
+            """() => ({
+            hidden: document.getElementById('topview').hidden,
+            items: [...document.querySelectorAll('#obs-list li')].map(li => li.textContent),
+            action: document.getElementById('action').textContent})"""
+        )
+        assert listed["hidden"] is True
+        assert [item.split(":")[0] for item in listed["items"]] == ["obs[0]", "obs[1]", "obs[2]"]
+        assert re.fullmatch(r"action \d", listed["action"])
     finally:
         assert end_run(run) == 0, "".join(run.lines)
         assert dashboard.stop() == 0, "".join(dashboard.lines)

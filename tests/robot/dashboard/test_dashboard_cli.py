@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from robot.config import DashboardConfig, load_config
+from robot.dashboard.layout import layout_for
 from robot.errors import ConfigError
 from tests.robot.dashboard.dashboard_process import ROOT, DashboardRun, sim_config
 
@@ -120,3 +121,29 @@ def test_it_serves_the_page_and_follows_a_run_then_stops_on_sigterm(tmp_path: Pa
         code = dashboard.stop()
     assert code == 0, "".join(dashboard.lines)
     assert "dashboard: stopping" in "".join(dashboard.lines)
+
+
+def test_without_a_readable_bundle_the_page_shows_indices(tmp_path: Path) -> None:
+    config = sim_config(tmp_path)
+    fixture = load_config(config).bundle.path
+    config.write_text(config.read_text().replace(str(fixture), str(tmp_path / "no_bundle")))
+    layout, problem = layout_for(load_config(config), tmp_path / "ticks.jsonl")
+    assert problem is not None and "no_bundle" in problem
+    assert (layout.channels, layout.actions, layout.ranger_deg) == ((), (), ())
+    dashboard = DashboardRun(config, "--port", "0")
+    try:
+        assert dashboard.state()["layout"]["actions"] == []
+    finally:
+        assert dashboard.stop() == 0
+    assert "showing channels and actions by index" in "".join(dashboard.lines)
+
+
+def test_the_rangers_angles_come_from_the_reference_robots_channels(tmp_path: Path) -> None:
+    layout, problem = layout_for(load_config(sim_config(tmp_path)), tmp_path / "ticks.jsonl")
+    assert problem is None
+    assert dict(zip(layout.channels, layout.ranger_deg, strict=True)) == {
+        "left_distance_m": 45.0,
+        "front_distance_m": 0.0,
+        "right_distance_m": -45.0,
+    }
+    assert layout.actions[0] == "forward" and layout.bundle.startswith("obstacle_bundle")

@@ -130,6 +130,16 @@ def test_a_long_file_is_followed_from_near_its_end(tmp_path: Path) -> None:
     assert 0 < len(seen) < 2000
 
 
+def test_a_fifo_is_not_followed_and_never_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.jsonl"
+    os.mkfifo(path)  # nobody writes to it: a blocking open would hang the follower for ever
+    follower = TelemetryFollower(path)
+    assert follower.poll() == [] and follower.not_a_file
+    path.unlink()
+    path.write_text(json.dumps(record(0)) + "\n")
+    assert ticks(follower.poll()) == [0] and not follower.not_a_file
+
+
 def test_the_follower_only_reads(tmp_path: Path) -> None:
     path = tmp_path / "ticks.jsonl"
     path.write_text(json.dumps(record(0)) + "\n")
