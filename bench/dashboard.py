@@ -35,7 +35,6 @@ from bench import record
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "tests" / "fixtures" / "obstacle_bundle"
 # Imported, then run: the module's `__main__` block comes before its last function.
-EMULATOR_MAIN = "from robot.hardware.sim.mcu_emulator import main; raise SystemExit(main())"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update"]
@@ -61,7 +60,7 @@ def serial_config(directory: Path, pty: str) -> Path:
 def emulator() -> Iterator[str]:
     """The simulated robot's microcontroller on a pty, in real time; yields the pty's path."""
     process = subprocess.Popen(
-        [sys.executable, "-c", EMULATOR_MAIN, "--seed", "0"],
+        [sys.executable, "-m", "robot.hardware.sim.mcu_emulator", "--seed", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

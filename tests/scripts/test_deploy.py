@@ -29,7 +29,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_BUNDLE = REPO / "tests" / "fixtures" / "obstacle_bundle"
-OWN_FILES = ("scripts/deploy", "scripts/install-service", "scripts/sim2pi-robot.service")
+OWN_FILES = (
+    "scripts/deploy",
+    "scripts/install-service",
+    "scripts/sim2pi-robot.service",
+    "scripts/sim2pi-dashboard.service",
+)
 #: Committed code the robot needs (taken from HEAD, not from other people's edits in progress).
 CODE = ("robot", "shared", "requirements-pi.txt")
 #: A config ``robot check`` can pass on a machine without the robot: the simulator as its world.
@@ -48,7 +53,8 @@ exec sh -c "$*"
 
 #: What a release holds (scripts/deploy and scripts/install-service): the robot's code only.
 ROBOT_FILES = (
-    "robot shared scripts/install-service scripts/sim2pi-robot.service requirements-pi.txt"
+    "robot shared scripts/install-service scripts/sim2pi-robot.service "
+    "scripts/sim2pi-dashboard.service requirements-pi.txt"
 )
 
 

@@ -35,7 +35,8 @@ needs_account_tools = pytest.mark.skipif(
 
 #: What a release holds (scripts/deploy and scripts/install-service): the robot's code only.
 ROBOT_FILES = (
-    "robot shared scripts/install-service scripts/sim2pi-robot.service requirements-pi.txt"
+    "robot shared scripts/install-service scripts/sim2pi-robot.service "
+    "scripts/sim2pi-dashboard.service requirements-pi.txt"
 )
 
 

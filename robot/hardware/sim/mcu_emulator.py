@@ -280,12 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def _link_to(pty: str, link: Path) -> str:
     """Point ``link`` at ``pty`` (replacing an older link) and return the link's path."""
     link.unlink(missing_ok=True)
     os.symlink(pty, link)
     return str(link)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -171,9 +171,6 @@ def test_the_page_survives_the_runtime_stopping_and_restarting(tmp_path: Path, p
         assert dashboard.stop() == 0, "".join(dashboard.lines)
 
 
-EMULATOR_MAIN = "from robot.hardware.sim.mcu_emulator import main; raise SystemExit(main())"
-
-
 class Microcontroller:
     """``python -m robot.hardware.sim.mcu_emulator``: the simulated robot behind a pty, in real
     time, as a process of its own (so it can freeze: SIGSTOP)."""
@@ -182,7 +179,7 @@ class Microcontroller:
         self.process = subprocess.Popen(
             # Imported, then run: `python -m` would run its main before the module's last
             # function is defined (the module's `__main__` block is not its last statement).
-            [sys.executable, "-c", EMULATOR_MAIN, "--seed", "0"],
+            [sys.executable, "-m", "robot.hardware.sim.mcu_emulator", "--seed", "0"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
