@@ -19,6 +19,10 @@ EVAL_SEED_BASE = 1_000_000
 #: reported on those measure a choice that was made without them.
 SELECTION_SEED_BASE = 2_000_000
 CONFIRM_SEED_BASE = 3_000_000
+#: A sweep (``python -m trainer sweep``) ranks its trials on episodes from
+#: ``RANKING_SEED_BASE + i``: no trial trained, selected or confirmed on them, and the winner is
+#: not chosen on the evaluation seeds either, so its reported figures stay a fresh measure.
+RANKING_SEED_BASE = 4_000_000
 
 
 def eval_seeds(episodes: int) -> list[int]:
@@ -34,6 +38,11 @@ def selection_seeds(episodes: int) -> list[int]:
 def confirmation_seeds(episodes: int) -> list[int]:
     """The reset seeds of the second evaluation that a new best checkpoint must pass."""
     return [CONFIRM_SEED_BASE + i for i in range(episodes)]
+
+
+def ranking_seeds(episodes: int) -> list[int]:
+    """The reset seeds on which a sweep ranks its trials."""
+    return [RANKING_SEED_BASE + i for i in range(episodes)]
 
 
 @dataclass(frozen=True)

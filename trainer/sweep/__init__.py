@@ -1,0 +1,7 @@
+"""Sweeps: many training runs over seeds and settings with Ray Tune (``python -m trainer sweep``).
+
+``spec`` reads SPEC.toml; ``trials`` expands it into trials and their ``trainer train`` argv;
+``worker`` is the Tune trainable (one trial = one train command); ``tune_run`` runs them on local
+Ray or a cluster; ``ranking`` scores the trials on fresh seeds; ``report`` writes the results.
+Ray is imported only inside ``tune_run`` and ``worker`` (requirements-sweep.txt).
+"""

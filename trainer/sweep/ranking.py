@@ -1,0 +1,149 @@
+"""Ranking a sweep's trials on seeds none of them trained, selected or confirmed on.
+
+Every trial that saved a checkpoint plays ``rank_episodes`` greedy episodes from the ranking
+seeds (``trainer.evaluation.RANKING_SEED_BASE + i``) with its best and its last checkpoint; the
+spec's ``rank_checkpoint`` is its score. A setting's score is the mean over its seeds; the
+winning setting has the highest mean (a tie goes to the smaller spread), and its best trial is
+the one ``--export-best`` exports. The bar is the env's Gymnasium ``reward_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.evaluation import evaluate, ranking_seeds
+from trainer.sweep.spec import SweepSpec
+from trainer.sweep.tune_run import TrialRun
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial's row of the results."""
+
+    name: str
+    setting: int
+    label: str
+    seed: int
+    status: str
+    error: str | None
+    run_dir: str
+    steps: int | None
+    eval_best: float | None  # summary.json: best checkpoint on the evaluation seeds
+    eval_last: float | None  # summary.json: last checkpoint on the evaluation seeds
+    rank_best: float | None  # best checkpoint on the ranking seeds
+    rank_last: float | None  # last checkpoint on the ranking seeds
+    score: float | None  # the spec's rank_checkpoint on the ranking seeds
+    passed: bool | None  # score >= the env's bar (None without a bar or a score)
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """One setting over its seeds."""
+
+    setting: int
+    label: str
+    trials: int
+    scored: int
+    failed: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    passed: int | None
+
+
+def bar_of(env_id: str) -> float | None:
+    """Gymnasium's ``reward_threshold`` of the env, or None."""
+    import gymnasium as gym
+
+    threshold = gym.spec(env_id).reward_threshold
+    return None if threshold is None else float(threshold)
+
+
+def _checkpoint_score(run_dir: Path, which: str, episodes: int) -> float | None:
+    from trainer.rundir import RunDir
+
+    run = RunDir(run_dir)
+    if not (run_dir / "checkpoints" / which / "meta.json").is_file():
+        return None
+    env = run.make_env()
+    try:
+        return evaluate(env, run.greedy_policy(which), ranking_seeds(episodes)).mean
+    finally:
+        env.close()
+
+
+def rank_trial(spec: SweepSpec, outcome: TrialRun, bar: float | None) -> TrialResult:
+    """Score one trial's checkpoints on the ranking seeds (none when it saved no checkpoint)."""
+    run_dir = outcome.run_dir
+    summary: dict[str, Any] = {}
+    if (run_dir / "summary.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    scores: dict[str, float | None] = {"best": None, "last": None}
+    if outcome.status != "failed" and (run_dir / "config.json").is_file():
+        for which in scores:
+            scores[which] = _checkpoint_score(run_dir, which, spec.rank_episodes)
+    score = scores[spec.rank_checkpoint]
+    setting = outcome.trial.setting
+    return TrialResult(
+        name=outcome.trial.name,
+        setting=setting.index,
+        label=setting.label,
+        seed=outcome.trial.seed,
+        status=outcome.status,
+        error=outcome.error,
+        run_dir=str(run_dir),
+        steps=summary.get("steps"),
+        eval_best=summary.get("best", {}).get("eval", {}).get("mean"),
+        eval_last=summary.get("last", {}).get("eval", {}).get("mean"),
+        rank_best=scores["best"],
+        rank_last=scores["last"],
+        score=score,
+        passed=None if bar is None or score is None else bool(score >= bar),
+    )
+
+
+def by_setting(results: list[TrialResult], bar: float | None) -> list[SettingResult]:
+    """Mean, spread and passes of each setting over its seeds."""
+    out = []
+    for index in sorted({r.setting for r in results}):
+        rows = [r for r in results if r.setting == index]
+        scores = np.array([r.score for r in rows if r.score is not None], dtype=float)
+        stats: list[float | None] = [None] * 4
+        if scores.size:
+            stats = [float(f(scores)) for f in (np.mean, np.std, np.min, np.max)]
+        out.append(
+            SettingResult(
+                setting=index,
+                label=rows[0].label,
+                trials=len(rows),
+                scored=int(scores.size),
+                failed=sum(r.status == "failed" for r in rows),
+                mean=stats[0],
+                std=stats[1],
+                min=stats[2],
+                max=stats[3],
+                passed=None if bar is None else sum(bool(r.passed) for r in rows),
+            )
+        )
+    return out
+
+
+def winner(
+    settings: list[SettingResult], results: list[TrialResult]
+) -> tuple[SettingResult, TrialResult] | None:
+    """The best setting (highest mean, then smallest std) and its best-scoring trial."""
+    scored = [s for s in settings if s.mean is not None]
+    if not scored:
+        return None
+    best = max(scored, key=lambda s: (s.mean, -(s.std or 0.0)))
+    trial = max(
+        (r for r in results if r.setting == best.setting and r.score is not None),
+        key=lambda r: float(r.score),  # type: ignore[arg-type]
+    )
+    return best, trial

@@ -1,0 +1,230 @@
+"""Running a sweep's trials with Ray Tune: local Ray by default, or an existing cluster.
+
+Ray is quiet and stays off the network: usage statistics off (``RAY_USAGE_STATS_ENABLED=0``),
+no dashboard, workers' output kept out of the terminal (each trial's train output goes to
+``DIR/logs/<trial>.log``), Ray's session files under ``DIR/ray`` when the path is short enough
+for its sockets (else a temporary directory, named in ``DIR/ray_session.txt``), Tune's own files
+under ``DIR/tune``. One line per finished trial is printed.
+
+Ctrl-C: the first one writes ``DIR/.interrupt``; every running trial's train command then gets
+SIGINT, saves its ``checkpoints/last`` and exits, trials not started yet do not start, and the
+sweep returns with the unfinished trials marked ``interrupted``. A second Ctrl-C aborts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from trainer.sweep.spec import SweepSpec
+from trainer.sweep.trials import Trial, train_argv, trials
+from trainer.sweep.worker import INTERRUPT_FILE, run_trial
+
+#: Set before Ray is imported: no usage-stats network calls, Tune's SIGINT handling is ours.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+}
+UNIX_SOCKET_MAX = 100  # Ray's sockets live under its temp dir; AF_UNIX paths hold 107 bytes
+CPUS_PER_TRIAL = 1
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """How one trial's run ended, as Tune and its run directory say."""
+
+    trial: Trial
+    run_dir: Path
+    status: str  # finished | failed | interrupted | stopped (ASHA)
+    error: str | None
+
+
+def _ray_temp_dir(out: Path) -> Path:
+    """``DIR/ray`` when its socket paths fit, else a short temporary directory."""
+    wanted = out.resolve() / "ray"
+    if len(str(wanted)) + 60 < UNIX_SOCKET_MAX:
+        return wanted
+    return Path(tempfile.mkdtemp(prefix="sim2pi-ray-"))
+
+
+class _Interrupt:
+    """SIGINT handler of the sweep: the first asks the trials to stop, the second aborts."""
+
+    def __init__(self, out: Path) -> None:
+        self.file = out / INTERRUPT_FILE
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.file.touch()
+        sys.stderr.write(
+            "\nCtrl-C: the running trials save their last checkpoint (press again to abort)…\n"
+        )
+
+
+def _progress_callback(total: int) -> Any:
+    """A Tune callback printing one line per trial that ends."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self) -> None:
+            self.ended = 0
+
+        def _line(self, trial: Any, text: str) -> None:
+            self.ended += 1
+            print(f"[{self.ended}/{total}] {trial.config['trial']['name']}: {text}", flush=True)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            result = trial.last_result or {}
+            status = result.get("status", "stopped")
+            if status == "running":
+                status = "stopped early (ASHA)"
+            score = result.get("score")
+            text = status if score is None or math.isnan(score) else f"{status}, score {score:.1f}"
+            self._line(trial, text + (" (already trained)" if result.get("reused") else ""))
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._line(trial, "FAILED (see the results table)")
+
+    return Progress()
+
+
+def _log_to_file(out: Path) -> None:
+    """Ray's and Tune's log records go to ``DIR/ray.log``, not the terminal."""
+    handler = logging.FileHandler(out / "ray.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ray")
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _init_ray(out: Path, address: str | None) -> None:
+    import ray
+
+    common: dict[str, Any] = {
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+        "configure_logging": True,
+    }
+    if address is not None:
+        ray.init(address=address, **common)
+        _log_to_file(out)
+        return
+    temp = _ray_temp_dir(out)
+    (out / "ray_session.txt").write_text(f"{temp}\n")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ray.init(num_cpus=cores, include_dashboard=False, _temp_dir=str(temp), **common)
+    _log_to_file(out)
+
+
+def run_trials(
+    spec: SweepSpec,
+    out: Path,
+    *,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+) -> tuple[list[TrialRun], bool]:
+    """Run every trial with Tune; the trials' outcomes and whether Ctrl-C cut the sweep short."""
+    os.environ.update(RAY_ENV)
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    out = out.resolve()
+    (out / INTERRUPT_FILE).unlink(missing_ok=True)
+    all_trials = trials(spec)
+    root = str(Path(__file__).resolve().parents[2])
+    threads = str(CPUS_PER_TRIAL)
+    configs = [
+        {
+            "name": t.name,
+            "run_dir": str(out / "trials" / t.name),
+            "sweep_dir": str(out),
+            "argv": train_argv(spec, t, out / "trials" / t.name),
+            "pythonpath": root,
+            "env": {
+                "TF_NUM_INTRAOP_THREADS": threads,
+                "TF_NUM_INTEROP_THREADS": threads,
+                "OMP_NUM_THREADS": threads,
+            },
+        }
+        for t in all_trials
+    ]
+    scheduler = None
+    if spec.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="step",
+            metric="score",
+            mode="max",
+            max_t=spec.steps or 10**9,
+            grace_period=spec.asha.grace_steps,
+            reduction_factor=spec.asha.reduction_factor,
+        )
+    interrupt = _Interrupt(out)
+    previous = signal.signal(signal.SIGINT, interrupt)
+    _init_ray(out, address)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, {"cpu": CPUS_PER_TRIAL}),
+            param_space={"trial": tune.grid_search(configs)},
+            tune_config=tune.TuneConfig(
+                scheduler=scheduler,
+                max_concurrent_trials=max_concurrent,
+                reuse_actors=False,
+                trial_name_creator=lambda trial: trial.config["trial"]["name"],
+                trial_dirname_creator=lambda trial: trial.config["trial"]["name"],
+            ),
+            run_config=tune.RunConfig(
+                name=time.strftime("tune-%Y%m%d-%H%M%S"),
+                storage_path=str(out / "tune"),
+                verbose=0,
+                callbacks=[_progress_callback(len(configs))],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        grid = tuner.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        ray.shutdown()
+    errors: dict[str, str] = {}
+    for result in grid:
+        if result.error is not None:
+            errors[result.config["trial"]["name"]] = _error_text(result.error)
+    outcomes = []
+    for t, config in zip(all_trials, configs, strict=True):
+        run_dir = Path(config["run_dir"])
+        if t.name in errors:
+            status = "failed"
+        elif (run_dir / "summary.json").is_file():
+            status = "finished"
+        elif interrupt.requested:
+            status = "interrupted"
+        else:
+            status = "stopped"
+        outcomes.append(TrialRun(t, run_dir, status, errors.get(t.name)))
+    return outcomes, interrupt.requested
+
+
+def _error_text(error: BaseException) -> str:
+    """The trial's own error line out of the Ray exception that wraps it."""
+    text = str(error).strip().splitlines()
+    lines = [line.strip() for line in text if "TrialError:" in line]
+    if lines:
+        return lines[-1].split("TrialError:", 1)[1].strip()
+    return (text or [type(error).__name__])[-1]

@@ -1,0 +1,156 @@
+"""The Ray Tune trainable: one trial is one ``python -m trainer train`` run in a child process.
+
+The child is the train command itself (``trainer.cli.main.main(argv)``), so a trial's directory
+is a normal run directory, Ctrl-C saves its ``checkpoints/last`` as it always does, and
+``--robot-profile`` or any other flag of ``train`` passes through unchanged. A child process,
+not a call in the Ray worker: the train command handles SIGINT, which Python lets only a main
+thread do, and Tune runs a function trainable on a thread. TensorFlow's thread pools are sized
+to the trial's CPU share through ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS``, set in
+the child's environment before TensorFlow starts.
+
+Resume semantics, per trial: a run directory with ``summary.json`` is finished and is not
+retrained (its result is reported again); one with ``checkpoints/last`` continues with
+``train --resume``; anything else is removed and trained from the start.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+POLL_S = 0.5  # how often the worker reads metrics.csv and looks for the interrupt file
+INTERRUPT_FILE = ".interrupt"  # in the sweep directory: Ctrl-C of the sweep asks trials to stop
+_PR_SET_PDEATHSIG = 1
+
+
+class TrialError(RuntimeError):
+    """The trial's train command failed; the message is its last error line."""
+
+
+def _child_setup() -> None:
+    """In the child before exec: signals as in a shell, and SIGINT when the Ray worker dies.
+
+    Ray's worker threads block SIGINT, and a child inherits the mask: unblocked, the train
+    command's Ctrl-C handling works. If the worker dies the child gets SIGINT and saves ``last``.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):  # not Linux: the periodic checkpoint is what resumes
+        pass
+
+
+def _new_rows(metrics: Path, seen: int) -> list[dict[str, str]]:
+    """Rows of metrics.csv after the first ``seen`` (none while it does not exist)."""
+    try:
+        with open(metrics, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return []
+    return rows[seen:]
+
+
+def _last_error(log: Path) -> str:
+    """The train command's error line (``… error: …``), else the log's last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line or "Error" in line]
+    return (errors or lines or ["no output"])[-1]
+
+
+def trial_command(config: dict[str, Any]) -> list[str]:
+    """The train argv for this attempt: skip, ``--resume``, or a fresh start."""
+    run_dir = Path(config["run_dir"])
+    if (run_dir / "checkpoints" / "last" / "run_state.json").is_file():
+        return ["train", "--resume", str(run_dir), "--quiet"]
+    if run_dir.exists():  # started but never checkpointed: start again from nothing
+        shutil.rmtree(run_dir)
+    return list(config["argv"])
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Train one trial, reporting each periodic evaluation to Tune; raise if training failed."""
+    from ray import tune
+
+    trial = config["trial"]
+    run_dir = Path(trial["run_dir"])
+    sweep_dir = Path(trial["sweep_dir"])
+    summary_file = run_dir / "summary.json"
+    if summary_file.is_file():  # finished before: its result stands
+        summary = json.loads(summary_file.read_text())
+        tune.report(
+            {
+                "step": summary["steps"],
+                "score": summary["last"]["eval"]["mean"],
+                "status": "finished",
+                "reused": True,
+            }
+        )
+        return
+    if (sweep_dir / INTERRUPT_FILE).exists():
+        tune.report({"step": 0, "score": float("nan"), "status": "interrupted"})
+        return
+    argv = trial_command(trial)
+    env = {
+        **os.environ,
+        **trial["env"],
+        "PYTHONPATH": os.pathsep.join([trial["pythonpath"], os.environ.get("PYTHONPATH", "")]),
+    }
+    log = sweep_dir / "logs" / f"{trial['name']}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log, "a") as out:
+        out.write(f"$ python -m trainer {' '.join(argv)}\n")
+        out.flush()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "trainer", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_child_setup,  # noqa: PLW1509 (prctl only; no locks taken)
+        )
+        seen, asked = 0, False
+        try:
+            while child.poll() is None:
+                time.sleep(POLL_S)
+                if not asked and (sweep_dir / INTERRUPT_FILE).exists():
+                    child.send_signal(signal.SIGINT)  # it saves checkpoints/last and exits 0
+                    asked = True
+                for row in _new_rows(run_dir / "metrics.csv", seen):
+                    seen += 1
+                    tune.report(
+                        {
+                            "step": int(row["step"]),
+                            "score": float(row["eval_mean"]),
+                            "status": "running",
+                        }
+                    )
+        finally:
+            if child.poll() is None:  # Tune is stopping this trial (ASHA): save and stop
+                child.send_signal(signal.SIGINT)
+                child.wait()
+    if child.returncode != 0:
+        raise TrialError(_last_error(log))
+    if not summary_file.is_file():
+        tune.report({"step": 0, "score": float("nan"), "status": "interrupted"})
+        return
+    summary = json.loads(summary_file.read_text())
+    tune.report(
+        {
+            "step": summary["steps"],
+            "score": summary["last"]["eval"]["mean"],
+            "status": "finished",
+            "trial_seconds": round(time.monotonic() - started, 3),
+        }
+    )
