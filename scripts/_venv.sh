@@ -1,7 +1,7 @@
 # Shared by scripts/test, scripts/test-pi and scripts/demo (sourced, not run).
 # make_venv DIR REQUIREMENTS... : create DIR with the newest Python >= 3.11 found, install the
-# requirements (plus sim2pi itself, editable) and remember their hash; a later call with the same
-# files is a no-op, a changed file reinstalls.
+# requirements (plus sim2pi itself, editable) and remember their hashes; a later call whose files
+# were all installed unchanged is a no-op, a changed or new file reinstalls.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,10 +23,15 @@ find_python() {
 make_venv() {
     local dir="$1"
     shift
+    # One "sha256  file" line per requirements file installed; a call whose files are all there
+    # unchanged is a no-op, so scripts asking for fewer files (demo) share the venv of those
+    # asking for more (test) without reinstalling.
     local stamp="$dir/.sim2pi-requirements.sha256"
+    local files=("$@" requirements-pi.txt pyproject.toml)
     local want
-    want="$(cd "$ROOT" && cat "$@" requirements-pi.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
-    if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    want="$(cd "$ROOT" && sha256sum "${files[@]}")"
+    if [[ -x "$dir/bin/python" && -f "$stamp" ]] &&
+        ! grep -vxF -f "$stamp" <<<"$want" >/dev/null; then
         return 0
     fi
     local python
@@ -42,5 +47,10 @@ make_venv() {
     for req in "$@"; do args+=(-r "$ROOT/$req"); done
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
-    echo "$want" >"$stamp"
+    # Keep the lines of files installed before and not named now; replace the others.
+    local kept=""
+    if [[ -f "$stamp" ]]; then
+        kept="$(grep -vF -f <(printf '  %s\n' "${files[@]}") "$stamp" || true)"
+    fi
+    printf '%s\n' "$kept" "$want" | sed '/^$/d' >"$stamp"
 }

@@ -13,4 +13,6 @@ SUBCOMMANDS = (
     "trainer.cli.export",
     "trainer.cli.eval_bundle",
     "trainer.cli.sil",
+    "trainer.cli.sweep",
+    "trainer.cli.plot_telemetry",
 )
