@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -22,6 +21,8 @@ ACTION, Q_VALUES, EVENTS = "action", "Q-values", "stops, supervisor takeovers, b
 TIMING, COMMAND, LEARNING = "timing (µs)", "motor command (duty)", "learning"
 _EVENT_ROWS = {"stopped": "stopped", "supervisor": "supervisor", "bumper": "bumper"}
 _WIDTH_IN, _PANEL_IN, _DPI = 10.0, 1.9, 80
+#: The most observation channels or Q-values plotted, and action indices given a tick each.
+MAX_LINES = 32
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,14 @@ class Labels:
 
 
 def matrix(values: list[object]) -> np.ndarray:
-    """Per-record lists of numbers (``obs``, ``q``) as rows; NaN where missing or shorter."""
-    width = max((len(v) for v in values if isinstance(v, list)), default=0)
+    """Per-record lists of numbers (``obs``, ``q``) as rows, the first ``MAX_LINES`` columns;
+    NaN where missing or shorter."""
+    width = min(max((len(v) for v in values if isinstance(v, list)), default=0), MAX_LINES)
     rows = np.full((len(values), width), np.nan)
     for i, value in enumerate(values):
         if isinstance(value, list):
-            rows[i, : len(value)] = numbers(value)
+            kept = value[:width]
+            rows[i, : len(kept)] = numbers(kept)
     return rows
 
 
@@ -135,11 +138,11 @@ def _action(ax: Axes, t_s: np.ndarray, action: np.ndarray, labels: Labels) -> No
     ax.step(t_s, action, where="post", lw=1.0, label="chosen action")
     known = action[~np.isnan(action)]
     top = int(known.max()) if known.size else 0
-    ticks = list(range(top + 1))
-    ax.set_yticks(ticks)
-    if labels.actions:
-        names = list(labels.actions) + [str(i) for i in range(len(labels.actions), top + 1)]
-        ax.set_yticklabels(names[: top + 1], fontsize="small")
+    if top < MAX_LINES:  # one tick per index; beyond, matplotlib's own (read.py caps indices)
+        ax.set_yticks(list(range(top + 1)))
+        if labels.actions:
+            names = list(labels.actions) + [str(i) for i in range(len(labels.actions), top + 1)]
+            ax.set_yticklabels(names[: top + 1], fontsize="small")
     ax.set_ylim(-0.5, top + 0.5)
     ax.set_title(ACTION, loc="left", fontsize="medium")
     _legend(ax)
@@ -198,8 +201,3 @@ def png_bytes(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def write_png(figure: Figure, path: Path) -> None:
-    """Save the figure as a PNG at ``path``."""
-    path.write_bytes(png_bytes(figure))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,11 @@ from trainer.errors import UsageError
 RECORD_START = '{"t_s":'
 _ROTATED = re.compile(r"^(?P<base>.+)\.(?P<n>[0-9]+)$")
 _FIX = "give the JSON Lines files a robot's [telemetry] path names (ticks.jsonl and its .N)"
+#: Bounds beyond which a record's clock is not a robot's: a tick counted from 0 at 20 Hz reaches
+#: 2**53 after 14 million years; 1e12 s is 31,000 years of a monotonic clock.
+MAX_TICK, MAX_T_S = 2**53, 1e12
+#: The largest action index taken for one (a bundle's action table is a handful).
+MAX_ACTION = 1023
 
 
 class TelemetryFileError(UsageError):
@@ -74,18 +80,16 @@ def rotation_key(path: Path) -> tuple[str, int]:
 
 
 def telemetry_files(paths: Sequence[Path]) -> list[Path]:
-    """The files to read, oldest first.
+    """The files to read, oldest first, each once.
 
-    A live file (``ticks.jsonl``) brings its rotated siblings (``ticks.jsonl.N`` … ``.1``) that
-    exist; files named explicitly are put in rotation order whatever order they were given in.
-    Different bases (two robots' directories) keep the order they were first named in.
+    A live file (``ticks.jsonl``, or a link to one) brings its rotated siblings
+    (``ticks.jsonl.N`` … ``.1``) that exist; files named explicitly are put in rotation order
+    whatever order they were given in. Different bases (two robots' directories) keep the order
+    they were first named in. Paths are resolved, so one file named two ways is read once.
     """
     groups: dict[str, set[int]] = {}
-    for path in paths:
-        if not path.exists():
-            raise TelemetryFileError(f"{path}: no such file; {_FIX}")
-        if not path.is_file():
-            raise TelemetryFileError(f"{path}: not a regular file; {_FIX}")
+    for given in paths:
+        path = _regular_file(given)
         base, number = rotation_key(path)
         numbers = groups.setdefault(base, set())
         numbers.add(number)
@@ -98,13 +102,38 @@ def telemetry_files(paths: Sequence[Path]) -> list[Path]:
     return ordered
 
 
+def _regular_file(path: Path) -> Path:
+    """``path`` resolved (links followed), when it is a regular file; else TelemetryFileError."""
+    try:
+        mode = path.stat().st_mode
+        resolved = path.resolve()
+    except FileNotFoundError:
+        raise TelemetryFileError(f"{path}: no such file; {_FIX}") from None
+    except (OSError, RuntimeError) as exc:  # too long a name, no permission, a loop of links
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise TelemetryFileError(
+            f"{path}: cannot be looked up ({reason}); expected a readable file; {_FIX}, "
+            f"readable by this user"
+        ) from None
+    if not stat.S_ISREG(mode):
+        found = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        hint = f" (e.g. {path / 'ticks.jsonl'})" if stat.S_ISDIR(mode) else ""
+        raise TelemetryFileError(
+            f"{path}: not a regular file (found {found}); expected a telemetry file; {_FIX}{hint}"
+        )
+    return resolved
+
+
 def _rotated_siblings(live: Path) -> list[int]:
     """The rotation numbers of ``live``'s siblings ``live.N`` that exist."""
     found = []
-    for sibling in live.parent.glob(f"{glob.escape(live.name)}.*"):
-        match = _ROTATED.match(sibling.name)
-        if match is not None and match["base"] == live.name and sibling.is_file():
-            found.append(int(match["n"]))
+    try:
+        for sibling in live.parent.glob(f"{glob.escape(live.name)}.*"):
+            match = _ROTATED.match(sibling.name)
+            if match is not None and match["base"] == live.name and sibling.is_file():
+                found.append(int(match["n"]))
+    except OSError:  # an unlistable directory: the live file alone (its error comes on reading)
+        return []
     return found
 
 
@@ -139,9 +168,10 @@ def _parse(
     """One line's record; None for a torn last line."""
     where = f"{path}:{number}"
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: an editor's byte-order mark at the start of a file is not a torn record.
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         fields = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, digits over Python's limit
         if torn_allowed:
             note(f"{where}: skipped a torn last record ({len(raw)} bytes, a crash mid-write)")
             return None
@@ -151,7 +181,7 @@ def _parse(
         if start > 0:
             try:
                 fields = json.loads(text[start:])
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 fields = None
             if isinstance(fields, dict):
                 note(f"{where}: skipped a torn record ({start} bytes) before the next record")
@@ -169,24 +199,50 @@ def _parse(
 
 
 def _checked(fields: dict[str, Any], where: str) -> dict[str, Any]:
-    """``fields`` when it has the ``tick`` and ``t_s`` every record has."""
+    """``fields`` when it has the ``tick`` and ``t_s`` every record has, within a robot's
+    bounds, and an ``action`` that is null or an index (a hostile value never reaches a plot)."""
     for key, kind in (("tick", int), ("t_s", (int, float))):
         value = fields.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
-            found = "no such field" if key not in fields else f"{value!r}"
+            found = "no such field" if key not in fields else _value(value)
             raise TelemetryFileError(
                 f"{where}: a record without a numeric {key!r} (found {found}; keys: "
                 f"{', '.join(sorted(fields)) or 'none'}); expected the robot's tick records; "
                 f"{_FIX}"
             )
+    tick, t_s = fields["tick"], fields["t_s"]
+    if not 0 <= tick <= MAX_TICK:
+        _out_of_range(where, "tick", tick, f"an integer in 0..{MAX_TICK}")
+    if not -MAX_T_S <= t_s <= MAX_T_S:  # False for NaN; no float() of a 4,000-digit int
+        _out_of_range(where, "t_s", t_s, f"a finite number of seconds within ±{MAX_T_S:g}")
+    action = fields.get("action")
+    if action is not None and not (
+        isinstance(action, int) and not isinstance(action, bool) and 0 <= action <= MAX_ACTION
+    ):
+        _out_of_range(where, "action", action, f"null or an action index in 0..{MAX_ACTION}")
     return fields
+
+
+def _out_of_range(where: str, key: str, value: object, expected: str) -> None:
+    raise TelemetryFileError(
+        f"{where}: {key} {_value(value)} is not a robot's; expected {expected}; {_FIX}"
+    )
+
+
+def _value(value: object, limit: int = 40) -> str:
+    """``value`` for a message, cut short (a 4,000-digit number stays one line)."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
-    assert isinstance(exc, json.JSONDecodeError)
-    return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc).split(";")[0]  # e.g. a number of more digits than Python converts
 
 
 def _excerpt(raw: bytes, limit: int = 40) -> str:

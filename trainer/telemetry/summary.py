@@ -81,12 +81,22 @@ def count_by_reason(
     return counts
 
 
+#: Beyond this a value is not a measurement (µs, metres, duties, Q-values): plotted as a gap,
+#: so that one hostile number neither overflows a float nor flattens every other line.
+MAX_MAGNITUDE = 1e15
+
+
 def numbers(values: list[Any]) -> np.ndarray:
-    """``values`` as floats, NaN where missing, null or not a number."""
-    return np.array(
-        [v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan for v in values],
-        dtype=np.float64,
-    )
+    """``values`` as floats, NaN where missing, null, not a number, not finite or beyond
+    ±``MAX_MAGNITUDE``."""
+    return np.array([_number(v) for v in values], dtype=np.float64)
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return math.nan
+    # Compared before float(): a 400-digit integer is too large for a float.
+    return float(value) if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE else math.nan
 
 
 def updates_so_far(run: Run) -> np.ndarray:

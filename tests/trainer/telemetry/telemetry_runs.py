@@ -24,7 +24,7 @@ MAX_BYTES = 10_000
 REPLACEMENTS = (
     ("enabled = false                 # on-robot", "enabled = {learn}  # on-robot"),
     ('path = "telemetry/ticks.jsonl"', "path = {telemetry}"),
-    ("every_n_ticks = 10 ", "every_n_ticks = 1 "),
+    ("every_n_ticks = 10 ", "every_n_ticks = {every} "),
     ("max_bytes = 10_000_000", f"max_bytes = {MAX_BYTES}"),
     ("backups = 3 ", "backups = 50 "),
     ("collision_distance_m = 0.03 ", "collision_distance_m = 0.4 "),
@@ -34,8 +34,11 @@ REPLACEMENTS = (
 )
 
 
-def sim_config(tmp_path: Path, telemetry: Path, *, learn: bool, seed: int = 0) -> Path:
-    """The reference sim config writing telemetry to ``telemetry`` (see the module's doc)."""
+def sim_config(
+    tmp_path: Path, telemetry: Path, *, learn: bool, seed: int = 0, every_n_ticks: int = 1
+) -> Path:
+    """The reference sim config writing telemetry to ``telemetry`` (see the module's doc),
+    every ``every_n_ticks``-th tick."""
     text = SIM_EXAMPLE.read_text()
     text = text.replace('"../../tests/fixtures/obstacle_bundle"', json.dumps(str(FIXTURE_BUNDLE)))
     text = text.replace("[telemetry]\nenabled = false", "[telemetry]\nenabled = true")
@@ -43,7 +46,12 @@ def sim_config(tmp_path: Path, telemetry: Path, *, learn: bool, seed: int = 0) -
     for old, new in REPLACEMENTS:
         assert old in text, old
         text = text.replace(
-            old, new.format(learn=str(learn).lower(), telemetry=json.dumps(str(telemetry)))
+            old,
+            new.format(
+                learn=str(learn).lower(),
+                telemetry=json.dumps(str(telemetry)),
+                every=every_n_ticks,
+            ),
         )
     if learn:
         state = json.dumps(str(tmp_path / "learning"))

@@ -154,3 +154,24 @@ def test_a_restart_into_the_same_file_gives_two_reports(tmp_path: Path) -> None:
     runs = read_runs([telemetry], _ignore)
     assert [len(run.records) for run in runs] == [first["ticks"], second["ticks"]]
     assert [r.tick for r in runs[1].records] == list(range(200))
+
+
+def test_sampled_telemetry_keeps_the_tick_counts_and_the_rate(tmp_path: Path) -> None:
+    # Every 5th tick recorded: ticks and rate from the tick numbers, records held are sampled.
+    telemetry = tmp_path / "telemetry" / "ticks.jsonl"
+    config = sim_config(tmp_path, telemetry, learn=False, every_n_ticks=5)
+    robot_summary = robot_run(tmp_path, config, 600)
+    (run,) = read_runs([telemetry], _ignore)
+    assert [r.tick for r in run.records] == list(range(0, 600, 5))
+    summary = summarize(run)
+    assert (summary.records, summary.first_tick, summary.last_tick) == (120, 0, 595)
+    assert summary.ticks == 596
+    assert summary.rate_hz == pytest.approx(20.0)  # the reference robot's 20 Hz, not 4 Hz
+    assert summary.stops, "the supervisor stopped the robot in 30 simulated seconds"
+    for reason, (events, held) in summary.stops.items():
+        robot = robot_summary["stops"][reason]
+        assert 1 <= events <= robot["events"]
+        assert abs(held * 5 - robot["ticks"]) <= 5 * robot["events"]  # each end within a period
+    done = plot_telemetry(str(telemetry), "--out", str(tmp_path / "run.png"))
+    assert done.returncode == 0, done.stderr
+    assert "ticks 0-595 (596 ticks, 120 records) over 29.75 s (20.00 Hz)" in done.stdout
