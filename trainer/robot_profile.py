@@ -1,17 +1,9 @@
 """Robot profiles: a TOML file that says which simulator keywords describe one real robot.
 
 A profile is what ``--env-arg`` takes, in a file a person writes by hand or ``fit-robot`` writes
-from a calibration drive's log (``docs/training.md``, "Robot profiles")::
-
-    [profile]
-    format = 1                            # this module reads format 1
-    name = "angled"                       # free text (default: the file's stem)
-    env_id = "sim2pi/ObstacleAvoid-v0"    # the env whose keyword arguments [env] holds
-    source = "hand"                       # or "fit-robot" (default "hand")
-    [env]                                 # the env's keyword arguments, as --env-arg takes them
-    motor_gain = 0.6
-    [fit.motor_gain]                      # any other table: carried through untouched
-    value = 0.6
+from a calibration drive's log: ``[profile]`` (``format = 1``, ``env_id``, ``name``, ``source``),
+``[env]`` (the env's keyword arguments) and any other table, carried through untouched
+(``docs/training.md``, "Robot profiles"; the example is ``trainer/profiles/angled.toml``).
 
 ``read_profile`` checks the file's structure; ``load_profile`` also checks it against the env
 it is used with (its id, its constructor's keywords, the values it accepts). Every problem is
@@ -23,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +34,25 @@ OPTIONAL_KEYS = ("name", "source")
 #: The shipped example: the learning benchmark's ``angled`` robot.
 EXAMPLE = Path(__file__).resolve().parent / "profiles" / "angled.toml"
 _SEE = "see trainer/profiles/angled.toml"
+#: The keywords that describe the robot rather than its world (arena, obstacles, episodes,
+#: collisions, control period), per env id. ``eval``/``export``/``eval-bundle --robot-profile``
+#: replace these in a run's env: the profile's values, else the env's defaults (the simulator's
+#: reference robot). For an env not listed every keyword is the robot's.
+ROBOT_KEYS: Mapping[str, tuple[str, ...]] = {
+    "sim2pi/ObstacleAvoid-v0": (
+        "motor_gain",
+        "motor_gain_spread",
+        "dead_band_range",
+        "latency_ticks",
+        "sensor_noise_m",
+        "dropout_prob",
+        "side_ranger_deg",
+    ),
+}
+#: ``[env]`` keywords a profile may not hold: not the robot's physics (render_mode opens a window).
+NOT_PHYSICAL = ("render_mode",)
+#: How deeply a value in ``[env]`` may nest arrays and tables (a robot's values are flat).
+MAX_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,11 @@ def read_profile(path: str | Path) -> RobotProfile:
             f"{path}: not a TOML file ({exc}); a robot profile is TOML with [profile] and [env] "
             f"tables, {_SEE}"
         ) from None
+    except RecursionError:
+        raise UsageError(
+            f"{path}: arrays or tables nested too deeply to read; expected a robot profile's "
+            f"flat values, e.g. dead_band_range = [0.3, 0.3] ({_SEE})"
+        ) from None
     header = _table(document, "profile", path, "format = 1 and env_id")
     env = _table(document, "env", path, "the env's keyword arguments, e.g. motor_gain = 0.6")
     for key, value in document.items():
@@ -108,6 +125,11 @@ def read_profile(path: str | Path) -> RobotProfile:
     _check_header(header, path)
     for key, value in env.items():
         _check_json_value(value, path, key)
+        if key in NOT_PHYSICAL:
+            raise UsageError(
+                f"{path} [env] {key}: not a robot parameter (it would open a window or render "
+                f"frames), found {_show(value)}; remove it from the profile"
+            )
     return RobotProfile(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -129,15 +151,21 @@ def load_profile(path: str | Path, env_id: str) -> RobotProfile:
             f"{profile.path} [profile] env_id: expected {env_id!r} (the env of this command), "
             f"found {profile.env_id!r}; use a profile written for {env_id}"
         )
+    _check_booleans(profile, env_id)
     _checked(lambda: make_checked_env(env_id, dict(profile.env), f"{profile.path} [env]").close())
     return profile
 
 
 def env_with_profile(env_id: str, base: Mapping[str, Any], profile: RobotProfile) -> dict[str, Any]:
-    """``base`` env kwargs with the profile's ``[env]`` laid over them key by key, checked."""
-    from trainer.gymenv import make_checked_env
+    """A run's env kwargs ``base`` with its robot replaced by the profile's, checked: each of the
+    env's ``ROBOT_KEYS`` that ``base`` sets is reset to the env's default, then the profile's
+    ``[env]`` is laid over it all (for an env without ``ROBOT_KEYS``, just that)."""
+    from trainer.gymenv import _accepted_keywords, make_checked_env
 
-    merged = {**base, **profile.env}
+    parameters = _accepted_keywords(env_id) or {}
+    robot = [key for key in ROBOT_KEYS.get(env_id, ()) if key in base and key in parameters]
+    reference = {key: parameters[key].default for key in robot}
+    merged = {**base, **reference, **profile.env}
     source = f"{profile.path} [env] over the run's env_kwargs"
     _checked(lambda: make_checked_env(env_id, merged, source).close())
     return merged
@@ -217,19 +245,50 @@ def _check_header(header: Mapping[str, Any], path: Path) -> None:
         )
 
 
-def _check_json_value(value: Any, path: Path, key: str) -> None:
-    """Refuse TOML values that JSON (config.json, the manifest) cannot hold: dates and times."""
+def _check_json_value(value: Any, path: Path, key: str, depth: int = 0) -> None:
+    """Refuse TOML values that JSON (config.json, the manifest) cannot hold or no robot has:
+    dates and times, nan and inf, arrays or tables nested more than ``MAX_DEPTH`` deep."""
     if isinstance(value, _dt.date | _dt.time):
         raise UsageError(
             f"{path} [env] {key}: expected a number, string, boolean, array or table, found "
             f"the date/time {value.isoformat()}; quote it if the env takes a string"
         )
-    if isinstance(value, list):
-        for item in value:
-            _check_json_value(item, path, key)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _check_json_value(item, path, key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(
+            f"{path} [env] {key}: expected a finite number, found {value}; write the robot's "
+            "measured value, or leave the key out for the env's default"
+        )
+    if depth >= MAX_DEPTH and isinstance(value, list | dict):
+        raise UsageError(
+            f"{path} [env] {key}: expected a number, string, boolean or a flat array, found "
+            f"arrays or tables nested more than {MAX_DEPTH} deep; e.g. {key} = [0.3, 0.3]"
+        )
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        _check_json_value(item, path, key, depth + 1)
+
+
+def _check_booleans(profile: RobotProfile, env_id: str) -> None:
+    """Refuse ``true``/``false`` for a keyword that takes no boolean (the env takes it as 1/0)."""
+    from trainer.gymenv import _accepted_keywords
+
+    parameters = _accepted_keywords(env_id) or {}
+    for key, value in profile.env.items():
+        parameter = parameters.get(key)
+        flat = value if isinstance(value, list) else [value]
+        if parameter is None or not any(isinstance(item, bool) for item in flat):
+            continue
+        annotation, default = str(parameter.annotation), parameter.default
+        if isinstance(default, bool) or "bool" in annotation or "Any" in annotation:
+            continue
+        if parameter.annotation is parameter.empty and default in (None, parameter.empty):
+            continue  # nothing says what it takes: the env decides
+        number = isinstance(default, float | int)
+        example = f", e.g. {key} = {default!r} (the env's default)" if number else ""
+        raise UsageError(
+            f"{profile.path} [env] {key}: expected numbers, found {_show(value)} (true/false, "
+            f"which the env would take as 1/0); write the number{example}"
+        )
 
 
 def _show(value: Any) -> str:

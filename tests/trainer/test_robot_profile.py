@@ -142,6 +142,38 @@ BAD_PROFILES = {
         HEADER + "[env]\nmotor_gain = 2026-12-07\n",
         ["robot.toml [env] motor_gain: expected a number", "found the date/time 2026-12-07"],
     ),
+    "nested-too-deep-to-parse": (
+        HEADER + "[env]\nmotor_gain = " + "[" * 5000 + "]" * 5000 + "\n",
+        ["robot.toml: arrays or tables nested too deeply to read; expected"],
+    ),
+    "nested-deep": (
+        HEADER + "[env]\nmotor_gain = " + "[" * 300 + "]" * 300 + "\n",
+        ["robot.toml [env] motor_gain: expected", "found arrays or tables nested more than 4"],
+    ),
+    "bool-for-int": (
+        HEADER + "[env]\nlatency_ticks = true\n",
+        ["robot.toml [env] latency_ticks: expected numbers, found true (true/false, which the"],
+    ),
+    "bool-for-float": (
+        HEADER + "[env]\nmotor_gain = false\n",
+        ["[env] motor_gain: expected numbers, found false", "e.g. motor_gain = 1.0 (the env's"],
+    ),
+    "bool-in-array": (
+        HEADER + "[env]\ndead_band_range = [true, 0.3]\n",
+        ["[env] dead_band_range: expected numbers, found [true, 0.3]"],
+    ),
+    "inf": (
+        HEADER + "[env]\nsensor_noise_m = inf\n",
+        ["robot.toml [env] sensor_noise_m: expected a finite number, found inf"],
+    ),
+    "nan-in-array": (
+        HEADER + "[env]\ndead_band_range = [0.3, -nan]\n",
+        ["robot.toml [env] dead_band_range: expected a finite number, found nan"],
+    ),
+    "render-mode": (
+        HEADER + '[env]\nrender_mode = "human"\n',
+        ["robot.toml [env] render_mode: not a robot parameter (it would open a window", "remove"],
+    ),
 }
 
 
@@ -159,6 +191,11 @@ def test_a_bad_profile_is_one_line_and_exit_2_before_a_run_exists(
     for fragment in fragments:
         assert fragment in lines[0]
     assert not out.exists()
+
+
+def test_a_boolean_is_taken_where_the_env_takes_one(tmp_path: Path) -> None:
+    text = HEADER.replace(ENV_ID, "CartPole-v1") + "[env]\nsutton_barto_reward = true\n"
+    assert load_profile(_write(tmp_path, text), "CartPole-v1").env == {"sutton_barto_reward": True}
 
 
 def test_a_missing_or_unreadable_file_is_named(tmp_path: Path) -> None:

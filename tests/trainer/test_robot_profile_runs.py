@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_robot_profile_env import REFERENCE  # the simulator's reference robot
 from test_trainer_cli import _trainer  # the same `python -m trainer` subprocess helper
 
 from robot.inference import load_policy
@@ -112,6 +113,15 @@ def test_resume_takes_the_same_profile_and_refuses_another(
         assert f"found sha256 {hashlib.sha256(other.read_bytes()).hexdigest()[:12]}" in line
 
 
+def test_resume_takes_the_original_command_line(
+    angled_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(angled_run[0], run)
+    argv = ["train", "--resume", str(run), "--quiet", "--robot-profile", str(EXAMPLE)]
+    assert main([*argv, "--env-arg", "motor_gain=0.7", "--env-arg", "max_episode_s=2"]) == 0
+
+
 def test_resume_refuses_a_changed_profile_file(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -148,8 +158,11 @@ def _other_profile(tmp_path: Path) -> Path:
 
 
 def _other_env_kwargs(run: RunDir) -> dict[str, object]:
-    """The run's env kwargs with the ``other`` profile's [env] laid over them."""
-    return {**run.config["env_kwargs"], **tomllib.loads(OTHER)["env"]}
+    """The run's env with its robot replaced by the ``other`` profile's: the robot keys the run
+    set and ``other`` leaves out are the simulator's (angled's noise, latency, dead band go)."""
+    recorded = run.config["env_kwargs"]
+    reference = {key: value for key, value in REFERENCE.items() if key in recorded}
+    return {**recorded, **reference, **tomllib.loads(OTHER)["env"]}
 
 
 def test_eval_runs_in_the_profiles_env(
@@ -174,6 +187,20 @@ def test_eval_runs_in_the_profiles_env(
         f"max {s['max']:.2f} over 3 episodes"
     )
     assert max(result.lengths) <= 20  # the profile's 1 s episodes, not the run's 2 s
+
+
+def test_eval_with_an_empty_profile_is_the_reference_robot(
+    angled_run: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = RunDir(angled_run[0])
+    empty = tmp_path / "empty.toml"
+    empty.write_text(OTHER.partition("[env]")[0] + "[env]\n")
+    capsys.readouterr()
+    assert main(["eval", str(run.path), "--episodes", "1", "--robot-profile", str(empty)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    expected = {**run.config["env_kwargs"], **{k: REFERENCE[k] for k in ANGLED_ENV}}
+    assert expected["side_ranger_deg"] == 45.0 and expected["latency_ticks"] == 0
+    assert f"evaluating in env_kwargs {json.dumps(expected)} instead of" in line
 
 
 def test_export_and_eval_bundle_run_in_the_profiles_env(

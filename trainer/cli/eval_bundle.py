@@ -25,15 +25,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--robot-profile",
         type=Path,
         metavar="PATH",
-        help="evaluate in the env this robot profile describes: its [env] laid over the "
-        "env_kwargs of the run the bundle was exported from",
+        help="evaluate in the env of the run the bundle was exported from with its robot "
+        "replaced by this robot profile's (as eval --robot-profile)",
     )
     parser.set_defaults(func=run)
     return parser
 
 
 def _profile_env(bundle_dir: Path, path: Path | None) -> dict[str, Any]:
-    """``--robot-profile``: the env kwargs to lay over the run's (the line saying so printed);
+    """``--robot-profile``: the env kwargs to evaluate in (``profile_for``; the line printed);
     without one, nothing, and a note where the export's checks ran in a profile's env."""
     from shared.bundle import read_bundle
     from trainer.export.bundle_eval import training_env_kwargs
@@ -52,7 +52,7 @@ def _profile_env(bundle_dir: Path, path: Path | None) -> dict[str, Any]:
     recorded = training_env_kwargs(bundle)
     profile, env_kwargs = profile_for(path, bundle.spec.env_id, recorded)
     print(instead_line(profile, "evaluating", env_kwargs, recorded))
-    return dict(profile.env)
+    return env_kwargs
 
 
 def run(args: argparse.Namespace) -> int:

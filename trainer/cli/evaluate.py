@@ -40,8 +40,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--robot-profile",
         type=Path,
         metavar="PATH",
-        help="evaluate in the env this robot profile describes: its [env] laid over the run's "
-        "env_kwargs (keys it leaves out keep the run's values)",
+        help="evaluate in the run's env with its robot replaced by this robot profile's: robot "
+        "keys the profile leaves out take the simulator's defaults, the arena and episodes stay "
+        "the run's (docs/training.md, Robot profiles)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.robot_profile is not None:
         recorded = dict(run_dir.config.get("env_kwargs") or {})
         profile, env_kwargs = profile_for(args.robot_profile, run_dir.env_id, recorded)
-        env_overrides = dict(profile.env)
+        env_overrides = env_kwargs
         print(instead_line(profile, "evaluating", env_kwargs, recorded))
     act = run_dir.greedy_policy(args.checkpoint)
     seeds = eval_seeds(args.episodes)

@@ -54,8 +54,8 @@ def _channel_names(run_dir: Path) -> tuple[str, ...] | None:
 
 
 def _profile_env(run_dir: Path, path: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``--robot-profile``: the env kwargs to lay over the run's and the profile's record (the
-    line saying so printed); without one, nothing."""
+    """``--robot-profile``: the env kwargs to check in (``profile_for``) and the profile's
+    record (the line saying so printed); without one, nothing."""
     from trainer.robot_profile import instead_line, profile_for
     from trainer.rundir import RunDir
 
@@ -66,7 +66,7 @@ def _profile_env(run_dir: Path, path: Path | None) -> tuple[dict[str, Any], dict
     profile, env_kwargs = profile_for(path, run.env_id, recorded)
     doing = "rollouts, parity and return checks run"
     print(instead_line(profile, doing, env_kwargs, recorded))
-    return dict(profile.env), profile.record()
+    return env_kwargs, profile.record()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -174,9 +174,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--robot-profile",
         type=Path,
         metavar="PATH",
-        help="run the rollouts, the parity and the return checks in the env this robot profile "
-        "describes (its [env] laid over the run's env_kwargs); the manifest records it "
-        "(export.eval_env)",
+        help="run the rollouts, the parity and the return checks in the run's env with its "
+        "robot replaced by this robot profile's (as eval --robot-profile); the manifest records "
+        "it (export.eval_env)",
     )
     parser.set_defaults(func=run)
     return parser

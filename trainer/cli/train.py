@@ -95,17 +95,40 @@ def parse_env_args(items: list[str]) -> dict[str, Any]:
     return env_kwargs
 
 
-def _check_resume_env_args(run_path: Path, env_kwargs: dict[str, Any]) -> None:
-    """Refuse ``--env-arg`` on ``--resume`` unless it repeats the run's recorded env kwargs."""
+def _check_resume_env_args(run_path: Path, env_args: dict[str, Any]) -> None:
+    """Refuse ``--env-arg`` on ``--resume`` unless the env it builds is the run's: the preset's
+    env table, the run's robot profile's ``[env]``, then ``--env-arg`` (train's own merge),
+    compared with the recorded env_kwargs key by key; a refusal names the first differing key."""
+    from trainer.hyperparams import preset_env_kwargs
     from trainer.rundir import RunDir
 
-    recorded = dict(RunDir(run_path).config.get("env_kwargs") or {})
-    if env_kwargs != recorded:
+    run = RunDir(run_path)
+    recorded = _as_json(run.config.get("env_kwargs") or {})
+    profile_env = (run.robot_profile or {}).get("env") or {}
+    built = _as_json({**preset_env_kwargs(run.env_id, run.algo), **profile_env, **env_args})
+    unset = object()
+    keys = recorded.keys() | built.keys()
+    differ = sorted(k for k in keys if recorded.get(k, unset) != built.get(k, unset))
+    if differ:
+        key = differ[0]
+        more = f" (and {len(differ) - 1} more: {', '.join(differ[1:])})" if differ[1:] else ""
         raise UsageError(
             f"--resume {run_path} --env-arg: the run was trained with env_kwargs "
-            f"{json.dumps(recorded)} (config.json), found {json.dumps(env_kwargs)}; a run keeps "
-            "its env: drop --env-arg, or start a new run with --env, --algo and these --env-arg"
+            f"{json.dumps(recorded)} (config.json), this command builds {json.dumps(built)} (the "
+            f"preset's env table ← the run's robot profile ← --env-arg); {key}: recorded "
+            f"{_get(recorded, key)}, given {_get(built, key)}{more}; a run keeps its env: give "
+            "the run's own --env-arg or none, or start a new run with --env, --algo and these"
         )
+
+
+def _as_json(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` as config.json holds them (tuples as lists), for comparing."""
+    return dict(json.loads(json.dumps(kwargs)))
+
+
+def _get(kwargs: dict[str, Any], key: str) -> str:
+    """``kwargs[key]`` as JSON for comparing and messages, or that it is not set."""
+    return json.dumps(kwargs[key]) if key in kwargs else "not set (the env's default)"
 
 
 def _check_resume_profile(run_path: Path, profile: RobotProfile) -> None:
@@ -170,11 +193,11 @@ def _resume(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> TrainingRun
         raise UsageError(f"--resume continues the saved run as configured; drop {', '.join(extra)}")
     if not args.resume.is_dir():
         raise UsageError(f"--resume {args.resume}: no such directory")
-    if args.env_args:
-        _check_resume_env_args(args.resume, env_kwargs)
     if args.robot_profile is not None:
         profile = load_profile(args.robot_profile, RunDir(args.resume).env_id)
         _check_resume_profile(args.resume, profile)
+    if args.env_args:
+        _check_resume_env_args(args.resume, env_kwargs)
     training = TrainingRun.resume(args.resume)
     print(f"resuming {training.path} at step {training.algorithm.step}", file=sys.stderr)
     return training

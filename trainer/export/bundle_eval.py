@@ -80,7 +80,7 @@ def evaluate_bundle(
     bundle_dir: str | Path, episodes: int, env_overrides: Mapping[str, Any] | None = None
 ) -> BundleEvaluation:
     """Greedy episodes of every policy in the bundle (via ``robot.inference``) and of its run,
-    in the run's env with ``env_overrides`` (a robot profile's ``[env]``) laid over it."""
+    in the run's env with ``env_overrides`` (a robot profile's env, ``profile_for``) over it."""
     from robot.inference import available_policies, load_policy
     from trainer.gymenv import make_env  # imports trainer.envs, which registers the robot env
     from trainer.specs import task_spec_for

@@ -47,8 +47,8 @@ class ExportOptions:
     min_agreement: Mapping[str, float] = field(default_factory=lambda: dict(MIN_AGREEMENT))
     #: replace an existing bundle directory
     overwrite: bool = False
-    #: env kwargs laid over the run's for the rollouts, the parity and the return checks (a
-    #: robot profile's ``[env]``; empty: the run's own env)
+    #: env kwargs laid over the run's for the rollouts, the parity and the return checks (the
+    #: env a robot profile describes, ``robot_profile.profile_for``; empty: the run's own env)
     env_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: the robot profile those came from (``RobotProfile.record()``), kept in the manifest
     robot_profile: Mapping[str, Any] | None = None
@@ -56,7 +56,7 @@ class ExportOptions:
 
 def eval_env(run: RunDir, options: ExportOptions) -> dict[str, Any]:
     """The env the rollouts, the parity and the return checks run in (the manifest's
-    ``export.eval_env``): the run's, or the run's with a robot profile's ``[env]`` over it."""
+    ``export.eval_env``): the run's, or the run's with a robot profile's robot (``profile_for``)."""
     recorded = dict(run.config.get("env_kwargs") or {})
     return {
         "env_kwargs": {**recorded, **options.env_overrides},
