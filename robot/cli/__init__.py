@@ -1,9 +1,9 @@
-"""``python -m robot run|check|bench|stop|dashboard``: the robot runtime's command line.
+"""``python -m robot run|calibrate|check|bench|stop|dashboard``: the robot runtime's command line.
 
-The parser and ``main`` are here; each command is a module of its own (``run``, ``check``,
-``stop``, ``bench``, ``dashboard``), and signal handling is ``robot.cli.signals``. ``main``
-takes the hardware the caller injects: gpiozero's pin factory (tests) and backends that live
-outside ``robot/`` by name (the laptop's ``gym``).
+The parser and ``main`` are here; each command is a module of its own (``run``,
+``calibrate``, ``check``, ``stop``, ``bench``, ``dashboard``), and signal handling is
+``robot.cli.signals``. ``main`` takes the hardware the caller injects: gpiozero's pin factory
+(tests) and backends that live outside ``robot/`` by name (the laptop's ``gym``).
 
 ``main`` installs the signal latches on its first line, before the commands (and numpy with
 them) are imported: this module imports only the standard library and ``robot.cli.signals``.
@@ -132,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument(
         "--port", type=int, default=None, help="instead of [dashboard] port (0: any free port)"
     )
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="a scripted drive on the spot, logged to fit the simulator to this robot",
+        description="Stand still, spin in place both ways on a ladder of duties, pivot on each "
+        "wheel ([calibration] in robot.toml), through the control loop with every fail-safe; "
+        "log every tick for the simulator's fit. Refuses to start with an obstacle within "
+        "safe_distance_m or the bumper pressed; a contact ends the drive (docs/calibration.md).",
+    )
+    calibrate.add_argument("--config", type=Path, required=True, help="robot.toml")
+    calibrate.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="the log (JSON Lines, its header in LOG.meta.json); default calibration.jsonl "
+        "beside the config's [telemetry] path",
+    )
+    calibrate.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its duration; move nothing"
+    )
     for command in sub.choices.values():  # also after the command; SUPPRESS keeps one before it
         command.add_argument(
             "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
@@ -159,7 +178,7 @@ def main(
     stop, hangup = StopLatch(), HangupLatch()
     try:
         args = build_parser().parse_args(argv)
-        if args.command != "run":  # the other commands keep their signals' default actions
+        if args.command not in ("run", "calibrate"):  # the others keep their signals' defaults
             stop.restore(redeliver=True)
             hangup.restore(redeliver=True)
         return _command(args, pin_factory, backends, stop, hangup)
@@ -171,7 +190,7 @@ def main(
             hangup.restore()
 
 
-def _command(
+def _command(  # noqa: PLR0911 (one return per command)
     args: argparse.Namespace,
     pin_factory: Any,
     backends: Mapping[str, HardwareFactory] | None,
@@ -196,6 +215,10 @@ def _command(
             from robot.cli.run import cmd_run
 
             return cmd_run(args, options, stop, hangup)
+        if args.command == "calibrate":
+            from robot.cli.calibrate import cmd_calibrate
+
+            return cmd_calibrate(args, options, stop)
         if args.command == "check":
             from robot.cli.check import cmd_check
 

@@ -9,11 +9,13 @@ parsed generically), ``rules`` (how one key is read and checked), ``toml_table``
 to one TOML table), ``control`` (``[bundle]``, ``[loop]``, ``[telemetry]``), ``hardware`` (the
 backends' sections, a tagged union), ``gym`` (``[hardware.gym]``, the laptop's, and the keyword
 arguments its env is made with), ``learning`` (``[learning]``), ``supervisor``
-(``[supervisor]``), ``dashboard`` (``[dashboard]``), ``load`` (the whole file).
+(``[supervisor]``), ``dashboard`` (``[dashboard]``), ``calibration`` (``[calibration]``),
+``load`` (the whole file).
 """
 
 from __future__ import annotations
 
+from robot.config.calibration import CalibrationConfig
 from robot.config.control import (
     LEARNED_POLICY,
     POLICIES,
@@ -52,6 +54,7 @@ __all__ = [
     "RATE_HZ_RANGE",
     "BumperConfig",
     "BundleConfig",
+    "CalibrationConfig",
     "DashboardConfig",
     "DistanceSensorConfig",
     "DriveConfig",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from robot.config.calibration import CalibrationConfig
 from robot.config.control import BundleConfig, LoopConfig, TelemetryConfig
 from robot.config.dashboard import DashboardConfig
 from robot.config.hardware import Backend, HardwareConfig
@@ -42,6 +43,7 @@ class RobotConfig(Section):
     learning: LearningConfig = section(LearningConfig, absent="defaults")
     supervisor: SupervisorConfig = section(SupervisorConfig, absent="defaults")
     dashboard: DashboardConfig = section(DashboardConfig, absent="defaults")
+    calibration: CalibrationConfig = section(CalibrationConfig, absent="defaults")
 
     def cross_checks(self) -> Iterable[Problem | None]:
         """On-robot learning needs the supervisor: its contacts end episodes."""

@@ -78,7 +78,7 @@ def test_module_entry_point_runs() -> None:
         timeout=60,
     )
     assert result.returncode == 0
-    assert "{run,check,stop,bench,dashboard}" in result.stdout
+    assert "{run,check,stop,bench,dashboard,calibrate}" in result.stdout
 
 
 def test_check_reports_every_part_and_never_moves_a_motor(
