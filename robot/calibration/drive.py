@@ -61,7 +61,9 @@ class CalibrationDrive:
         """The plan's command at ``now_s``, or a stop when the drive ends on this tick."""
         if self._started_s is None:
             self._started_s = now_s
-        elapsed_s = now_s - self._started_s
+        # To the microsecond: a period added up 20 times a second must not land a tick a hair
+        # before a step's end (3.4999999 s) and drive the step before it once more.
+        elapsed_s = round(now_s - self._started_s, 6)
         command = STOP
         if self.outcome is None:
             nearest = min((float(observation[i]) for i in self.ranges), default=math.inf)
