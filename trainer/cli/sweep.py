@@ -69,7 +69,10 @@ def _prepare_out(spec: Any, args: argparse.Namespace) -> Path:
         if not record.is_file():
             raise UsageError(f"--resume --out {args.out}: no sweep.json there; not a sweep")
         recorded = json.loads(record.read_text())["spec"]
-        if recorded != json.loads(json.dumps(spec.to_dict())):
+        given = json.loads(json.dumps(spec.to_dict()))
+        for spec_dict in (recorded, given):  # the same spec by another path is the same spec
+            spec_dict.pop("path", None)
+        if recorded != given:
             raise UsageError(
                 f"--resume --out {args.out}: {spec.path} differs from the spec the sweep was "
                 f"started with (recorded in {record}); resume with that spec, or start a new "

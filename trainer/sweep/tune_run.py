@@ -157,6 +157,7 @@ def run_trials(
             "run_dir": str(out / "trials" / t.name),
             "sweep_dir": str(out),
             "argv": train_argv(spec, t, out / "trials" / t.name),
+            "total_steps": _total_steps(spec, t),
             "pythonpath": root,
             "env": {
                 "TF_NUM_INTRAOP_THREADS": threads,
@@ -172,7 +173,7 @@ def run_trials(
             time_attr="step",
             metric="score",
             mode="max",
-            max_t=spec.steps or 10**9,
+            max_t=10**12,  # a trial ends at its own total_steps; ASHA never ends it there
             grace_period=spec.asha.grace_steps,
             reduction_factor=spec.asha.reduction_factor,
         )
@@ -219,6 +220,17 @@ def run_trials(
             status = "stopped"
         outcomes.append(TrialRun(t, run_dir, status, errors.get(t.name)))
     return outcomes, interrupt.requested
+
+
+def _total_steps(spec: SweepSpec, trial: Trial) -> int:
+    """The env steps the trial trains: ``steps``, a ``total_steps`` setting, or the preset's."""
+    from trainer import hyperparams
+
+    if spec.steps is not None:
+        return spec.steps
+    if "total_steps" in trial.setting.hyperparameters:
+        return int(trial.setting.hyperparameters["total_steps"])
+    return int(hyperparams.build_config(spec.algo, spec.env_id, None).total_steps)
 
 
 def _error_text(error: BaseException) -> str:

@@ -129,6 +129,8 @@ def run_trial(config: dict[str, Any]) -> None:
                     asked = True
                 for row in _new_rows(run_dir / "metrics.csv", seen):
                     seen += 1
+                    if int(row["step"]) >= trial["total_steps"]:
+                        continue  # the run is finishing: a scheduler must not stop it now
                     tune.report(
                         {
                             "step": int(row["step"]),
