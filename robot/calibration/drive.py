@@ -74,10 +74,10 @@ class CalibrationDrive:
                     f"a range reads {nearest:.3f} m, closer than the pivot's reach "
                     f"({self.stop_distance_m:.3f} m): stopped during {self._step}",
                 )
-            elif elapsed_s >= self.max_duration_s:
-                self._finish(TOO_LONG, f"the drive lasted max_duration_s ({self.max_duration_s} s)")
             elif step is None:
                 self._finish(COMPLETE, f"all {len(self.timeline.plan)} steps driven")
+            elif elapsed_s >= self.max_duration_s:
+                self._finish(TOO_LONG, f"the drive lasted max_duration_s ({self.max_duration_s} s)")
             else:
                 self._step = step.name
                 command = MotorCommand(step.left, step.right)

@@ -128,7 +128,8 @@ def run_calibration(
     spec = holder.spec
     _log.info("calibrate: channels from %s", spec_source)
     rate_hz = config.loop.rate_hz
-    max_ticks = math.ceil(calibration.max_duration_s * rate_hz)
+    # The tick after the last step drives the stop that ends the drive: one more than fits.
+    max_ticks = math.ceil(calibration.max_duration_s * rate_hz) + 1
     telemetry_config = log_telemetry(log, max_ticks)
     check("reading the config")
     with open_backend(config, cast(Bundle, holder), MonotonicClock(), options) as backend:

@@ -8,7 +8,7 @@ import pytest
 
 from robot.config import CalibrationConfig, load_config
 from robot.errors import ConfigError
-from tests.robot.conftest import example
+from tests.robot.conftest import EXAMPLES, example
 
 
 def _config(tmp_path: Path, section: str) -> Path:
@@ -60,3 +60,12 @@ def test_a_bad_key_is_one_clear_error(tmp_path: Path, section: str, expected: st
     message = str(caught.value)
     assert expected in message, message
     assert str(path) in message and "\n" not in message
+
+
+def test_the_examples_commented_section_states_the_defaults(tmp_path: Path) -> None:
+    text = (EXAMPLES / "reference_sim.toml").read_text()
+    section = text[text.index("# [calibration]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in section.splitlines())
+    path = example(tmp_path, "reference_sim.toml")
+    path.write_text(path.read_text() + "\n" + uncommented + "\n")
+    assert load_config(path).calibration == CalibrationConfig()

@@ -76,3 +76,16 @@ def test_a_default_log_goes_beside_the_telemetry(tmp_path: Path) -> None:
     first = log.read_text().splitlines()
     assert main(["calibrate", "--config", str(config)]) == 0  # a second drive replaces it
     assert len(log.read_text().splitlines()) == len(first)
+
+
+def test_a_plan_as_long_as_max_duration_runs_to_its_end(tmp_path: Path) -> None:
+    config = load_config(
+        _config(
+            tmp_path,
+            "[calibration]\nduties = [0.5]\npivot_duties = [0.5]\nstep_s = 0.5\npivot_s = 0.5\n"
+            "pause_s = 0.5\nstill_s = 1.0\nmax_duration_s = 7.0",
+        )
+    )
+    result = run_calibration(config, tmp_path / "c.jsonl")
+    assert result.outcome == "complete", result.detail
+    assert result.summary["duration_s"] <= 7.0 + 1 / 20
