@@ -16,13 +16,13 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from robot.calibration.drive import COMPLETE, TOO_LONG, CalibrationDrive
 from robot.calibration.log import header, log_telemetry, write_meta
 from robot.calibration.plan import Step, build_plan
 from robot.calibration.preflight import Preflight, preflight, range_channels
-from robot.cli.signals import StopLatch
+from robot.calibration.sim_truth import SimTruth
 from robot.config import GymConfig, RobotConfig, SupervisorConfig, check_channels
 from robot.control.clock import MonotonicClock
 from robot.control.loop import ControlLoop
@@ -35,6 +35,9 @@ from robot.runtime.compose import check_actions, open_bundle
 from shared.bundle import Bundle
 from shared.reference_robot import obstacle_avoid_spec
 from shared.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from robot.cli.signals import StopLatch
 
 _log = logging.getLogger("robot")
 #: The supervisor's "recovery" during the drive: a stop (the drive ends on the same tick).
@@ -219,62 +222,6 @@ def _describe(found: Preflight) -> str:
 def _never() -> threading.Event:
     """An event nobody sets: the readings' waits run their length (a signal is polled)."""
     return threading.Event()
-
-
-class SimTruth:
-    """The ``sim`` backend's world, followed during the drive: how far the robot got from its
-    start, and whether it touched anything (what a test or a benchmark checks; the fitter never
-    sees it)."""
-
-    def __init__(self, world: Any) -> None:
-        self.world = world
-        self.start_pose = world.pose
-        self.farthest_m = 0.0
-        self.contact_steps = 0
-        self._following = False
-
-    @classmethod
-    def follow(cls, backend: Any) -> SimTruth | None:
-        """Follow the sim backend's world (None on other backends)."""
-        world = getattr(backend.hardware, "world", None)
-        hooks = getattr(backend.clock, "after_step", None)
-        if world is None or hooks is None:
-            return None
-        truth = cls(world)
-        hooks.append(truth._after_step)
-        return truth
-
-    def start(self) -> None:
-        """The drive begins: measure from here."""
-        self.start_pose = self.world.pose
-        self._following = True
-
-    def _after_step(self) -> None:
-        if not self._following:
-            return
-        pose, start = self.world.pose, self.start_pose
-        self.farthest_m = max(
-            self.farthest_m, math.hypot(pose.x_m - start.x_m, pose.y_m - start.y_m)
-        )
-        self.contact_steps += int(self.world.collided or self.world.in_contact)
-
-    def report(self) -> dict[str, Any]:
-        """The ground truth, JSON-ready."""
-        start, end = self.start_pose, self.world.pose
-        return {
-            "start_pose": [start.x_m, start.y_m, start.heading_rad],
-            "end_pose": [end.x_m, end.y_m, end.heading_rad],
-            "farthest_from_start_m": round(self.farthest_m, 6),
-            "contact_steps": self.contact_steps,
-            "drive": _steps_driven(self.world),
-        }
-
-
-def _steps_driven(world: Any) -> dict[str, float]:
-    return {
-        "time_s": round(world.time_s, 6),
-        "distance_travelled_m": round(world.distance_travelled_m, 6),
-    }
 
 
 __all__ = ["DriveResult", "Step", "drive_spec", "drive_supervisor", "run_calibration"]

@@ -1,0 +1,64 @@
+"""The ``sim`` backend's ground truth during a calibration drive: where the robot went, and
+whether it touched anything. Tests and the benchmark check it; the fit never sees it (a real
+robot has no such truth)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class SimTruth:
+    """The ``sim`` backend's world, followed during the drive: how far the robot got from its
+    start, and whether it touched anything (what a test or a benchmark checks; the fitter never
+    sees it)."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.start_pose = world.pose
+        self.farthest_m = 0.0
+        self.contact_steps = 0
+        self._following = False
+
+    @classmethod
+    def follow(cls, backend: Any) -> SimTruth | None:
+        """Follow the sim backend's world (None on other backends)."""
+        world = getattr(backend.hardware, "world", None)
+        hooks = getattr(backend.clock, "after_step", None)
+        if world is None or hooks is None:
+            return None
+        truth = cls(world)
+        hooks.append(truth._after_step)
+        return truth
+
+    def start(self) -> None:
+        """The drive begins: measure from here."""
+        self.start_pose = self.world.pose
+        self._following = True
+
+    def _after_step(self) -> None:
+        if not self._following:
+            return
+        pose, start = self.world.pose, self.start_pose
+        self.farthest_m = max(
+            self.farthest_m, math.hypot(pose.x_m - start.x_m, pose.y_m - start.y_m)
+        )
+        self.contact_steps += int(self.world.collided or self.world.in_contact)
+
+    def report(self) -> dict[str, Any]:
+        """The ground truth, JSON-ready."""
+        start, end = self.start_pose, self.world.pose
+        return {
+            "start_pose": [start.x_m, start.y_m, start.heading_rad],
+            "end_pose": [end.x_m, end.y_m, end.heading_rad],
+            "farthest_from_start_m": round(self.farthest_m, 6),
+            "contact_steps": self.contact_steps,
+            "drive": _steps_driven(self.world),
+        }
+
+
+def _steps_driven(world: Any) -> dict[str, float]:
+    return {
+        "time_s": round(world.time_s, 6),
+        "distance_travelled_m": round(world.distance_travelled_m, 6),
+    }
