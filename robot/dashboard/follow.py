@@ -21,10 +21,11 @@ _log = logging.getLogger(__name__)
 #: A first look at an existing file reads at most its last this many bytes (older ticks are
 #: history, not the live view).
 TAIL_BYTES = 64 * 1024
-#: A line longer than this is not a tick record (a record is ~300 bytes): it is skipped.
-MAX_LINE_BYTES = 256 * 1024
-#: Bytes read per ``poll`` at most, so one call stays short whatever the backlog.
-MAX_READ_BYTES = 4 * 1024 * 1024
+#: A line longer than this is not a tick record (a record is ~300 bytes): it is skipped and
+#: counted as bad, whole or half-written.
+MAX_LINE_BYTES = 64 * 1024
+#: Bytes read per ``poll`` at most, so one call stays short (and small) whatever the backlog.
+MAX_READ_BYTES = 1024 * 1024
 
 
 class TelemetryFollower:
@@ -44,14 +45,28 @@ class TelemetryFollower:
         self.bad_lines = 0
         #: The path names something other than a regular file (a FIFO, a device): not followed.
         self.not_a_file = False
+        #: The path exists (as far as this process can tell).
+        self.exists = False
+        #: Why the file cannot be read (e.g. permission denied), or None.
+        self.error: str | None = None
+        #: When the file was last written (seconds since the epoch), or None.
+        self.mtime_s: float | None = None
+        self._skipping = False  # inside a line too long to keep: dropped up to its end
 
     def poll(self) -> list[dict[str, Any]]:
         """The complete records written since the last call (a torn last line waits)."""
         records: list[dict[str, Any]] = []
         try:
             status = os.stat(self.path)
-        except OSError:  # not written yet, or between a rotation's rename and the new file
+        except FileNotFoundError:  # not written yet, or between a rotation's rename and the new
             status = None
+            self._set_error(None)
+        except OSError as exc:  # e.g. a directory this user may not search
+            status = None
+            self._set_error(f"cannot read {self.path}: {exc.strerror or exc}")
+        self.exists = status is not None
+        if status is not None:
+            self.mtime_s = status.st_mtime
         if self._file is not None and status is not None:
             same = (status.st_dev, status.st_ino) == self._inode
             if not same:  # rotated: the rest of the old file first
@@ -73,9 +88,12 @@ class TelemetryFollower:
         try:
             # Read-only, and without blocking on a FIFO nobody writes to.
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            _log.debug("cannot open %s yet: %s", self.path, exc)
+        except FileNotFoundError:  # renamed between the stat and the open: next poll
             return
+        except OSError as exc:  # e.g. a file this user may not read
+            self._set_error(f"cannot read {self.path}: {exc.strerror or exc}")
+            return
+        self._set_error(None)
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):  # the runtime writes telemetry to regular files only
             os.close(fd)
@@ -89,7 +107,7 @@ class TelemetryFollower:
         # unread rest away.
         file = os.fdopen(fd, "rb")
         self._file, self._inode = file, (status.st_dev, status.st_ino)
-        self._offset, self._partial = 0, b""
+        self._offset, self._partial, self._skipping = 0, b"", False
         self.opened += 1
         if first and status.st_size > TAIL_BYTES:
             # Start near the end, at a line boundary: the live view, not the file's history.
@@ -104,18 +122,27 @@ class TelemetryFollower:
         self._offset += len(data)
         if not data:
             return []
+        if self._skipping:  # the rest of a line already counted as too long
+            end = data.find(b"\n")
+            if end < 0:
+                return []
+            data, self._skipping = data[end + 1 :], False
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()  # b"" after a complete last line; else a torn one
         if len(self._partial) > MAX_LINE_BYTES:
-            self._partial, self.bad_lines = b"", self.bad_lines + 1
+            self._partial, self._skipping = b"", True
+            self.bad_lines += 1
         return [record for line in lines if (record := self._parse(line)) is not None]
 
     def _parse(self, line: bytes) -> dict[str, Any] | None:
         if not line.strip():
             return None
+        if len(line) > MAX_LINE_BYTES:  # not a tick record; parsing it would cost memory
+            self.bad_lines += 1
+            return None
         try:
             record = json.loads(line)
-        except ValueError:  # a line torn by a crash, then appended to after a restart
+        except (ValueError, RecursionError):  # torn by a crash; or nested beyond any record
             self.bad_lines += 1
             return None
         if not isinstance(record, dict):
@@ -123,8 +150,13 @@ class TelemetryFollower:
             return None
         return record
 
+    def _set_error(self, error: str | None) -> None:
+        if error is not None and error != self.error:
+            _log.warning("dashboard: %s; the page says so until it can be read", error)
+        self.error = error
+
     def _close(self) -> None:
         if self._file is not None:
             file, self._file = self._file, None
             file.close()
-        self._inode, self._offset, self._partial = None, 0, b""
+        self._inode, self._offset, self._partial, self._skipping = None, 0, b"", False

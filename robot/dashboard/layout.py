@@ -29,8 +29,12 @@ def layout_for(config: RobotConfig, telemetry_path: Path) -> tuple[Layout, str |
     The bundle's manifest is read (within limits, not verified: the dashboard runs no model);
     without it the page shows channels and actions by index.
     """
+    every = config.telemetry.every_n_ticks
     base = Layout(
-        telemetry_path=str(telemetry_path), refresh_hz=config.dashboard.refresh_hz, bundle="?"
+        telemetry_path=str(telemetry_path),
+        refresh_hz=config.dashboard.refresh_hz,
+        every_n_ticks=every,
+        bundle="?",
     )
     path = config.bundle.path
     try:
@@ -46,6 +50,7 @@ def layout_for(config: RobotConfig, telemetry_path: Path) -> tuple[Layout, str |
         actions=tuple(action.name for action in spec.actions.actions),
         telemetry_path=str(telemetry_path),
         refresh_hz=config.dashboard.refresh_hz,
+        every_n_ticks=every,
         bundle=f"{Path(path).name} ({spec.env_id})",
     )
     return layout, None

@@ -9,7 +9,13 @@ let periodMs = 100;
 let failures = 0;
 
 const $ = (id) => document.getElementById(id);
-const fmt = (v, digits = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+const fmt = (v, digits = 3) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
+// The server bounds every value (robot/dashboard/state.py); the page checks shapes again so
+// that an odd record shows as "bad record", never as a broken page.
+const numbers = (v) => (Array.isArray(v) ? v.slice(0, 64) : null);
+const text = (v) => (typeof v === "string" ? v : null);
+
+class BadRecord extends Error {}
 
 function setText(id, text) {
   const el = $(id);
@@ -34,8 +40,8 @@ function drawTopView(layout, obs) {
     svg.append(svgEl("circle", { class: "ring", cx: 0, cy: 0, r: ring * PX_PER_M }));
   }
   layout.ranger_deg.forEach((deg, i) => {
-    if (deg === null || !obs || obs[i] === null || obs[i] === undefined) return;
-    const m = Number(obs[i]);
+    if (!Number.isFinite(deg) || !obs || !Number.isFinite(obs[i])) return;
+    const m = Math.min(Math.max(obs[i], 0), 10);
     const [mx, my] = point(deg, MOUNT_M);
     const [ax, ay] = point(deg + HALF_BEAM_DEG, MOUNT_M + m);
     const [bx, by] = point(deg - HALF_BEAM_DEG, MOUNT_M + m);
@@ -56,7 +62,7 @@ function drawTopView(layout, obs) {
 
 function drawObsList(layout, obs) {
   const list = $("obs-list");
-  const items = (obs || []).map((v, i) => {
+  const items = (numbers(obs) || []).map((v, i) => {
     const li = document.createElement("li");
     li.dataset.channel = layout.channels[i] || String(i);
     li.textContent = `${layout.channels[i] || `obs[${i}]`}: ${fmt(v, 4)}`;
@@ -65,16 +71,20 @@ function drawObsList(layout, obs) {
   list.replaceChildren(...items);
 }
 
-function drawQ(layout, q, chosen) {
+function drawQ(layout, values, chosen) {
   const box = $("q-bars");
+  const q = numbers(values);
   if (!q) {
     box.replaceChildren();
     return;
   }
-  const low = Math.min(0, ...q);
-  const high = Math.max(0, ...q);
+  const finite = q.filter(Number.isFinite);
+  // A loop, not Math.min(...q): spreading a long array overflows the stack.
+  const low = finite.reduce((a, b) => Math.min(a, b), 0);
+  const high = finite.reduce((a, b) => Math.max(a, b), 0);
   const span = high - low || 1;
-  const rows = q.map((v, i) => {
+  const rows = q.map((qValue, i) => {
+    const v = Number.isFinite(qValue) ? qValue : 0;
     const row = document.createElement("div");
     row.className = i === chosen ? "bar chosen" : "bar";
     row.dataset.action = i;
@@ -92,7 +102,7 @@ function drawQ(layout, q, chosen) {
     track.append(fill);
     const value = document.createElement("span");
     value.className = "q-value";
-    value.textContent = fmt(v, 3);
+    value.textContent = fmt(qValue, 3);
     row.append(name, track, value);
     return row;
   });
@@ -100,6 +110,7 @@ function drawQ(layout, q, chosen) {
 }
 
 function drawCounts(id, counts) {
+  if (typeof counts !== "object" || counts === null) throw new BadRecord(`${id}: not counts`);
   const items = Object.entries(counts).map(([reason, n]) => {
     const li = document.createElement("li");
     li.dataset.reason = reason;
@@ -115,12 +126,16 @@ function drawCounts(id, counts) {
   $(id).replaceChildren(...items);
 }
 
-function render(s) {
-  const layout = s.layout;
-  periodMs = 1000 / layout.refresh_hz;
+function liveBadge(s) {
   const age = s.since_last_record_s;
   const live = $("live");
-  if (s.records === 0) {
+  if (s.file.error) {
+    live.className = "badge bad";
+    live.textContent = s.file.error;
+  } else if (s.file.not_a_file) {
+    live.className = "badge bad";
+    live.textContent = "the telemetry path is not a regular file";
+  } else if (s.records === 0) {
     live.className = "badge warn";
     live.textContent = s.file.exists ? "waiting for ticks" : "no telemetry file yet";
   } else if (age !== null && age > 2) {
@@ -130,10 +145,27 @@ function render(s) {
     live.className = "badge ok";
     live.textContent = "live";
   }
+}
+
+function render(s) {
+  if (typeof s !== "object" || s === null || typeof s.layout !== "object") {
+    throw new BadRecord("not a state");
+  }
+  const layout = s.layout;
+  periodMs = 1000 / Math.min(Math.max(Number(layout.refresh_hz) || 10, 5), 30);
+  liveBadge(s);
+  const bad = Array.isArray(s.bad_fields) ? s.bad_fields.map(text) : [];
+  for (const key of ["obs", "q"]) {
+    const value = s[key];
+    const odd = value !== null && (!Array.isArray(value) || value.length > 64);
+    if (odd && !bad.includes(key)) bad.push(key);
+  }
+  $("bad-record").hidden = bad.length === 0;
+  setText("bad-record", bad.length ? `bad record: ${bad.join(", ")}` : "");
   setText("tick", s.tick ?? "–");
   setText("t-s", fmt(s.t_s, 2));
   setText("bundle", layout.bundle);
-  const ranged = layout.ranger_deg.some((d) => d !== null);
+  const ranged = Array.isArray(layout.ranger_deg) && layout.ranger_deg.some(Number.isFinite);
   $("topview").hidden = !ranged;
   if (ranged) drawTopView(layout, s.obs);
   drawObsList(layout, s.obs);
@@ -142,10 +174,10 @@ function render(s) {
   $("shielded").hidden = !s.shielded;
   drawQ(layout, s.q, action.index);
   const stop = s.stop.current;
-  setText("stop-current", stop ?? "driving");
+  setText("stop-current", text(stop) ?? "driving");
   $("stop-current").className = stop ? "stopped" : "";
   drawCounts("stop-counts", s.stop.counts);
-  setText("supervisor-current", s.supervisor.current ?? "policy drives");
+  setText("supervisor-current", text(s.supervisor.current) ?? "policy drives");
   drawCounts("supervisor-counts", s.supervisor.counts);
   const h = s.health;
   setText("rate", fmt(h.rate_hz, 1));
@@ -161,23 +193,42 @@ function render(s) {
     setText("updates", s.learning.updates);
     setText("td-error", fmt(s.learning.td_error, 4));
     setText("reward", fmt(s.learning.reward, 4));
+    const events = Array.isArray(s.learning.events) ? s.learning.events.map(text) : [];
+    setText("learn-events", events.length ? events.join(", ") : "none");
   }
   setText("telemetry-path", layout.telemetry_path);
   setText("records", s.records);
   setText("opened", s.file.opened);
+  setText("bad-lines", s.file.bad_lines);
+  setText("missed", s.missed);
 }
 
 async function poll() {
   try {
     const response = await fetch("/state.json", { cache: "no-store" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    render(await response.json());
+    let state;
+    try {
+      state = await response.json();
+    } catch (error) {
+      throw new BadRecord(`not JSON: ${error.message}`);
+    }
+    try {
+      render(state);
+    } catch (error) {
+      throw error instanceof BadRecord ? error : new BadRecord(error.message);
+    }
     failures = 0;
   } catch (error) {
-    failures += 1;
     const live = $("live");
     live.className = "badge bad";
-    live.textContent = `dashboard unreachable (${error.message})`;
+    if (error instanceof BadRecord) {
+      failures = 0; // the server answers: keep asking at the page's rate
+      live.textContent = `bad record (${error.message})`;
+    } else {
+      failures += 1;
+      live.textContent = `dashboard unreachable (${error.message})`;
+    }
   }
   setTimeout(poll, failures ? Math.min(2000, periodMs * failures) : periodMs);
 }

@@ -3,10 +3,17 @@
 Standard library only (``http.server.ThreadingHTTPServer``). One thread follows the telemetry
 file at twice the page's refresh rate and updates the aggregation; request threads only read
 it. Nothing here writes a file.
+
+On a 512 MB Pi beside the control loop it must stay small whatever a client does: at most
+``MAX_CLIENTS`` requests are handled at once (a connection beyond that is closed at once), a
+connection that sends nothing for ``IDLE_TIMEOUT_S`` is closed, and what ``/state.json`` holds
+is bounded (``robot.dashboard.state``). A request whose ``Host`` names neither this machine's
+addresses nor a configured name is refused (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -34,7 +41,13 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
 }
+#: Requests handled at once at most; a connection beyond them is closed unanswered.
+MAX_CLIENTS = 16
+#: A connection silent this long (seconds) is closed. The page's requests take milliseconds
+#: (one per connection, HTTP/1.0), so a slot held this long is held by a client that stalls.
+IDLE_TIMEOUT_S = 5.0
 
 
 def page_files() -> dict[str, tuple[bytes, str]]:
@@ -65,17 +78,25 @@ class Dashboard:
     def poll(self) -> None:
         """Read what was appended and fold it into the state."""
         records = self.follower.poll()
+        now_s = time.monotonic()
+        if records and self.follower.mtime_s is not None:
+            # Written when the file was last modified, not when read: an old file is stale at
+            # once (the wall clock only measures the file's age; the age is then monotonic).
+            now_s -= max(time.time() - self.follower.mtime_s, 0.0)
         with self._lock:
-            self.state.add(records, time.monotonic())
+            self.state.add(records, now_s)
 
     def view(self) -> dict[str, Any]:
         """The current view (a consistent copy)."""
         with self._lock:
             view = self.state.view(time.monotonic())
+        follower = self.follower
         view["file"] = {
-            "opened": self.follower.opened,
-            "bad_lines": self.follower.bad_lines,
-            "exists": self.follower.path.exists(),
+            "opened": follower.opened,
+            "bad_lines": follower.bad_lines,
+            "exists": follower.exists,
+            "not_a_file": follower.not_a_file,
+            "error": follower.error,
         }
         return view
 
@@ -94,14 +115,42 @@ class Dashboard:
         self.follower.close()
 
 
-def make_server(address: str, port: int, dashboard: Dashboard) -> ThreadingHTTPServer:
-    """An HTTP server bound to ``address``:``port`` serving ``dashboard``; OSError on a bind
-    failure (the port in use, an address that is not this machine's)."""
+def host_allowed(host: str | None, address: str, names: tuple[str, ...]) -> bool:
+    """Whether a request's ``Host`` header may reach the page: absent (HTTP/1.0), an IP
+    literal, ``localhost``, the bound address or one of ``names`` (with or without a port)."""
+    if host is None:
+        return True
+    host = host.strip().lower()
+    if host.startswith("["):  # [v6]:port
+        name = host[1 : host.find("]")] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name in ("localhost", address.lower(), *(n.lower() for n in names)):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def make_server(
+    address: str, port: int, dashboard: Dashboard, host_names: tuple[str, ...] = ()
+) -> ThreadingHTTPServer:
+    """An HTTP server bound to ``address``:``port`` serving ``dashboard`` to requests whose
+    ``Host`` is an address or one of ``host_names``; OSError on a bind failure (the port in use,
+    an address that is not this machine's)."""
     files = page_files()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "sim2pi-dashboard"
-        sys_version = ""
+        error_content_type = "text/plain; charset=utf-8"
+        error_message_format = "%(code)d %(message)s\n"
+        # A silent connection (or a request line with no end of headers) is closed.
+        timeout = IDLE_TIMEOUT_S
+
+        def version_string(self) -> str:
+            return self.server_version
 
         def do_GET(self) -> None:
             self._answer(send_body=True)
@@ -110,10 +159,17 @@ def make_server(address: str, port: int, dashboard: Dashboard) -> ThreadingHTTPS
             self._answer(send_body=False)
 
         def _answer(self, *, send_body: bool) -> None:
+            if self.request_version == "HTTP/0.9":
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+                return
+            if not host_allowed(self.headers.get("Host"), address, host_names):
+                body = b"unknown Host: add it to [dashboard] host_names\n"
+                self._send(HTTPStatus.MISDIRECTED_REQUEST, body, "text/plain", send_body)
+                return
             path = self.path.split("?", 1)[0]
             if path == "/state.json":
-                body = json.dumps(dashboard.view(), separators=(",", ":")).encode()
-                self._send(HTTPStatus.OK, body, "application/json", send_body)
+                view = json.dumps(dashboard.view(), separators=(",", ":"), allow_nan=False)
+                self._send(HTTPStatus.OK, view.encode(), "application/json", send_body)
             elif path in files:
                 body, kind = files[path]
                 self._send(HTTPStatus.OK, body, kind, send_body)
@@ -124,12 +180,15 @@ def make_server(address: str, port: int, dashboard: Dashboard) -> ThreadingHTTPS
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            for name, value in SECURITY_HEADERS.items():
-                self.send_header(name, value)
             self.end_headers()
             if send_body:
                 self.wfile.write(body)
+
+        def end_headers(self) -> None:
+            # Every answer, errors from the base class (400, 501, 505) included.
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+            super().end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             _log.debug("%s %s", self.address_string(), format % args)
@@ -139,5 +198,23 @@ def make_server(address: str, port: int, dashboard: Dashboard) -> ThreadingHTTPS
         daemon_threads = True
         # Never share the port with another process (SO_REUSEADDR only re-binds TIME_WAIT).
         allow_reuse_address = True
+        request_queue_size = MAX_CLIENTS
+        clients = threading.BoundedSemaphore(MAX_CLIENTS)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not self.clients.acquire(blocking=False):  # busy: close it, keep memory bounded
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.clients.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.clients.release()
 
     return Server((address, port), Handler)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from robot.dashboard.server import IDLE_TIMEOUT_S, MAX_CLIENTS
 from tests.scripts.test_install_service import (
     as_root,
     checkout,  # noqa: F401 (a fixture)
@@ -25,7 +26,7 @@ from tests.scripts.test_service_unit import exposure, needs_systemd_analyze, set
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "scripts" / "sim2pi-dashboard.service"
 NAME = UNIT.name
-MAX_EXPOSURE = 1.5
+MAX_EXPOSURE = 1.0
 COMMAND = "-m robot dashboard --config /etc/sim2pi/robot.toml"
 
 
@@ -81,6 +82,18 @@ def test_it_reads_the_robots_state_and_writes_nothing() -> None:
     assert one["Service.PrivateDevices"] == "yes"
     assert "Service.SupplementaryGroups" not in unit  # no GPIO, no serial ports
     assert unit["Install.WantedBy"] == ["multi-user.target"]
+
+
+def test_its_resources_are_bounded_beside_the_loop() -> None:
+    # The Pi has 512 MB and the control loop beside it; the limits fit what the server allows
+    # itself (MAX_CLIENTS request threads, one socket each) with room to spare.
+    one = {key: values[-1] for key, values in settings(UNIT.read_text()).items()}
+    assert one["Service.MemoryMax"] == "128M" and one["Service.MemorySwapMax"] == "0"
+    assert int(one["Service.TasksMax"]) >= MAX_CLIENTS + 8
+    assert int(one["Service.LimitNOFILE"]) >= MAX_CLIENTS + 16
+    assert int(one["Service.CPUWeight"]) < 100  # the loop's unit keeps the default, 100
+    assert int(one["Service.CPUQuota"].rstrip("%")) <= 50
+    assert IDLE_TIMEOUT_S <= 10
 
 
 def dashboard_lines(root: Path, src: Path, prefix: str = "/opt/sim2pi") -> list[str]:

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,22 @@ def sim_config(tmp_path: Path, *, max_bytes: int = 10_000_000, every: int = 1) -
     )
 
 
-class DashboardRun:
-    """The dashboard on ``config``, on a port the system picks; its log read as it comes."""
+def without_file_permissions() -> list[str]:
+    """A command prefix under which file permissions hold for this test's user: root (a
+    container's CI) loses the capabilities that bypass them; anyone else needs nothing."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
 
-    def __init__(self, config: Path, *extra: str) -> None:
+
+class DashboardRun:
+    """The dashboard on ``config``, on a port the system picks; its log read as it comes.
+    ``prefix`` runs it under another command that execs it (``prlimit``, ``setpriv``)."""
+
+    def __init__(self, config: Path, *extra: str, prefix: Sequence[str] = ()) -> None:
+        command = [sys.executable, "-m", "robot", "dashboard", "--config", str(config), *extra]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "robot", "dashboard", "--config", str(config), *extra],
+            [*prefix, *command],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             text=True,
@@ -63,9 +74,13 @@ class DashboardRun:
         raise AssertionError(f"the dashboard never said where it listens: {self.lines}")
 
     def state(self) -> dict[str, Any]:
-        """``/state.json`` now."""
+        """``/state.json`` now (strict JSON: NaN or Infinity fail)."""
         with urllib.request.urlopen(self.url + "state.json", timeout=5) as response:
-            return json.load(response)
+            return json.load(response, parse_constant=_not_json)
+
+    def log(self) -> str:
+        """What it logged so far."""
+        return "".join(self.lines)
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM, then the exit code."""
@@ -78,3 +93,7 @@ class DashboardRun:
                 self.process.kill()
                 self.process.wait()
             self._reader.join(timeout=5)
+
+
+def _not_json(name: str) -> None:
+    raise AssertionError(f"/state.json holds {name}: not valid JSON")

@@ -84,6 +84,7 @@ def shown(page: Any) -> dict[str, Any]:
         rate: document.getElementById('rate').textContent,
         restarts: document.getElementById('restarts').textContent,
         opened: Number(document.getElementById('opened').textContent),
+        missed: Number(document.getElementById('missed').textContent),
         })"""
     )
 
@@ -145,6 +146,18 @@ def test_the_page_follows_a_sim_run_through_rotation(tmp_path: Path, page: Any) 
         assert int(settled["tick"]) >= int(later["tick"])
     finally:
         assert end_run(run) == 0, "".join(run.lines)
+    try:
+        # Every record the run wrote was counted: seen, or missed and said so on the page.
+        last = max(telemetry(ticks_file))
+        state = dashboard.state()
+        for _ in range(100):
+            if state["tick"] == last:
+                break
+            time.sleep(0.05)
+            state = dashboard.state()
+        assert state["records"] + state["missed"] == last // 10 + 1, state
+        assert wait_until(page, lambda s: s["tick"] == str(last))["missed"] == state["missed"]
+    finally:
         assert dashboard.stop() == 0, "".join(dashboard.lines)
 
 
@@ -231,6 +244,7 @@ def test_a_learning_run_shows_epsilon_and_its_updates(tmp_path: Path, page: Any)
     run = RobotRun(config, "--learn", state_dir=tmp_path / "state")
     learning = """() => document.getElementById('learning').hidden ? null : {
         epsilon: Number(document.getElementById('epsilon').textContent),
+        events: document.getElementById('learn-events').textContent,
         updates: Number(document.getElementById('updates').textContent)}"""
     try:
         page.goto(dashboard.url)
@@ -240,7 +254,7 @@ def test_a_learning_run_shows_epsilon_and_its_updates(tmp_path: Path, page: Any)
             assert time.monotonic() < deadline, "the learning panel never filled in"
             time.sleep(0.05)
             first = page.evaluate(learning)
-        assert 0.0 <= first["epsilon"] <= 1.0
+        assert 0.0 <= first["epsilon"] <= 1.0 and first["events"] != "–"
         while (now := page.evaluate(learning))["updates"] <= first["updates"]:
             assert time.monotonic() < deadline, "the updates never grew"
             time.sleep(0.05)

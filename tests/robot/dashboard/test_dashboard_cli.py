@@ -3,6 +3,7 @@ line with exit 2, the page's files, ``/state.json`` following a real ``robot run
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +49,9 @@ def test_defaults_and_the_example_configs_load(tmp_path: Path) -> None:
         ),
         ("refresh_hz = 2", "[dashboard.refresh_hz] expected 5"),
         ("port = 80", "[dashboard.port] expected 1024"),
+        ('address = "224.0.0.1"', "[dashboard.address] expected a unicast address"),
+        ('address = "ff02::1"', "[dashboard.address] expected a unicast address"),
+        ('host_names = "robot.local http://x"', "[dashboard.host_names] expected host names"),
         ("prot = 8420", "dashboard.prot"),
     ],
 )
@@ -68,6 +72,46 @@ def test_the_command_is_in_the_help() -> None:
     done = robot("--help")
     assert done.returncode == 0 and "dashboard" in done.stdout
     assert "read-only" in robot("dashboard", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--port", "70000"), "[dashboard.port] expected 1024..65535, found 70000"),
+        (("--port", "-1"), "[dashboard.port] expected 1024..65535, found -1"),
+        (("--port", "80"), "[dashboard.port] expected 1024..65535, found 80"),
+        (
+            ("--address", "example.invalid"),
+            "[dashboard.address] expected an IP address, found 'example.invalid'",
+        ),
+        (
+            ("--address", "224.0.0.1"),
+            "[dashboard.address] expected a unicast address, found '224.0.0.1'",
+        ),
+    ],
+)
+def test_the_options_are_checked_as_the_config_is(
+    tmp_path: Path, option: tuple[str, str], message: str
+) -> None:
+    done = robot("dashboard", "--config", str(sim_config(tmp_path)), *option)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"--address/--port: {message}" in done.stderr
+
+
+def test_sighup_is_ignored_and_said_so(tmp_path: Path) -> None:
+    dashboard = DashboardRun(sim_config(tmp_path), "--port", "0", "--address", "0.0.0.0")
+    try:
+        assert "the LAN's packets are dropped unless a drop-in allows them" in dashboard.log()
+        dashboard.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP ignored" not in dashboard.log():
+            assert dashboard.process.poll() is None, dashboard.log()
+            assert time.monotonic() < deadline, dashboard.log()
+            time.sleep(0.05)
+        dashboard.url = dashboard.url.replace("0.0.0.0", "127.0.0.1")
+        assert dashboard.state()["records"] == 0
+    finally:
+        assert dashboard.stop() == 0, dashboard.log()
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -104,8 +148,11 @@ def test_it_serves_the_page_and_follows_a_run_then_stops_on_sigterm(tmp_path: Pa
         for name in ("page.js", "page.css"):
             with urllib.request.urlopen(dashboard.url + name, timeout=5) as response:
                 assert response.status == 200 and response.read()
-        with pytest.raises(urllib.error.HTTPError, match="404"):
-            urllib.request.urlopen(dashboard.url + "../robot.toml", timeout=5)
+        # Only the four paths: not the package's other files, nor the page under its name.
+        for name in ("server.py", "page.html", "__init__.py", "dashboard/server.py"):
+            with pytest.raises(urllib.error.HTTPError, match="404") as missing:
+                urllib.request.urlopen(dashboard.url + name, timeout=5)
+            assert missing.value.read() == b"not found\n"
         run = robot("run", "--config", str(config), "--max-ticks", "60", timeout_s=120)
         assert run.returncode == 0, run.stderr
         state = dashboard.state()

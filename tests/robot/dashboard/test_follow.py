@@ -11,7 +11,8 @@ import pytest
 
 from robot.config import TelemetryConfig
 from robot.control.telemetry import TelemetryWriter
-from robot.dashboard.follow import TAIL_BYTES, TelemetryFollower
+from robot.dashboard.follow import MAX_LINE_BYTES, TAIL_BYTES, TelemetryFollower
+from robot.dashboard.state import DashboardState, Layout
 
 
 def record(tick: int) -> dict:
@@ -141,16 +142,65 @@ def test_a_fifo_is_not_followed_and_never_blocks(tmp_path: Path) -> None:
 
 
 def test_the_follower_only_reads(tmp_path: Path) -> None:
+    # Without relying on permissions (root bypasses them): the file it holds is open for
+    # reading only, and nothing in the directory changed, not even the file's inode metadata.
     path = tmp_path / "ticks.jsonl"
     path.write_text(json.dumps(record(0)) + "\n")
-    path.chmod(0o444)
-    tmp_path.chmod(0o555)  # nothing may be created beside it either
-    try:
-        before = (os.stat(path).st_mtime_ns, sorted(os.listdir(tmp_path)))
-        follower = TelemetryFollower(path)
-        assert ticks(follower.poll()) == [0]
-        follower.close()
-        follower.close()
-        assert (os.stat(path).st_mtime_ns, sorted(os.listdir(tmp_path))) == before
-    finally:
-        tmp_path.chmod(0o755)
+    before = (os.stat(path).st_mtime_ns, os.stat(path).st_ctime_ns, sorted(os.listdir(tmp_path)))
+    follower = TelemetryFollower(path)
+    assert ticks(follower.poll()) == [0]
+    assert follower._file is not None
+    flags = Path(f"/proc/self/fdinfo/{follower._file.fileno()}").read_text()
+    octal = int(
+        next(line for line in flags.splitlines() if line.startswith("flags:")).split()[1], 8
+    )
+    assert octal & os.O_ACCMODE == os.O_RDONLY
+    follower.close()
+    follower.close()
+    after = (os.stat(path).st_mtime_ns, os.stat(path).st_ctime_ns, sorted(os.listdir(tmp_path)))
+    assert after == before
+
+
+def test_a_deeply_nested_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.jsonl"
+    nested = "[" * 5000 + "]" * 5000 + "\n"  # RecursionError in the json module
+    path.write_text(nested + json.dumps(record(0)) + "\n")
+    follower = TelemetryFollower(path)
+    assert ticks(follower.poll()) == [0] and follower.bad_lines == 1
+    with path.open("a") as file:  # while following: the rest of that read is kept
+        file.write(nested + json.dumps(record(1)) + "\n" + json.dumps(record(2)) + "\n")
+    assert ticks(follower.poll()) == [1, 2] and follower.bad_lines == 2
+
+
+def test_a_long_line_is_skipped_whole_or_half_written(tmp_path: Path) -> None:
+    path = tmp_path / "ticks.jsonl"
+    long = json.dumps({**record(0), "q": [0.5] * (MAX_LINE_BYTES // 4)})
+    assert len(long) > MAX_LINE_BYTES
+    path.write_text("")  # followed from its start (a first look skips all but the last 64 KiB)
+    follower = TelemetryFollower(path)
+    assert follower.poll() == []
+    with path.open("a") as file:
+        file.write(long + "\n" + json.dumps(record(1)) + "\n")
+    assert ticks(follower.poll()) == [1] and follower.bad_lines == 1
+    with path.open("a") as file:  # half of one, then its end with a record after it
+        file.write(long[: MAX_LINE_BYTES + 10])
+    assert follower.poll() == [] and follower.bad_lines == 2
+    with path.open("a") as file:
+        file.write(long[MAX_LINE_BYTES + 10 :] + "\n" + json.dumps(record(2)) + "\n")
+    assert ticks(follower.poll()) == [2] and follower.bad_lines == 2  # counted once
+
+
+def test_rotating_faster_than_the_polls_is_counted_as_missed(tmp_path: Path) -> None:
+    # Several rotations between two polls with one backup: the middle files are gone.
+    path = tmp_path / "ticks.jsonl"
+    out = writer(path, max_bytes=10_000, backups=1)
+    follower = TelemetryFollower(path)
+    state = DashboardState(Layout(every_n_ticks=1))
+    for tick in range(3000):
+        out.write(record(tick))
+        if tick % 600 == 0:  # ~120 kB apart: a dozen rotations
+            state.add(follower.poll(), 0.0)
+    state.add(follower.poll(), 0.0)
+    view = state.view(0.0)
+    assert view["tick"] == 2999 and view["missed"] > 0
+    assert view["records"] + view["missed"] == 3000

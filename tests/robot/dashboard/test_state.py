@@ -3,7 +3,16 @@ loop's health over its last second, restarts, the learner's fields."""
 
 from __future__ import annotations
 
-from robot.dashboard.state import DashboardState, Layout
+import json
+
+from robot.dashboard.state import (
+    MAX_EVENTS,
+    MAX_REASONS,
+    MAX_TEXT,
+    MAX_VALUES,
+    DashboardState,
+    Layout,
+)
 
 LAYOUT = Layout(
     channels=("left_distance_m", "front_distance_m", "right_distance_m"),
@@ -85,8 +94,13 @@ def test_stop_and_takeover_events_are_counted_once_each() -> None:
     state.add([record(9, supervisor="contact"), record(10, supervisor="contact")], now_s=0.0)
     state.add([record(11, supervisor="contact", takeover_begins=True)], now_s=0.0)
     assert state.view(0.0)["supervisor"]["counts"]["contact"] == 3
-    state.add([record(8, stopped="SIGTERM")], now_s=0.0)
-    assert state.view(0.0)["stop"]["current"] == "SIGTERM"
+    state.add([record(12, stopped="SIGTERM")], now_s=0.0)  # the run's last record
+    view = state.view(0.0)
+    assert view["stop"] == {
+        "current": "SIGTERM",
+        "counts": {"stale": 2, "invalid": 1, "SIGTERM": 1},
+    }
+    assert (view["restarts"], view["records"]) == (0, 12)
 
 
 def test_a_restart_is_seen_and_starts_the_health_window_afresh() -> None:
@@ -114,3 +128,51 @@ def test_what_is_not_a_tick_record_is_ignored() -> None:
     state = DashboardState(LAYOUT)
     state.add([{"tick": "7"}, {"t_s": 1.0}, {"tick": True, "t_s": 0.0}, record(3)], now_s=0.0)
     assert state.view(0.0)["records"] == 1
+
+
+def strict(view: dict) -> dict:
+    """``view`` through JSON as the server writes it (NaN or Infinity raise ValueError)."""
+    return json.loads(json.dumps(view, allow_nan=False))
+
+
+def test_non_finite_numbers_are_served_as_null() -> None:
+    state = DashboardState(LAYOUT)
+    nan, inf = float("nan"), float("inf")
+    state.add([record(0)], now_s=0.0)
+    state.add([record(1, obs=[nan, 1.0, -inf], q=[inf, 1, 1, 1, 1], compute_us=nan)], 0.0)
+    state.add([record(2, epsilon=nan, td_error=inf, reward=-inf, updates=nan)], now_s=0.0)
+    view = strict(state.view(0.0))
+    assert view["tick"] == 2 and view["learning"]["epsilon"] is None
+    state.add([record(3, obs=[nan, 1.0, -inf], q=[inf, 1, 1, 1, 1], compute_us=nan)], 0.0)
+    view = strict(state.view(0.0))
+    assert (view["obs"], view["q"]) == ([None, 1.0, None], [None, 1, 1, 1, 1])
+    assert view["health"]["compute_us"] is None and view["bad_fields"] == []
+
+
+def test_odd_shapes_are_null_bounded_and_named() -> None:
+    state = DashboardState(LAYOUT)
+    state.add([record(0, obs="1,2,3", q=7, action="forward", stopped=["x"], bumper="yes")], 0.0)
+    view = strict(state.view(0.0))
+    assert (view["obs"], view["q"], view["action"]["index"]) == (None, None, None)
+    assert view["bad_fields"] == ["obs", "q", "action"]
+    assert (view["stop"]["current"], view["bumper"]) == (None, None)
+    long = "x" * 10_000
+    state.add(
+        [record(1, q=[1.0] * 100_000, stopped=long, learn_events=[long] * 1000, epsilon=0.5)], 0.0
+    )
+    view = strict(state.view(0.0))
+    assert len(view["q"]) == MAX_VALUES and view["bad_fields"] == ["q"]
+    assert view["stop"]["current"] == "x" * MAX_TEXT
+    assert len(view["learning"]["events"]) == MAX_EVENTS
+    assert len(json.dumps(view)) < 10_000
+    state.add([record(t, stopped=f"reason {t}") for t in range(2, 200)], now_s=0.0)
+    counts = state.view(0.0)["stop"]["counts"]
+    assert len(counts) == MAX_REASONS + 1 and counts["other"] > 100
+
+
+def test_a_gap_in_the_ticks_is_counted_as_missed() -> None:
+    state = DashboardState(Layout(every_n_ticks=10))
+    state.add([record(t) for t in (0, 10, 20, 60, 70)], now_s=0.0)  # 30, 40, 50 lost
+    state.add([record(0), record(10)], now_s=0.0)  # a restart is no gap
+    view = state.view(0.0)
+    assert (view["records"], view["missed"], view["restarts"]) == (7, 3, 1)
