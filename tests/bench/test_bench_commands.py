@@ -18,6 +18,9 @@ SCRIPTS = {
     "bench_robot": "bench.robot_figures",
     "bench_learning": "bench.shifted_learning_cli",
     "bench_world": "bench.world_speed",
+    "bench_dashboard": "bench.dashboard",
+    "bench_calibration": "bench.calibration_drive",
+    "bench_sweep": "bench.sweep_speed",
 }
 
 pytestmark = pytest.mark.trainer  # the figures need the laptop's requirements (TensorFlow, ...)
