@@ -12,10 +12,8 @@ one ``UsageError`` naming the file, the key, what was expected, what was found a
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.errors import UsageError
+from trainer.robot_profile_checks import check_json_value as _check_json_value
 
 #: The profile format this trainer reads and writes.
 FORMAT = 1
@@ -41,6 +40,9 @@ _SEE = "see trainer/profiles/angled.toml"
 ROBOT_KEYS: Mapping[str, tuple[str, ...]] = {
     "sim2pi/ObstacleAvoid-v0": (
         "motor_gain",
+        "left_motor_gain",
+        "right_motor_gain",
+        "motor_time_constant_s",
         "motor_gain_spread",
         "dead_band_range",
         "latency_ticks",
@@ -51,8 +53,6 @@ ROBOT_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 #: ``[env]`` keywords a profile may not hold: not the robot's physics (render_mode opens a window).
 NOT_PHYSICAL = ("render_mode",)
-#: How deeply a value in ``[env]`` may nest arrays and tables (a robot's values are flat).
-MAX_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -243,29 +243,6 @@ def _check_header(header: Mapping[str, Any], path: Path) -> None:
             f"{path} [profile] source: expected one of {', '.join(map(repr, SOURCES))}, "
             f'found {source!r}; use "hand" for a profile written by hand'
         )
-
-
-def _check_json_value(value: Any, path: Path, key: str, depth: int = 0) -> None:
-    """Refuse TOML values that JSON (config.json, the manifest) cannot hold or no robot has:
-    dates and times, nan and inf, arrays or tables nested more than ``MAX_DEPTH`` deep."""
-    if isinstance(value, _dt.date | _dt.time):
-        raise UsageError(
-            f"{path} [env] {key}: expected a number, string, boolean, array or table, found "
-            f"the date/time {value.isoformat()}; quote it if the env takes a string"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(
-            f"{path} [env] {key}: expected a finite number, found {value}; write the robot's "
-            "measured value, or leave the key out for the env's default"
-        )
-    if depth >= MAX_DEPTH and isinstance(value, list | dict):
-        raise UsageError(
-            f"{path} [env] {key}: expected a number, string, boolean or a flat array, found "
-            f"arrays or tables nested more than {MAX_DEPTH} deep; e.g. {key} = [0.3, 0.3]"
-        )
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for item in items:
-        _check_json_value(item, path, key, depth + 1)
 
 
 def _check_booleans(profile: RobotProfile, env_id: str) -> None:

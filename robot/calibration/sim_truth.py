@@ -13,8 +13,9 @@ class SimTruth:
     start, and whether it touched anything (what a test or a benchmark checks; the fitter never
     sees it)."""
 
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: Any, latency_ticks: int = 0) -> None:
         self.world = world
+        self.latency_ticks = latency_ticks
         self.start_pose = world.pose
         self.farthest_m = 0.0
         self.contact_steps = 0
@@ -27,7 +28,7 @@ class SimTruth:
         hooks = getattr(backend.clock, "after_step", None)
         if world is None or hooks is None:
             return None
-        truth = cls(world)
+        truth = cls(world, getattr(backend.clock, "latency_ticks", 0))
         hooks.append(truth._after_step)
         return truth
 
@@ -54,7 +55,27 @@ class SimTruth:
             "farthest_from_start_m": round(self.farthest_m, 6),
             "contact_steps": self.contact_steps,
             "drive": _steps_driven(self.world),
+            "robot": _robot(self.world, self.latency_ticks),
         }
+
+
+def _robot(world: Any, latency_ticks: int) -> dict[str, Any]:
+    """The hidden robot's parameters: what a fit should find (``[hardware.sim]``'s robot keys)."""
+    drive, sensors = world.drive, world.sensors
+    side = max(abs(sensor.angle_rad) for sensor in sensors)
+    return {
+        "left_gain": drive.left_gain,
+        "right_gain": drive.right_gain,
+        "dead_band": drive.dead_band,
+        "time_constant_s": drive.time_constant_s,
+        "latency_ticks": latency_ticks,
+        "side_ranger_deg": round(math.degrees(side), 9),
+        "noise_std_m": max(sensor.noise_std_m for sensor in sensors),
+        "dropout_prob": max(sensor.dropout_prob for sensor in sensors),
+        "wheel_radius_m": drive.wheel_radius_m,
+        "wheel_base_m": drive.wheel_base_m,
+        "max_wheel_speed_rad_s": drive.max_wheel_speed_rad_s,
+    }
 
 
 def _steps_driven(world: Any) -> dict[str, float]:

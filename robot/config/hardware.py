@@ -31,7 +31,7 @@ from robot.config.section import (
     text,
 )
 from robot.config.toml_table import Table
-from shared.world import reference_sensors
+from shared.world import MOTOR_DEAD_BAND, MOTOR_TIME_CONSTANT_S, reference_sensors
 
 DRIVE_KINDS = ("motor", "phase_enable")
 #: The simulated robot's rangers, in the order of its ``[[distance_sensors]]``.
@@ -231,6 +231,18 @@ class SimConfig(Section):
     dropout_prob: float = number(0.0, low=0.0, high=1.0)
     #: Wheel speed at full duty relative to the reference motor (both sides).
     motor_gain: float = number(1.0, low=0.1, high=2.0)
+    # A hidden robot (calibration tests and benchmarks): defaults are the simulator's reference.
+    #: Each motor's gain, times ``motor_gain`` (cheap TT motors differ by side).
+    left_gain: float = number(1.0, low=0.1, high=2.0)
+    right_gain: float = number(1.0, low=0.1, high=2.0)
+    #: Duty below which a wheel does not turn.
+    dead_band: float = number(MOTOR_DEAD_BAND, low=0.0, high=0.9)
+    #: The wheels' first-order lag (seconds).
+    time_constant_s: float = number(MOTOR_TIME_CONSTANT_S, low=0.01, high=2.0, unit="s")
+    #: The duties reach the motors this many world steps (control periods) later.
+    latency_ticks: int = integer(0, low=0, high=20)
+    #: The side rangers' angle off straight ahead (degrees), on the same mount circle.
+    side_ranger_deg: float = number(45.0, low=1.0, high=90.0, unit="deg")
 
     def channel_names(self) -> tuple[str, ...]:
         """The observation channels the simulated sensors feed (none without pins)."""

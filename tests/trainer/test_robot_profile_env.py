@@ -21,6 +21,9 @@ HEADER = f'[profile]\nformat = 1\nname = "b"\nenv_id = "{ENV_ID}"\n'
 #: The simulator's reference robot: ObstacleAvoid's constructor defaults for its robot keys.
 REFERENCE = {
     "motor_gain": 1.0,
+    "left_motor_gain": 1.0,
+    "right_motor_gain": 1.0,
+    "motor_time_constant_s": 0.1,
     "motor_gain_spread": 0.0,
     "dead_band_range": None,
     "latency_ticks": 0,

@@ -15,4 +15,5 @@ SUBCOMMANDS = (
     "trainer.cli.sil",
     "trainer.cli.sweep",
     "trainer.cli.plot_telemetry",
+    "trainer.cli.fit_robot",
 )

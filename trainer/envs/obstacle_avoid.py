@@ -15,6 +15,7 @@ from shared.reward import RewardFunction
 from shared.spec import MotorCommand
 from shared.world import (
     MOTOR_DEAD_BAND,
+    MOTOR_TIME_CONSTANT_S,
     ROBOT_RADIUS_M,
     Arena,
     DriveParams,
@@ -102,6 +103,9 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
     - ``motor_gain``: both motors' gain, in (0, 2] (1.0): wheel speed per unit duty relative to
       the reference drive's, e.g. 0.6 for a robot that drives 40 % slower at the same duty.
       Multiplies each motor's gain after ``motor_gain_spread``'s draw.
+    - ``left_motor_gain``, ``right_motor_gain``: one motor's gain, in (0, 2] (1.0), times
+      ``motor_gain``: mismatched motors, e.g. a fitted robot (``python -m trainer fit-robot``).
+    - ``motor_time_constant_s``: the wheels' first-order lag, in [0.01, 2] s (0.1).
     - ``side_ranger_deg``: the side rangers' angle off straight ahead, in (0, 90] degrees (45),
       on the same 0.08 m mount circle; the front ranger is unchanged. The observation's channels
       stay left, front, right.
@@ -141,6 +145,9 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         arena_size_range_m: tuple[float, float] | None = None,
         obstacles_range: tuple[int, int] | None = None,
         motor_gain: float = 1.0,
+        left_motor_gain: float = 1.0,
+        right_motor_gain: float = 1.0,
+        motor_time_constant_s: float = MOTOR_TIME_CONSTANT_S,
         side_ranger_deg: float = SIDE_RANGER_DEG,
         collision: str = "terminate",
         max_contact_s: float | None = None,
@@ -167,12 +174,9 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"dropout_prob: expected in [0, 1], found {dropout_prob!r}")
         if not 0.0 <= motor_gain_spread < 1.0:
             raise ValueError(f"motor_gain_spread: expected in [0, 1), found {motor_gain_spread!r}")
-        if not 0.0 < motor_gain <= 2.0:
-            raise ValueError(f"motor_gain: expected in (0, 2], found {motor_gain!r}")
-        if not 0.0 < side_ranger_deg <= 90.0:
-            raise ValueError(
-                f"side_ranger_deg: expected in (0, 90] degrees off ahead, found {side_ranger_deg!r}"
-            )
+        _check_robot(
+            motor_gain, left_motor_gain, right_motor_gain, motor_time_constant_s, side_ranger_deg
+        )
         #: Consecutive colliding steps that end a "continue" episode (0: no limit).
         self.max_contact_steps = _contact_limit_steps(collision, max_contact_s, control_period_s)
         self._dead_band_range = _range(
@@ -195,6 +199,9 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.dropout_prob = float(dropout_prob)
         self.motor_gain_spread = float(motor_gain_spread)
         self.motor_gain = float(motor_gain)
+        self.left_motor_gain = float(left_motor_gain)
+        self.right_motor_gain = float(right_motor_gain)
+        self.motor_time_constant_s = float(motor_time_constant_s)
         self.side_ranger_deg = float(side_ranger_deg)
         self.collision = collision
         self._contact_steps = 0
@@ -225,9 +232,14 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
         rng = self.np_random
         gain_low, gain_high = 1.0 - self.motor_gain_spread, 1.0 + self.motor_gain_spread
         drive = DriveParams(
+            time_constant_s=self.motor_time_constant_s,
             dead_band=float(rng.uniform(*self._dead_band_range)),
-            left_gain=float(rng.uniform(gain_low, gain_high)) * self.motor_gain,
-            right_gain=float(rng.uniform(gain_low, gain_high)) * self.motor_gain,
+            left_gain=float(rng.uniform(gain_low, gain_high))
+            * self.motor_gain
+            * self.left_motor_gain,
+            right_gain=float(rng.uniform(gain_low, gain_high))
+            * self.motor_gain
+            * self.right_motor_gain,
         )
         arena, pose = self._layout(rng)
         sensors = reference_sensors(self.sensor_noise_m, self.dropout_prob)
@@ -314,6 +326,32 @@ class ObstacleAvoidEnv(gym.Env[np.ndarray, np.int64]):
             "time_s": self.world.time_s,
             "true_ranges_m": self.world.true_ranges_m(),
         }
+
+
+def _check_robot(
+    motor_gain: float,
+    left_motor_gain: float,
+    right_motor_gain: float,
+    motor_time_constant_s: float,
+    side_ranger_deg: float,
+) -> None:
+    """Validate the robot's keywords (one ``ValueError`` naming the first bad one)."""
+    if not 0.0 < motor_gain <= 2.0:
+        raise ValueError(f"motor_gain: expected in (0, 2], found {motor_gain!r}")
+    for name, gain in (
+        ("left_motor_gain", left_motor_gain),
+        ("right_motor_gain", right_motor_gain),
+    ):
+        if not 0.0 < gain <= 2.0:
+            raise ValueError(f"{name}: expected in (0, 2], found {gain!r}")
+    if not 0.01 <= motor_time_constant_s <= 2.0:
+        raise ValueError(
+            f"motor_time_constant_s: expected in [0.01, 2] s, found {motor_time_constant_s!r}"
+        )
+    if not 0.0 < side_ranger_deg <= 90.0:
+        raise ValueError(
+            f"side_ranger_deg: expected in (0, 90] degrees off ahead, found {side_ranger_deg!r}"
+        )
 
 
 def _contact_limit_steps(

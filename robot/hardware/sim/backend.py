@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,13 @@ from shared.world import (
     Pose,
     World,
     reference_sensors,
+    turned_side_ranger,
 )
 
 _log = logging.getLogger(__name__)
 
+#: The reference robot's side rangers (degrees off ahead): ``[hardware.sim] side_ranger_deg``.
+SIDE_RANGER_DEG = 45.0
 #: The start pose keeps at least this gap (metres) to every wall and obstacle.
 START_CLEARANCE_M = 0.3
 
@@ -50,6 +54,8 @@ class WorldClock:
         self.before_step: list[Any] = []
         #: Called after each step, to update pins that follow the world.
         self.after_step: list[Any] = []
+        #: World steps between the pins' duties and the motors (``delay_duties``).
+        self.latency_ticks = 0
 
     def now(self) -> float:
         """The world's simulated time in seconds."""
@@ -214,12 +220,17 @@ def build_world(config: SimConfig) -> World:
             f"[hardware.sim] no free start pose in a {side_m} m arena with {config.obstacles} "
             "obstacles; use fewer obstacles or a larger arena_m"
         )
+    drive = DriveParams(
+        time_constant_s=config.time_constant_s,
+        dead_band=config.dead_band,
+        left_gain=config.motor_gain * config.left_gain,
+        right_gain=config.motor_gain * config.right_gain,
+    )
+    sensors = reference_sensors(config.noise_std_m, config.dropout_prob)
+    if config.side_ranger_deg != SIDE_RANGER_DEG:
+        sensors = tuple(turned_side_ranger(sensor, config.side_ranger_deg) for sensor in sensors)
     return World(
-        arena,
-        rng,
-        Pose(float(x_m), float(y_m), float(heading_rad)),
-        drive=DriveParams(left_gain=config.motor_gain, right_gain=config.motor_gain),
-        sensors=reference_sensors(config.noise_std_m, config.dropout_prob),
+        arena, rng, Pose(float(x_m), float(y_m), float(heading_rad)), drive=drive, sensors=sensors
     )
 
 
@@ -227,7 +238,26 @@ def open_sim(config: SimConfig, channels: tuple[str, ...]) -> SimHardware:
     """The sim backend on a fresh world; the loop must run on the returned ``.clock``."""
     if config.gpio is None:  # only a config built in code can lack it; robot.toml requires it
         raise ConfigError("[hardware.sim.gpio]: expected the pins the simulated devices use")
-    return SimHardware(config.gpio, channels, WorldClock(build_world(config)))
+    clock = WorldClock(build_world(config))
+    hardware = SimHardware(config.gpio, channels, clock)
+    delay_duties(clock, config.latency_ticks)
+    return hardware
+
+
+def delay_duties(clock: WorldClock, ticks: int) -> None:
+    """Actuation latency: each world step gets the duties the pins held ``ticks`` steps before
+    (the motors start stopped). Its hook runs after the backend's, which sets the pins' duties."""
+    clock.latency_ticks = ticks
+    if ticks == 0:
+        return
+    world = clock.world
+    pending: deque[tuple[float, float]] = deque([(0.0, 0.0)] * ticks)
+
+    def apply_late() -> None:
+        pending.append(world.duties)
+        world.set_duties(*pending.popleft())
+
+    clock.before_step.append(apply_late)
 
 
 def _echo_or_timeout_s(world: World, index: int) -> float:
