@@ -58,6 +58,8 @@ _IDENTIFIED = {
     "time_constant_s": ("relative", 0.5),
     "side_ranger_deg": ("absolute", 5.0),
 }
+#: The largest uncertainty of an identified dropout rate.
+_DROPOUT_SIGMA = 0.02
 #: The best latency must fit better than the runner-up in this share of step resamples.
 _LATENCY_SHARE = 0.8
 
@@ -324,4 +326,7 @@ def _dropout(
 
     prob = 0.0 if share <= 0 else brentq(lambda p: shown(p) - share, 0.0, 1.0)
     sigma = math.sqrt(max(share, 1.0 / total) * (1 - share) / total) ** (1.0 / need)
+    if sigma > _DROPOUT_SIGMA:
+        why = f"dropout: the median window hides single missed echoes (±{sigma:.2g})"
+        return Estimate(prob, sigma, False, why)
     return Estimate(prob, sigma, True)
