@@ -3,8 +3,9 @@
 Every trial that saved a checkpoint plays ``rank_episodes`` greedy episodes from the ranking
 seeds (``trainer.evaluation.RANKING_SEED_BASE + i``) with its best and its last checkpoint; the
 spec's ``rank_checkpoint`` is its score. A setting's score is the mean over its seeds; the
-winning setting has the highest mean (a tie goes to the smaller spread), and its best trial is
-the one ``--export-best`` exports. The bar is the env's Gymnasium ``reward_threshold``.
+winning setting has the highest mean (a tie goes to the smaller spread) among the settings none
+of whose trials failed, and its best trial is the one ``--export-best`` exports.
+The bar is the env's Gymnasium ``reward_threshold``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class SettingResult:
 def bar_of(env_id: str) -> float | None:
     """Gymnasium's ``reward_threshold`` of the env, or None."""
     import gymnasium as gym
+
+    import trainer.envs  # noqa: F401  (registers the sim2pi/ envs in this process)
 
     threshold = gym.spec(env_id).reward_threshold
     return None if threshold is None else float(threshold)
@@ -137,8 +140,11 @@ def by_setting(results: list[TrialResult], bar: float | None) -> list[SettingRes
 def winner(
     settings: list[SettingResult], results: list[TrialResult]
 ) -> tuple[SettingResult, TrialResult] | None:
-    """The best setting (highest mean, then smallest std) and its best-scoring trial."""
-    scored = [s for s in settings if s.mean is not None]
+    """The best setting (highest mean, then smallest std) and its best-scoring trial.
+
+    A setting with a failed trial cannot win: its mean is over the seeds that did not fail.
+    """
+    scored = [s for s in settings if s.mean is not None and not s.failed]
     if not scored:
         return None
     best = max(scored, key=lambda s: (s.mean, -(s.std or 0.0)))

@@ -34,12 +34,13 @@ def table(
     lines = [
         f"ranked on {spec.rank_episodes} episodes from seed {RANKING_SEED_BASE} "
         f"(checkpoint {spec.rank_checkpoint!r}); {bar_text}",
-        f"{'trial':<10} {'seed':>5} {'status':<11} {'best':>8} {'final':>8} {'passed':>6}  setting",
+        f"{'trial':<10} {'seed':>5} {'status':<11} {'rank best':>9} {'rank last':>9} {'passed':>6}"
+        "  setting",
     ]
     for r in results:
         lines.append(
-            f"{r.name:<10} {r.seed:>5} {r.status:<11} {_num(r.rank_best)} {_num(r.rank_last)} "
-            f"{_passed(r.passed):>6}  {r.label}"
+            f"{r.name:<10} {r.seed:>5} {r.status:<11} {_num(r.rank_best, 9)} "
+            f"{_num(r.rank_last, 9)} {_passed(r.passed):>6}  {r.label}"
         )
         if r.error:
             lines.append(f"{'':<10} error: {r.error}")
@@ -49,7 +50,7 @@ def table(
     )
     for s in settings:
         passed = "-" if s.passed is None else f"{s.passed}/{s.trials}"
-        failed = f"  ({s.failed} failed)" if s.failed else ""
+        failed = f"  ({s.failed} failed: cannot win)" if s.failed else ""
         lines.append(
             f"{s.setting:<8} {_num(s.mean)} {_num(s.std)} {_num(s.min)} {_num(s.max)} "
             f"{passed:>7}  {s.label}{failed}"

@@ -8,6 +8,9 @@ complete example, is in docs/sweeps.md; ``trainer/sweeps/cartpole_seeds.toml`` i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 
 from trainer.errors import UsageError
 from trainer.hyperparams import ALGOS, CONFIG_CLASSES
+from trainer.sweep.checks import MAX_SEED, MAX_TRIALS, check_whole, first_repeat
 
 SEARCHES = ("grid", "random")
 SCHEDULERS = ("fifo", "asha")
@@ -87,7 +91,11 @@ class SweepSpec:
         """JSON-ready form, recorded in the sweep directory and compared on ``--resume``."""
         data = dataclasses.asdict(self)
         data["path"] = str(self.path)
-        data["robot_profiles"] = [None if p is None else str(p) for p in self.robot_profiles]
+        # Relative to the spec (a moved sweep resumes); the sha256 makes an edit another sweep.
+        folder = self.path.resolve().parent
+        data["robot_profiles"] = [None if p is None else {"path": os.path.relpath(p, folder),
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in self.robot_profiles]  # fmt: skip
         data["random"] = {k: {d.kind: list(d.values)} for k, d in self.random.items()}
         data["grid"] = {k: list(v) for k, v in self.grid.items()}
         data["seeds"] = list(self.seeds)
@@ -142,6 +150,8 @@ def _distribution(check: _Checker, key: str, value: Any) -> Distribution:
         numbers = all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
         if len(args) != 2 or not numbers or not args[0] < args[1]:
             raise check.fail(f"{key}.{kind}", "[low, high] with low < high", args, example)
+        if not all(math.isfinite(a) for a in args):
+            raise check.fail(f"{key}.{kind}", "finite bounds", args, example)
         if kind == "loguniform" and args[0] <= 0:
             raise check.fail(f"{key}.{kind}", "a positive low", args[0], "e.g. [1e-4, 1e-2]")
         args = [float(a) for a in args]
@@ -150,12 +160,18 @@ def _distribution(check: _Checker, key: str, value: Any) -> Distribution:
 
 def _seeds(check: _Checker, value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(check.integer("seeds", value, 1)))
+        if check.integer("seeds", value, 1) <= MAX_TRIALS:
+            return tuple(range(value))
+        raise check.fail("seeds", f"at most {MAX_TRIALS:,} seeds", value, "sweep fewer seeds")
     ok = isinstance(value, list) and value and all(type(s) is int and s >= 0 for s in value)
     if not ok or len(set(value)) != len(value):
         raise check.fail(
             "seeds", "a count or a list of distinct seeds >= 0", value, "e.g. seeds = [0, 1, 2]"
         )
+    if max(value) >= MAX_SEED:
+        raise check.fail("seeds", f"seeds < {MAX_SEED:,}", max(value), f"seeds from "
+                         f"{MAX_SEED:,} up are the evaluation and ranking episodes' (trainer/"
+                         "evaluation.py): training there ranks on seen ones")  # fmt: skip
     return tuple(value)
 
 
@@ -169,6 +185,10 @@ def _read(path: Path) -> dict[str, Any]:
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except OSError as exc:  # a directory, no permission
+        raise SpecError(
+            f"{path}: cannot read the spec ({exc.strerror}); pass a .toml file"
+        ) from None
     for key in data:
         if key not in KEYS:
             raise _Checker(path).fail(key, "a key of " + ", ".join(KEYS), key, "remove it")
@@ -198,6 +218,8 @@ def _search(check: _Checker, data: dict[str, Any], algo: str) -> dict[str, Any]:
         if not isinstance(values, list) or not values:
             raise check.fail(f"grid.{name}", "a non-empty list of values", values,
                              f"e.g. {name} = [value1, value2]")  # fmt: skip
+        if first_repeat(values) is not None:
+            raise check.fail(f"grid.{name}", "distinct values", values, "drop the repeated one")
     random = check.table("random", data.get("random", {}))
     fields: dict[str, Any] = {"grid": {k: tuple(v) for k, v in grid.items()}, "random": {}}
     for name, value in random.items():
@@ -210,8 +232,8 @@ def _search(check: _Checker, data: dict[str, Any], algo: str) -> dict[str, Any]:
     if search == "random":
         fields["samples"] = check.integer("samples", data.get("samples"), 1)
         fields["sample_seed"] = check.integer("sample_seed", data.get("sample_seed", 0), 0)
-    elif random or "samples" in data:
-        raise check.fail("search", "'random' with [random] or samples", search,
+    elif random or "samples" in data or "sample_seed" in data:
+        raise check.fail("search", "'random' with [random], samples or sample_seed", search,
                          "set search = 'random', or move the values to [grid]")  # fmt: skip
     return fields
 
@@ -224,6 +246,9 @@ def _variants(check: _Checker, data: dict[str, Any]) -> dict[str, Any]:
     )):  # fmt: skip
         raise check.fail("env_args", "an array of tables of keyword arguments", variants,
                          "write each variant as [[env_args]] with key = value lines")  # fmt: skip
+    if first_repeat(variants) is not None:
+        raise check.fail("env_args", "distinct variants", first_repeat(variants),
+                         "drop the repeated [[env_args]] table")  # fmt: skip
     fields: dict[str, Any] = {"env_args": tuple(variants)}
     profiles = data.get("robot_profiles")
     if profiles is None:
@@ -236,6 +261,8 @@ def _variants(check: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         if not file.is_file():
             raise check.fail("robot_profiles", "existing files (relative to the spec)", name,
                              f"no such file: {file}")  # fmt: skip
+    if len(set(resolved)) != len(resolved):
+        raise check.fail("robot_profiles", "distinct files", profiles, "drop the repeated one")
     fields["robot_profiles"] = resolved
     return fields
 
@@ -270,4 +297,6 @@ def load_spec(path: str | Path) -> SweepSpec:
     if "steps" in data:
         fields["steps"] = check.integer("steps", data["steps"], 1)
     fields |= _search(check, data, algo) | _variants(check, data) | _ranking(check, data)
-    return SweepSpec(**fields)
+    spec = SweepSpec(**fields)
+    check_whole(check, spec, "env" if "env" in data else "preset")
+    return spec

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -36,6 +37,7 @@ RAY_ENV = {
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
 }
+STOPPED_DIR = "asha_stopped"  # DIR/asha_stopped/<trial>: ASHA stopped it; --resume leaves it
 UNIX_SOCKET_MAX = 100  # Ray's sockets live under its temp dir; AF_UNIX paths hold 107 bytes
 CPUS_PER_TRIAL = 1
 
@@ -75,7 +77,7 @@ class _Interrupt:
         )
 
 
-def _progress_callback(total: int) -> Any:
+def _progress_callback(total: int, out: Path) -> Any:
     """A Tune callback printing one line per trial that ends."""
     from ray import tune
 
@@ -90,10 +92,13 @@ def _progress_callback(total: int) -> Any:
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             result = trial.last_result or {}
             status = result.get("status", "stopped")
-            if status == "running":
+            if status == "running":  # ended before its last step, not by Ctrl-C: ASHA stopped it
                 status = "stopped early (ASHA)"
-            score = result.get("score")
-            text = status if score is None or math.isnan(score) else f"{status}, score {score:.1f}"
+                marker = out / STOPPED_DIR / trial.config["trial"]["name"]
+                marker.parent.mkdir(exist_ok=True)
+                marker.touch()
+            score = result.get("score")  # on the evaluation seeds; the table ranks on others
+            text = status if score is None or math.isnan(score) else f"{status}, eval {score:.1f}"
             self._line(trial, text + (" (already trained)" if result.get("reused") else ""))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -114,7 +119,8 @@ def _log_to_file(out: Path) -> None:
     logger.propagate = False
 
 
-def _init_ray(out: Path, address: str | None) -> None:
+def _init_ray(out: Path, address: str | None) -> Path | None:
+    """Start or join Ray; the temporary directory made for its session files, if one was."""
     import ray
 
     common: dict[str, Any] = {
@@ -125,12 +131,13 @@ def _init_ray(out: Path, address: str | None) -> None:
     if address is not None:
         ray.init(address=address, **common)
         _log_to_file(out)
-        return
+        return None
     temp = _ray_temp_dir(out)
     (out / "ray_session.txt").write_text(f"{temp}\n")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ray.init(num_cpus=cores, include_dashboard=False, _temp_dir=str(temp), **common)
     _log_to_file(out)
+    return None if temp == out / "ray" else temp
 
 
 def run_trials(
@@ -148,6 +155,7 @@ def run_trials(
 
     out = out.resolve()
     (out / INTERRUPT_FILE).unlink(missing_ok=True)
+    stopped = {p.name for p in (out / STOPPED_DIR).glob("*")}
     all_trials = trials(spec)
     root = str(Path(__file__).resolve().parents[2])
     threads = str(CPUS_PER_TRIAL)
@@ -166,6 +174,7 @@ def run_trials(
             },
         }
         for t in all_trials
+        if t.name not in stopped
     ]
     scheduler = None
     if spec.scheduler == "asha":
@@ -179,45 +188,51 @@ def run_trials(
         )
     interrupt = _Interrupt(out)
     previous = signal.signal(signal.SIGINT, interrupt)
-    _init_ray(out, address)
+    temp = None
     try:
-        tuner = tune.Tuner(
-            tune.with_resources(run_trial, {"cpu": CPUS_PER_TRIAL}),
-            param_space={"trial": tune.grid_search(configs)},
-            tune_config=tune.TuneConfig(
-                scheduler=scheduler,
-                max_concurrent_trials=max_concurrent,
-                reuse_actors=False,
-                trial_name_creator=lambda trial: trial.config["trial"]["name"],
-                trial_dirname_creator=lambda trial: trial.config["trial"]["name"],
-            ),
-            run_config=tune.RunConfig(
-                name=time.strftime("tune-%Y%m%d-%H%M%S"),
-                storage_path=str(out / "tune"),
-                verbose=0,
-                callbacks=[_progress_callback(len(configs))],
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-        grid = tuner.fit()
+        temp = _init_ray(out, address)
+        grid: Any = []  # every trial stopped by ASHA before: nothing to run
+        if configs:
+            tuner = tune.Tuner(
+                tune.with_resources(run_trial, {"cpu": CPUS_PER_TRIAL}),
+                param_space={"trial": tune.grid_search(configs)},
+                tune_config=tune.TuneConfig(
+                    scheduler=scheduler,
+                    max_concurrent_trials=max_concurrent,
+                    reuse_actors=False,
+                    trial_name_creator=lambda trial: trial.config["trial"]["name"],
+                    trial_dirname_creator=lambda trial: trial.config["trial"]["name"],
+                ),
+                run_config=tune.RunConfig(
+                    name=time.strftime("tune-%Y%m%d-%H%M%S"),
+                    storage_path=str(out / "tune"),
+                    verbose=0,
+                    callbacks=[_progress_callback(len(configs), out)],
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+            grid = tuner.fit()
     finally:
         signal.signal(signal.SIGINT, previous)
         ray.shutdown()
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
     errors: dict[str, str] = {}
     for result in grid:
         if result.error is not None:
             errors[result.config["trial"]["name"]] = _error_text(result.error)
     outcomes = []
-    for t, config in zip(all_trials, configs, strict=True):
-        run_dir = Path(config["run_dir"])
+    stopped |= {p.name for p in (out / STOPPED_DIR).glob("*")}
+    for t in all_trials:
+        run_dir = out / "trials" / t.name
         if t.name in errors:
             status = "failed"
         elif (run_dir / "summary.json").is_file():
             status = "finished"
-        elif interrupt.requested:
-            status = "interrupted"
-        else:
+        elif t.name in stopped or not interrupt.requested:
             status = "stopped"
+        else:
+            status = "interrupted"
         outcomes.append(TrialRun(t, run_dir, status, errors.get(t.name)))
     return outcomes, interrupt.requested
 

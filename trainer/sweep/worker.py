@@ -10,7 +10,8 @@ the child's environment before TensorFlow starts.
 
 Resume semantics, per trial: a run directory with ``summary.json`` is finished and is not
 retrained (its result is reported again); one with ``checkpoints/last`` continues with
-``train --resume``; anything else is removed and trained from the start.
+``train --resume`` (only metrics rows it adds are reported); anything else is removed and
+trained from the start. Trials that ASHA stopped (``DIR/asha_stopped/<trial>``) are not run again.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def run_trial(config: dict[str, Any]) -> None:
     log = sweep_dir / "logs" / f"{trial['name']}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # A resumed run's metrics.csv already holds the rows reported before: report only new ones.
+    seen = len(_new_rows(run_dir / "metrics.csv", 0))
     with open(log, "a") as out:
         out.write(f"$ python -m trainer {' '.join(argv)}\n")
         out.flush()
@@ -120,7 +123,7 @@ def run_trial(config: dict[str, Any]) -> None:
             env=env,
             preexec_fn=_child_setup,  # noqa: PLW1509 (prctl only; no locks taken)
         )
-        seen, asked = 0, False
+        asked = False
         try:
             while child.poll() is None:
                 time.sleep(POLL_S)

@@ -73,12 +73,3 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_rest(tmp_path: Pat
         )
     rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["trials"]}
     assert {r["status"] for r in rows.values()} == {"finished"}
-
-
-def test_resume_refuses_another_spec(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "sweep.json").write_text(json.dumps({"spec": {"env_id": "Acrobot-v1"}}))
-    done = trainer("sweep", str(write_spec(tmp_path, TINY)), "--out", str(out), "--resume")
-    assert done.returncode == 2
-    assert "differs from the spec the sweep was started with" in done.stderr

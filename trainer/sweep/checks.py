@@ -1,0 +1,78 @@
+"""What ``load_spec`` checks across keys: the trial count, the env id, distinct settings.
+
+Each check runs on numbers the spec gives (counts, ids), before any trial is built, so that a
+spec of a million trials is one error line and not minutes of building and a MemoryError.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainer.sweep.spec import SweepSpec, _Checker
+
+#: The most trials one sweep may have; a bigger one is almost always a typo in a count.
+MAX_TRIALS = 10_000
+#: Training seeds stay below this: evaluation, selection, confirmation and ranking episodes use
+#: seeds from 1,000,000 up (``trainer.evaluation``), and vectorised envs use seed..seed+n-1.
+MAX_SEED = 1_000_000
+
+
+def trial_count(spec: SweepSpec) -> int:
+    """Settings × seeds of a checked spec, as a product (no trial is built)."""
+    if spec.search == "random":
+        points = spec.samples
+    else:
+        points = math.prod(len(values) for values in spec.grid.values())
+    return points * len(spec.env_args) * len(spec.robot_profiles) * len(spec.seeds)
+
+
+def env_error(env_id: str) -> str | None:
+    """Why ``env_id`` cannot be made (sim2pi's envs registered first), or None."""
+    import gymnasium as gym
+
+    import trainer.envs  # noqa: F401  (registers sim2pi/ envs)
+
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        return str(exc)
+    return None
+
+
+def first_repeat(items: list[Any]) -> Any | None:
+    """The first item equal to an earlier one (compared as sorted JSON), or None."""
+    seen: set[str] = set()
+    for item in items:
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key in seen:
+            return item
+        seen.add(key)
+    return None
+
+
+def check_whole(check: _Checker, spec: SweepSpec, env_key: str) -> None:
+    """The checks across keys; ``SpecError`` (from ``check``) for the first that fails."""
+    from trainer.sweep.trials import hyperparameter_points  # trials imports spec, spec this
+
+    reason = env_error(spec.env_id)
+    if reason is not None:
+        raise check.fail(env_key, "a registered Gymnasium env id", spec.env_id,
+                         f"{reason.rstrip('.')}; e.g. 'CartPole-v1' or "
+                         "'sim2pi/ObstacleAvoid-v0'")  # fmt: skip
+    count = trial_count(spec)
+    if count > MAX_TRIALS:
+        raise check.fail("grid/random/env_args/robot_profiles/seeds",
+                         f"at most {MAX_TRIALS:,} trials (settings x seeds)", count,
+                         "sweep fewer values or seeds")  # fmt: skip
+    try:
+        repeat = first_repeat(hyperparameter_points(spec))
+    except (OverflowError, ValueError) as exc:
+        raise check.fail("random", "distributions that can be drawn", str(exc),
+                         "narrow them") from None  # fmt: skip
+    if repeat is not None:
+        raise check.fail("search", "distinct settings", repeat,
+                         "random search drew this setting twice: give [random] wider "
+                         "distributions, or draw fewer samples")  # fmt: skip
