@@ -144,6 +144,8 @@ def run_one(config: RobotConfig, name: str, robot: dict[str, Any], arena: str, l
         "fit_s": round(fit_s, 2),
         "residual_m": round(result.residual_m, 4),
         "default_residual_m": round(result.default_residual_m, 4),
+        "latency_costs": result.latency_costs,
+        "latency_share": round(result.latency_share, 3),
         "parameters": compared,
         "bars_met": all(e.get("met", True) for e in compared.values()),
     }
