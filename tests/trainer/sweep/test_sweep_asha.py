@@ -34,3 +34,16 @@ def test_asha_stops_the_lagging_trials_and_ranks_every_one(tmp_path: Path) -> No
         run = out / "trials" / trial["name"]
         assert (run / "summary.json").is_file() == (trial["status"] == "finished")
         assert (run / "checkpoints" / "best" / "meta.json").is_file()
+    stopped = sorted(t["name"] for t in trials if t["status"] == "stopped")
+    assert sorted(p.name for p in (out / "asha_stopped").iterdir()) == stopped
+
+    resumed = trainer("sweep", str(tmp_path / "spec.toml"), "--out", str(out), "--resume")
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    again = {
+        t["name"]: t["status"] for t in json.loads((out / "results.json").read_text())["trials"]
+    }
+    assert again == {t["name"]: t["status"] for t in trials}  # the stopped ones stay stopped
+    for name in stopped:  # and were not trained again
+        log = (out / "logs" / f"{name}.log").read_text().splitlines()
+        assert sum(line.startswith("$ python -m trainer") for line in log) == 1, name

@@ -73,3 +73,37 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_rest(tmp_path: Pat
         )
     rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["trials"]}
     assert {r["status"] for r in rows.values()} == {"finished"}
+
+
+#: A Q-table trial of 300 steps ranked on 20,000 episodes: seconds of ranking to press Ctrl-C in.
+SLOW_RANKING = 'preset = "CartPole-v1:qlearning"\nsteps = 300\nseeds = [0]\nrank_episodes = 20000\n'
+
+
+def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SLOW_RANKING)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "sweep", str(spec), "--out", str(out)],
+        cwd=ROOT, env=trainer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for line in sweep.stdout:
+            if line.startswith("ranking "):
+                break
+        time.sleep(1.0)
+        sweep.send_signal(signal.SIGINT)
+        stdout, stderr = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    assert f"rank them with: python -m trainer sweep {spec} --out {out} --resume" in stdout
+    assert (out / "trials" / "t00__s0" / "summary.json").is_file()
+    assert not (out / "results.json").exists()
+
+    resumed = trainer("sweep", str(spec), "--out", str(out), "--resume")
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "(already trained)" in resumed.stdout
+    (trial,) = json.loads((out / "results.json").read_text())["trials"]
+    assert trial["status"] == "finished" and trial["score"] is not None
