@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ANGLED, child, robot_toml
+from conftest import ANGLED, child, fit_robot, robot_toml
 
 from trainer.cli.main import main
 from trainer.rundir import RunDir
@@ -124,3 +124,18 @@ def test_the_profile_trains_with_the_fitted_env(
         assert config["env_kwargs"][key] == value, key
     assert config["robot_profile"]["name"] == "short"
     assert config["robot_profile"]["env"] == env
+
+
+def test_a_fit_never_reads_the_truth(short_log: Path, tmp_path: Path) -> None:
+    # The same drive with the header's sim truth and [hardware.sim] robot keys removed fits the
+    # same: the fit does not read them.
+    first, _ = fit_robot(short_log, tmp_path / "a.toml")
+    log = _copy(short_log, tmp_path)
+    meta_path = log.with_name(log.name + ".meta.json")
+    meta = json.loads(meta_path.read_text())
+    del meta["sim"]
+    for key in ANGLED:
+        meta["hardware"].pop(key, None)
+    meta_path.write_text(json.dumps(meta))
+    second, _ = fit_robot(log, tmp_path / "b.toml")
+    assert first["env"] == second["env"] and first["env"]
