@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROBOTS, calibrate, fit_robot, truth
+from hidden_drives import ROBOTS, calibrate, fit_robot, truth
 
 pytestmark = pytest.mark.trainer
 

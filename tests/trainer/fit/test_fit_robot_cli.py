@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ANGLED, child, fit_robot, robot_toml
+from hidden_drives import ANGLED, child, fit_robot, robot_toml
 
 from trainer.cli.main import main
 from trainer.rundir import RunDir
