@@ -1,4 +1,4 @@
-"""What ``load_spec`` checks across keys: the trial count, the env id, distinct settings.
+"""What ``load_spec`` checks beyond one key: seeds, trial count, env id, distinct settings.
 
 Each check runs on numbers the spec gives (counts, ids), before any trial is built, so that a
 spec of a million trials is one error line and not minutes of building and a MemoryError.
@@ -27,6 +27,24 @@ def trial_count(spec: SweepSpec) -> int:
     else:
         points = math.prod(len(values) for values in spec.grid.values())
     return points * len(spec.env_args) * len(spec.robot_profiles) * len(spec.seeds)
+
+
+def checked_seeds(check: _Checker, value: Any) -> tuple[int, ...]:
+    """``seeds``: a count (at most ``MAX_TRIALS``) or distinct seeds in [0, ``MAX_SEED``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if check.integer("seeds", value, 1) <= MAX_TRIALS:
+            return tuple(range(value))
+        raise check.fail("seeds", f"at most {MAX_TRIALS:,} seeds", value, "sweep fewer seeds")
+    ok = isinstance(value, list) and value and all(type(s) is int and s >= 0 for s in value)
+    if not ok or len(set(value)) != len(value):
+        raise check.fail(
+            "seeds", "a count or a list of distinct seeds >= 0", value, "e.g. seeds = [0, 1, 2]"
+        )
+    if max(value) >= MAX_SEED:
+        raise check.fail("seeds", f"seeds < {MAX_SEED:,}", max(value), f"seeds from "
+                         f"{MAX_SEED:,} up are the evaluation and ranking episodes' (trainer/"
+                         "evaluation.py): training there ranks on seen ones")  # fmt: skip
+    return tuple(value)
 
 
 def env_error(env_id: str) -> str | None:

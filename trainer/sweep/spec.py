@@ -18,7 +18,7 @@ from typing import Any
 
 from trainer.errors import UsageError
 from trainer.hyperparams import ALGOS, CONFIG_CLASSES
-from trainer.sweep.checks import MAX_SEED, MAX_TRIALS, check_whole, first_repeat
+from trainer.sweep.checks import check_whole, checked_seeds, first_repeat
 
 SEARCHES = ("grid", "random")
 SCHEDULERS = ("fifo", "asha")
@@ -158,23 +158,6 @@ def _distribution(check: _Checker, key: str, value: Any) -> Distribution:
     return Distribution(kind, tuple(args))
 
 
-def _seeds(check: _Checker, value: Any) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if check.integer("seeds", value, 1) <= MAX_TRIALS:
-            return tuple(range(value))
-        raise check.fail("seeds", f"at most {MAX_TRIALS:,} seeds", value, "sweep fewer seeds")
-    ok = isinstance(value, list) and value and all(type(s) is int and s >= 0 for s in value)
-    if not ok or len(set(value)) != len(value):
-        raise check.fail(
-            "seeds", "a count or a list of distinct seeds >= 0", value, "e.g. seeds = [0, 1, 2]"
-        )
-    if max(value) >= MAX_SEED:
-        raise check.fail("seeds", f"seeds < {MAX_SEED:,}", max(value), f"seeds from "
-                         f"{MAX_SEED:,} up are the evaluation and ranking episodes' (trainer/"
-                         "evaluation.py): training there ranks on seen ones")  # fmt: skip
-    return tuple(value)
-
-
 def _read(path: Path) -> dict[str, Any]:
     """The TOML table of ``path``, its top-level keys known."""
     try:
@@ -293,7 +276,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     data = _read(path)
     env_id, algo = _env_algo(check, data)
     fields: dict[str, Any] = {"path": path, "env_id": env_id, "algo": algo}
-    fields["seeds"] = _seeds(check, data.get("seeds", 1))
+    fields["seeds"] = checked_seeds(check, data.get("seeds", 1))
     if "steps" in data:
         fields["steps"] = check.integer("steps", data["steps"], 1)
     fields |= _search(check, data, algo) | _variants(check, data) | _ranking(check, data)
