@@ -21,6 +21,7 @@ SCRIPTS = {
     "bench_dashboard": "bench.dashboard",
     "bench_calibration": "bench.calibration_drive",
     "bench_sweep": "bench.sweep_speed",
+    "bench_fit": "bench.fit_robots",
 }
 
 pytestmark = pytest.mark.trainer  # the figures need the laptop's requirements (TensorFlow, ...)
