@@ -82,6 +82,15 @@ class DashboardRun:
         """What it logged so far."""
         return "".join(self.lines)
 
+    def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        """The log once it holds ``text`` (lines after the URL may lag under load)."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log():
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+        return self.log()
+
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM, then the exit code."""
         if self.process.poll() is None:

@@ -101,12 +101,7 @@ def test_the_options_are_checked_as_the_config_is(
 def test_sighup_is_ignored_and_said_so(tmp_path: Path) -> None:
     dashboard = DashboardRun(sim_config(tmp_path), "--port", "0", "--address", "0.0.0.0")
     try:
-        warning = "the LAN's packets are dropped unless a drop-in allows them"
-        deadline = time.monotonic() + 10
-        while warning not in dashboard.log():  # logged just after the URL: it may lag under load
-            assert dashboard.process.poll() is None, dashboard.log()
-            assert time.monotonic() < deadline, dashboard.log()
-            time.sleep(0.05)
+        dashboard.wait_for_log("the LAN's packets are dropped unless a drop-in allows them")
         dashboard.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while "SIGHUP ignored" not in dashboard.log():

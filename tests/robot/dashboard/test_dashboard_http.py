@@ -229,7 +229,7 @@ def test_every_interface_of_both_families_with_the_address_of_all(tmp_path: Path
     # address "::" listens on IPv6 and IPv4 alike (as docs/dashboard.md says), and says so.
     run = DashboardRun(sim_config(tmp_path), "--port", "0", "--address", "::")
     try:
-        assert "every interface (IPv4 and IPv6)" in run.log()
+        assert "every interface (IPv4 and IPv6)" in run.wait_for_log("every interface")
         port = urllib.parse.urlsplit(run.url).port
         for url in (f"http://127.0.0.1:{port}/", f"http://[::1]:{port}/"):
             assert ask(url, "GET", "/state.json")[0] == 200, url
