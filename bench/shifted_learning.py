@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -60,7 +59,7 @@ from robot.control.clock import Clock
 from robot.control.decider import Choice
 from robot.control.loop import ControlLoop
 from robot.control.supervisor import Supervisor
-from robot.hardware.sim.backend import SimHardware, WorldClock, build_world
+from robot.hardware.sim.backend import SimHardware, WorldClock, build_world, delay_duties
 from robot.learning import Learner
 from robot.learning.update import QLambda
 from shared.bundle import Bundle, sha256_file
@@ -223,24 +222,6 @@ def shifted_world(gpio: Any, seed: int, shift: Shift) -> World:
         right_gain=shift.motor_gain,
     )
     return world
-
-
-def delay_duties(clock: WorldClock, ticks: int) -> None:
-    """Emulated latency: the world gets the duties the pins held ``ticks`` steps ago.
-
-    Call it after the sim hardware is opened on ``clock``: its hook, which sets the world's
-    duties from the pins before each step, must run before this one.
-    """
-    if ticks == 0:
-        return
-    world = clock.world
-    pending: deque[tuple[float, float]] = deque([(0.0, 0.0)] * ticks)
-
-    def apply_late() -> None:
-        pending.append(world.duties)
-        world.set_duties(*pending.popleft())
-
-    clock.before_step.append(apply_late)
 
 
 @dataclass
