@@ -11,41 +11,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bench.fit_robots import ANGLED, MISMATCHED, random_robot
+
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "robot" / "examples" / "reference_sim.toml"
-#: The learning benchmark's shifted robots (bench/shifted_learning.py) as [hardware.sim] keys.
-ANGLED = {
-    "motor_gain": 0.6,
-    "dead_band": 0.30,
-    "noise_std_m": 0.03,
-    "latency_ticks": 1,
-    "side_ranger_deg": 25.0,
-}
-MISMATCHED = {**ANGLED, "left_gain": 0.6, "side_ranger_deg": 45.0}
-#: Two robots drawn from a cheap chassis' ranges (bench/fit_robots.py ``random_robot(71)``, (72)).
-RANDOM_71 = {
-    "left_gain": 0.703,
-    "right_gain": 0.922,
-    "dead_band": 0.278,
-    "time_constant_s": 0.209,
-    "latency_ticks": 2,
-    "noise_std_m": 0.0052,
-    "side_ranger_deg": 40.9,
-}
-RANDOM_72 = {
-    "left_gain": 1.17,
-    "right_gain": 0.505,
-    "dead_band": 0.119,
-    "time_constant_s": 0.079,
-    "latency_ticks": 1,
-    "noise_std_m": 0.0176,
-    "side_ranger_deg": 42.9,
-}
+# The benchmark's hidden robots ([hardware.sim] keys): the learning benchmark's shifted robots
+# and two drawn from a cheap chassis' ranges.
 ROBOTS = {
     "angled": ANGLED,
     "mismatched": MISMATCHED,
-    "random_71": RANDOM_71,
-    "random_72": RANDOM_72,
+    "random_71": random_robot(71),
+    "random_72": random_robot(72),
 }
 #: Seeds tried, in order, until the drive may start (a start near an obstacle is refused).
 SEEDS = range(10)
