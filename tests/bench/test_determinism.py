@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench import record
+from bench.sweep_speed import checkpoint_digest
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
@@ -54,29 +52,10 @@ def _train(out: Path, algo: str, steps: int, **env: str) -> dict[str, str]:
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     evaluated = [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
     return {
-        "weights": _checkpoint_digest(out / "checkpoints/last"),
+        "weights": checkpoint_digest(out / "checkpoints/last"),
         "episodes": _digest((out / "episodes.csv").read_bytes()),
         "evaluations": _digest(repr(evaluated).encode()),
     }
-
-
-def _checkpoint_digest(path: Path) -> str:
-    """The checkpoint's numbers (not its file: a .keras zip carries a save time)."""
-    if (path / "model.keras").is_file():
-        import h5py
-
-        weights = zipfile.ZipFile(path / "model.keras").read("model.weights.h5")
-        arrays: list[bytes] = []
-        with h5py.File(io.BytesIO(weights), "r") as f:
-            f.visititems(
-                lambda name, obj: (
-                    arrays.append(name.encode() + np.asarray(obj).tobytes())
-                    if isinstance(obj, h5py.Dataset)
-                    else None
-                )
-            )
-        return _digest(b"".join(sorted(arrays)))
-    return _digest(b"".join(p.read_bytes() for p in sorted(path.glob("*.npy"))))
 
 
 def _digest(data: bytes) -> str:
