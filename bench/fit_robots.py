@@ -7,8 +7,11 @@ real runtime on the ``sim`` backend with the robot's ``[hardware.sim]`` keys, th
 log, then fitted against true per parameter and the bars (each motor's gain and the dead band
 within 10 %, the latency exact, the noise within 25 %). Exit 1 on a missed bar.
 
-Not yet here: retraining on the fitted profile (and the oracle on the true values), export, and
-return per minute on the hidden robot (``--retrain``); see docs/benchmarks/fit.md.
+``--retrain`` (``bench/fit_retrain.py``): then, per robot, train the robot env's DQN preset on
+the profile fitted in the default arena and on the true values (the oracle), export both onto the
+reference bundle's grid, and evaluate them and the reference bundle's table on the hidden robot
+through the runtime on fresh arenas: the share of the shift's loss each wins back (bars: a mean
+≥ 0.8 over the robots, each within 0.1 of its oracle).
 """
 
 from __future__ import annotations
@@ -129,13 +132,28 @@ def errors(fitted: dict[str, Any], truth: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def run_one(config: RobotConfig, name: str, robot: dict[str, Any], arena: str, log: Path) -> dict:
-    """Calibrate, fit, compare: one row of the benchmark."""
+def run_one(
+    config: RobotConfig,
+    name: str,
+    robot: dict[str, Any],
+    arena: str,
+    log: Path,
+    *,
+    profile_dir: Path | None = None,
+) -> dict:
+    """Calibrate, fit, compare: one row of the benchmark (and, with ``profile_dir``, the fitted
+    and the true profile written there, for ``--retrain``)."""
     seed, truth = calibrate(config, robot, arena, log)
     begin = time.perf_counter()
     result = fit(read_log(log))
     fit_s = time.perf_counter() - begin
     compared = errors(result.estimates, truth)
+    profiles = {}
+    if profile_dir is not None:
+        from bench.fit_retrain import write_profiles
+
+        written = write_profiles(profile_dir, name, robot, result, read_log(log))
+        profiles = {"profiles": {kind: str(path) for kind, path in written.items()}}
     return {
         "robot": name,
         "arena": arena,
@@ -148,6 +166,7 @@ def run_one(config: RobotConfig, name: str, robot: dict[str, Any], arena: str, l
         "latency_share": round(result.latency_share, 3),
         "parameters": compared,
         "bars_met": all(e.get("met", True) for e in compared.values()),
+        **profiles,
     }
 
 
@@ -167,6 +186,47 @@ def main(argv: list[str] | None = None) -> int:
     """Calibrate and fit every robot in every arena; print, write ``fit.json``."""
     parser = argparse.ArgumentParser(prog="scripts/bench_fit", description=__doc__)
     parser.add_argument("--out", type=Path, default=record.SCRATCH_DIR, help="where fit.json goes")
+    parser.add_argument(
+        "--robot",
+        action="append",
+        choices=list(robots()),
+        help="only this hidden robot (repeatable; default all five)",
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="also train on each robot's fitted profile and its true values, export, and "
+        "evaluate on fresh arenas (fit_retrain.json; hours at the preset's steps)",
+    )
+    parser.add_argument(
+        "--retrain-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training steps per run (default: the preset's total_steps)",
+    )
+    parser.add_argument(
+        "--retrain-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a trainer --set for every run (e.g. eval_every=300000: evaluations do not change "
+        "the last checkpoint, which is the one exported)",
+    )
+    parser.add_argument("--retrain-seed", type=int, default=1, help="training seed (default 1)")
+    parser.add_argument(
+        "--eval-seeds",
+        type=int,
+        default=3,
+        help="bench_learning's evaluation seeds 1..N whose fresh arenas are used (default 3)",
+    )
+    parser.add_argument("--eval-arenas", type=int, default=20, help="arenas per seed (default 20)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=record.SCRATCH_DIR / "fit_retrain",
+        help="where the profiles, runs and bundles go (kept; a rerun resumes unfinished runs)",
+    )
     args = parser.parse_args(argv)
     env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_fit")
     record.print_environment(env)
@@ -177,9 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="sim2pi-fit-") as scratch:
         for name, robot in robots().items():
+            if args.robot and name not in args.robot:
+                continue
             for arena in ARENAS:
                 log = Path(scratch) / f"{name}-{arena.replace('/', '_').replace(' ', '_')}.jsonl"
-                row = run_one(config, name, robot, arena, log)
+                keep = args.retrain and arena == ARENAS[0]
+                if keep:
+                    args.work.mkdir(parents=True, exist_ok=True)
+                row = run_one(
+                    config, name, robot, arena, log, profile_dir=args.work if keep else None
+                )
                 print(_line(row), flush=True)
                 rows.append(row)
     missed = [f"{r['robot']} in {r['arena']}" for r in rows if not r["bars_met"]]
@@ -188,7 +255,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  missed: {line}")
     payload = {"arenas": list(ARENAS), "first_seed": FIRST_SEED, "bars": BARS, "rows": rows}
     print(f"wrote {record.write_json('fit', payload, record.finish(env), args.out)}")
-    return 1 if missed else 0
+    if not args.retrain:
+        return 1 if missed else 0
+    from bench.fit_retrain import retrain
+
+    figures = retrain(
+        rows,
+        robots(),
+        work=args.work,
+        seed=args.retrain_seed,
+        steps=args.retrain_steps,
+        sets=tuple(args.retrain_set),
+        eval_seeds_n=args.eval_seeds,
+        arenas_per_seed=args.eval_arenas,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(
+        f"retrain: mean recovered share {figures['mean_recovered_share']} (bar >= 0.8); "
+        f"within 0.1 of the oracle: "
+        f"{sum(r['oracle_gap_met'] for r in figures['rows'])} of {len(figures['rows'])}"
+    )
+    print(f"wrote {record.write_json('fit_retrain', figures, record.finish(env), args.out)}")
+    return 1 if missed or not figures["bars_met"] else 0
 
 
 if __name__ == "__main__":
