@@ -1,0 +1,59 @@
+"""``bench_fit --retrain``'s pieces: the oracle trains on the hidden robot itself, the share's
+arithmetic, and the evaluation arenas are ``bench_learning``'s, never a training arena."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bench.fit_retrain import arena_seeds, share, truth_env
+from bench.fit_robots import robots
+from robot.config import SimConfig
+from robot.hardware.sim.backend import build_world
+from trainer.gymenv import make_env
+
+ENV_ID = "sim2pi/ObstacleAvoid-v0"
+
+
+@pytest.mark.parametrize("name", list(robots()))
+def test_the_oracle_env_is_the_hidden_robot(name: str) -> None:
+    """The truth profile's env, without the preset's randomisation, builds the world the sim
+    backend builds for the hidden robot's ``[hardware.sim]`` keys: the same drive, rangers,
+    noise, and the latency."""
+    robot = robots()[name]
+    env = make_env(ENV_ID, **truth_env(robot)).unwrapped
+    env.reset(seed=3)
+    hidden = build_world(SimConfig(gpio=None, seed=3, **robot))
+    assert env.world is not None
+    assert dataclasses.astuple(env.world.drive) == pytest.approx(dataclasses.astuple(hidden.drive))
+    assert env.world.sensors == hidden.sensors
+    assert len(env._pending) == robot.get("latency_ticks", 0)
+
+
+def test_truth_env_takes_the_reference_robot_for_a_key_the_robot_leaves_out() -> None:
+    """A hidden robot that sets only some keys keeps the simulator's others (no default of
+    ours: SimConfig's)."""
+    env = truth_env({"motor_gain": 0.5})
+    reference = SimConfig(gpio=None)
+    assert env["motor_gain"] == 0.5
+    assert env["dead_band_range"] == [reference.dead_band] * 2
+    assert env["side_ranger_deg"] == reference.side_ranger_deg
+    assert env["latency_ticks"] == 0
+
+
+def test_share_of_the_loss() -> None:
+    """(value - shifted) / (nominal - shifted); None where the shift cost nothing."""
+    assert share(711.0, 653.0, 738.0) == pytest.approx(0.682, abs=1e-3)
+    assert share(778.0, 653.0, 738.0) == pytest.approx(1.471, abs=1e-3)  # beyond nominal
+    assert share(600.0, 653.0, 738.0) < 0  # worse than not retraining
+    assert share(700.0, 750.0, 738.0) is None
+
+
+def test_evaluation_arenas_are_bench_learnings_fresh_ones() -> None:
+    """Seeds 1..N's fresh arenas (10 000 + 1 000 seed + k), none a trainer or learning seed."""
+    seeds = arena_seeds(3, 20)
+    assert len(seeds) == len(set(seeds)) == 60
+    assert seeds[:2] == [11_000, 11_001] and seeds[-1] == 13_019
+    assert np.all(np.asarray(seeds) >= 10_000)
