@@ -8,7 +8,13 @@ there):
    the other forward), a ``pause`` after each; the step responses give the motors' time constant
    and latency, the lowest duty that turns gives the dead band, the period of the range pattern
    the turn rate, the lag between the side and front rangers' patterns their angle.
-3. ``pivot_left_fwd_D`` / ``pivot_left_back_D`` (only the left wheel), then the right wheel's,
+3. ``reverse_left_1``, ``reverse_right_2``, … ``reverse_right_10``: a spin that changes
+   direction every ``REVERSAL_S`` without a stop, at the rung of ``duties`` nearest
+   ``REVERSAL_DUTY``, then a ``pause``. After each reversal a delay keeps the turn going
+   unchanged for its ticks, a lag slows it at once: a tick of latency and a slower motor, which
+   look alike after a start from rest, differ here. As many halves each way: the robot ends
+   near the heading it began with.
+4. ``pivot_left_fwd_D`` / ``pivot_left_back_D`` (only the left wheel), then the right wheel's,
    for each of ``pivot_duties``: each wheel alone, so the two motors' gains can be told apart;
    the back step undoes the forward one, so the robot ends where it began.
 
@@ -28,6 +34,11 @@ if TYPE_CHECKING:
     from robot.config.calibration import CalibrationConfig
 
 STILL, PAUSE = "still", "pause"
+#: The reversals: this many spin halves, alternating left and right (an even number: back to
+#: the start's heading), each this long, at the rung of ``duties`` nearest this duty.
+REVERSALS = 10
+REVERSAL_S = 0.3
+REVERSAL_DUTY = 0.7
 
 
 @dataclass(frozen=True)
@@ -61,12 +72,25 @@ def build_plan(config: CalibrationConfig) -> tuple[Step, ...]:
     for duty in config.duties:
         then(f"spin_left_{duty:.2f}", -duty, duty, config.step_s)
         then(f"spin_right_{duty:.2f}", duty, -duty, config.step_s)
+    duty = reversal_duty(config.duties)
+    for index in range(1, REVERSALS + 1):
+        sign = 1.0 if index % 2 else -1.0  # left first, as the ladder
+        way = "left" if index % 2 else "right"
+        steps.append(Step(f"reverse_{way}_{index}", -sign * duty, sign * duty, REVERSAL_S))
+    if config.pause_s > 0:
+        steps.append(Step(PAUSE, 0.0, 0.0, config.pause_s))
     for side in ("left", "right"):
         for duty in config.pivot_duties:
             for way, sign in (("fwd", 1.0), ("back", -1.0)):
                 left, right = (sign * duty, 0.0) if side == "left" else (0.0, sign * duty)
                 then(f"pivot_{side}_{way}_{duty:.2f}", left, right, config.pivot_s)
     return tuple(steps)
+
+
+def reversal_duty(duties: Sequence[float]) -> float:
+    """The reversals' duty: the rung of ``duties`` nearest ``REVERSAL_DUTY`` (the higher of two
+    as near): well above a dead band, slow enough that the rangers sample the turn densely."""
+    return min(duties, key=lambda duty: (round(abs(duty - REVERSAL_DUTY), 9), -duty))
 
 
 def plan_duration_s(plan: Sequence[Step]) -> float:
