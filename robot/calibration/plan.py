@@ -103,7 +103,10 @@ class Timeline:
 
     def __init__(self, plan: Sequence[Step]) -> None:
         self.plan = tuple(plan)
-        self._ends = list(itertools.accumulate(step.duration_s for step in self.plan))
+        # To the microsecond, as the drive's elapsed time: sums of 0.3 s steps land a hair off
+        # (ten make 2.9999999999999996 s), and a tick on a step's end must find the next step.
+        ends = itertools.accumulate(step.duration_s for step in self.plan)
+        self._ends = [round(end, 6) for end in ends]
         #: The plan's total duration (seconds).
         self.duration_s = self._ends[-1] if self._ends else 0.0
 

@@ -12,6 +12,7 @@ from robot.calibration.plan import (
     REVERSAL_S,
     REVERSALS,
     STILL,
+    Step,
     Timeline,
     build_plan,
     format_plan,
@@ -106,6 +107,18 @@ def test_the_timeline_gives_the_step_under_way_and_none_after_the_end() -> None:
     assert timeline.step_at(timeline.duration_s - 1e-6) is plan[-1]
     assert timeline.step_at(timeline.duration_s) is None
     assert timeline.duration_s == pytest.approx(plan_duration_s(plan))
+
+
+def test_the_timeline_adds_short_steps_up_without_a_rounding_tick() -> None:
+    # 0.1 + 0.2 is 0.30000000000000004: without rounding the ends, the tick at 0.3 s would drive
+    # the first two steps' last one again, and every later step would start a tick late.
+    plan = [Step(f"s{i}", 0.0, 0.0, d) for i, d in enumerate((0.1, 0.2, 0.3, 0.3, 0.3))]
+    timeline = Timeline(plan)
+    assert timeline.step_at(0.3) is plan[2]
+    assert timeline.step_at(0.6) is plan[3]
+    assert timeline.step_at(0.9) is plan[4]
+    assert timeline.step_at(1.2) is None
+    assert timeline.duration_s == 1.2
 
 
 def test_format_plan_lists_every_step_and_the_total() -> None:
