@@ -6,6 +6,8 @@ a ``GreedyDecider``, a TFLite one on the runtime the probe picks) → ``open_bac
 backend: gpiozero devices on mock pins wired to a ``shared.world.World``) → ``ControlLoop`` on
 the world's clock, for ``ticks`` ticks. Only ``[bundle]`` and ``[hardware.sim]`` are changed, in
 the loaded config, per run. Time is simulated, so two simulated minutes take about a second.
+The arenas themselves (sizes, variants, ``parse_arena``) are defined in ``shared.arena_suite``,
+which the trainer's sweep ranks on too; they are importable from here as before.
 
 Contact is read from the world after every step (a hook on the backend's clock, as the backend's
 own ``ContactTally`` counts): a step is in contact when its motion was cut short
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,59 +27,17 @@ from robot.control.clock import MonotonicClock
 from robot.control.loop import ControlLoop
 from robot.runtime.backends import open_backend
 from robot.runtime.compose import compose, open_bundle
+from shared.arena_suite import CLUTTERED, DEFAULT_ARENA, SUITE, VARIANTS, SuiteArena, parse_arena
 from shared.world import World
 
 #: Seeds no training or tuning used: training and its evaluations draw seeds below 1000 (the
 #: trainer's run seeds, ``bench_learning``'s 1..3 and its 10 000+/20 000+ arenas are elsewhere).
+#: These seed the ``sim`` backend's worlds (``[hardware.sim] seed``); the trainer's sweep ranks
+#: on the same arenas in its Gymnasium env from other seeds (``trainer.evaluation``'s
+#: ``arena_ranking_seeds``: training's seeds reach up to 1,000,000).
 FIRST_SEED = 1000
-
-
-@dataclass(frozen=True)
-class Arena:
-    """One arena of the suite: a square side, obstacles, and the world's imperfections."""
-
-    side_m: float
-    obstacles: int
-    variant: str  # "plain" or "rough"
-    noise_std_m: float
-    dropout_prob: float
-    motor_gain: float
-
-    @property
-    def name(self) -> str:
-        """E.g. ``4m/6 plain``."""
-        return f"{self.side_m:g}m/{self.obstacles} {self.variant}"
-
-    @property
-    def size(self) -> str:
-        """E.g. ``4m/6`` (the arena without its variant)."""
-        return f"{self.side_m:g}m/{self.obstacles}"
-
-
-#: "plain": the sim backend's defaults; "rough": noisier rangers that miss echoes, weaker motors.
-VARIANTS = {
-    "plain": {"noise_std_m": 0.01, "dropout_prob": 0.0, "motor_gain": 1.0},
-    "rough": {"noise_std_m": 0.02, "dropout_prob": 0.05, "motor_gain": 0.8},
-}
-#: (side in metres, obstacles): the default arena first, the most cluttered last.
-SIZES = ((4.0, 6), (6.0, 12), (4.0, 9), (3.0, 6), (3.0, 11))
-SUITE = tuple(
-    Arena(side, obstacles, variant, **values)
-    for side, obstacles in SIZES
-    for variant, values in VARIANTS.items()
-)
-DEFAULT_ARENA = "4m/6 plain"
-CLUTTERED = "3m/11"
-
-
-def parse_arena(text: str) -> Arena:
-    """``SIDEm/OBSTACLES[ plain|rough]`` (e.g. ``3m/11 rough``) as an ``Arena``."""
-    size, _, variant = text.strip().partition(" ")
-    variant = variant.strip() or "plain"
-    side, sep, obstacles = size.removesuffix("/").partition("/")
-    if not sep or variant not in VARIANTS:
-        raise ValueError(f"expected e.g. '3m/11' or '3m/11 rough', found {text!r}")
-    return Arena(float(side.removesuffix("m")), int(obstacles), variant, **VARIANTS[variant])
+#: The suite's arenas are ``shared.arena_suite``'s (one definition, also the trainer's sweep's).
+Arena = SuiteArena
 
 
 class ContactProbe:
@@ -280,8 +239,10 @@ __all__ = [
     "DEFAULT_ARENA",
     "FIRST_SEED",
     "SUITE",
+    "VARIANTS",
     "Arena",
     "ContactProbe",
+    "SuiteArena",
     "aggregate",
     "parse_arena",
     "run_arena",
