@@ -23,6 +23,12 @@ CONFIRM_SEED_BASE = 3_000_000
 #: ``RANKING_SEED_BASE + i``: no trial trained, selected or confirmed on them, and the winner is
 #: not chosen on the evaluation seeds either, so its reported figures stay a fresh measure.
 RANKING_SEED_BASE = 4_000_000
+#: A sweep of ``sim2pi/ObstacleAvoid-v0`` ranks its trials on the arena suite
+#: (``shared.arena_suite``) instead: episode i of *every* arena starts from
+#: ``ARENA_RANKING_SEED_BASE + i`` (the same seeds in each arena, so a plain arena and its rough
+#: variant start from the same layouts and poses). Disjoint from all the seeds above and from
+#: training's (below 1,000,000: ``trainer.sweep.checks.MAX_SEED``).
+ARENA_RANKING_SEED_BASE = 5_000_000
 
 
 def eval_seeds(episodes: int) -> list[int]:
@@ -43,6 +49,11 @@ def confirmation_seeds(episodes: int) -> list[int]:
 def ranking_seeds(episodes: int) -> list[int]:
     """The reset seeds on which a sweep ranks its trials."""
     return [RANKING_SEED_BASE + i for i in range(episodes)]
+
+
+def arena_ranking_seeds(episodes: int) -> list[int]:
+    """The reset seeds of a sweep's ranking episodes in each arena of the arena suite."""
+    return [ARENA_RANKING_SEED_BASE + i for i in range(episodes)]
 
 
 @dataclass(frozen=True)

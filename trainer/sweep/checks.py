@@ -18,6 +18,10 @@ MAX_TRIALS = 10_000
 #: Training seeds stay below this: evaluation, selection, confirmation and ranking episodes use
 #: seeds from 1,000,000 up (``trainer.evaluation``), and vectorised envs use seed..seed+n-1.
 MAX_SEED = 1_000_000
+#: ``rank_arena_episodes``: episodes in each arena of the suite unless the spec says, and the most
+#: it may say (ten arenas of up to 1,200 steps an episode: more is almost always a typo).
+DEFAULT_ARENA_EPISODES = 5
+MAX_ARENA_EPISODES = 1000
 
 
 def trial_count(spec: SweepSpec) -> int:
@@ -45,6 +49,29 @@ def checked_seeds(check: _Checker, value: Any) -> tuple[int, ...]:
                          f"{MAX_SEED:,} up are the evaluation and ranking episodes' (trainer/"
                          "evaluation.py): training there ranks on seen ones")  # fmt: skip
     return tuple(value)
+
+
+def ranking_episodes(check: _Checker, data: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """``rank_episodes`` (a Gymnasium env's ranking seeds) or, for the env that is ranked on the
+    arena suite, ``rank_arena_episodes`` (each arena's); the other key is refused."""
+    from shared.arena_suite import SUITE
+    from trainer.sweep.arenas import ARENA_ENV_ID, ranks_on_arenas
+
+    if not ranks_on_arenas(env_id):
+        if "rank_arena_episodes" in data:
+            raise check.fail("rank_arena_episodes", f"no rank_arena_episodes for {env_id} (only "
+                             f"{ARENA_ENV_ID} is ranked on the arena suite)",
+                             data["rank_arena_episodes"], "remove it, or set rank_episodes = N "
+                             "(episodes on the ranking seeds)")  # fmt: skip
+        return {"rank_episodes": check.integer("rank_episodes", data.get("rank_episodes", 20), 1)}
+    if "rank_episodes" in data:
+        raise check.fail("rank_episodes", f"rank_arena_episodes for {env_id} (its trials are "
+                         f"ranked in each of the arena suite's {len(SUITE)} arenas)",
+                         data["rank_episodes"], "replace it with rank_arena_episodes = N "
+                         "(episodes per arena)")  # fmt: skip
+    value = data.get("rank_arena_episodes", DEFAULT_ARENA_EPISODES)
+    episodes = check.integer("rank_arena_episodes", value, 1, MAX_ARENA_EPISODES)
+    return {"rank_arena_episodes": episodes, "rank_episodes": episodes * len(SUITE)}
 
 
 def env_error(env_id: str) -> str | None:

@@ -6,6 +6,12 @@ spec's ``rank_checkpoint`` is its score. A setting's score is the mean over its 
 winning setting has the highest mean (a tie goes to the smaller spread) among the settings none
 of whose trials failed, and its best trial is the one ``--export-best`` exports.
 The bar is the env's Gymnasium ``reward_threshold``.
+
+A ``sim2pi/ObstacleAvoid-v0`` trial is ranked on the arena suite instead (``arenas.py``): each
+checkpoint plays ``rank_arena_episodes`` episodes in each of the suite's arenas, from
+``trainer.evaluation.ARENA_RANKING_SEED_BASE + i``; its score is the mean over all of them, and
+the ranked checkpoint's worst arena (its mean and name) and every arena's episodes (with the env
+kwargs they were built with) are in the results.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from trainer.evaluation import evaluate, ranking_seeds
+from trainer.sweep.arenas import ArenaScore, ranks_on_arenas, score_on_arenas, suite_mean, worst
+from trainer.sweep.checks import DEFAULT_ARENA_EPISODES
 from trainer.sweep.spec import SweepSpec
 from trainer.sweep.tune_run import TrialRun
 
@@ -40,6 +48,10 @@ class TrialResult:
     rank_last: float | None  # last checkpoint on the ranking seeds
     score: float | None  # the spec's rank_checkpoint on the ranking seeds
     passed: bool | None  # score >= the env's bar (None without a bar or a score)
+    # the arena suite only (sim2pi/ObstacleAvoid-v0), of the ranked checkpoint:
+    rank_worst: float | None = None  # the mean of its worst arena
+    worst_arena: str | None = None  # e.g. "3m/11 rough"
+    arenas: dict[str, list[dict[str, Any]]] | None = None  # best/last: each arena's episodes
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,16 @@ def bar_of(env_id: str) -> float | None:
     return None if threshold is None else float(threshold)
 
 
+def _saved(run_dir: Path, which: str) -> bool:
+    return (run_dir / "checkpoints" / which / "meta.json").is_file()
+
+
 def _checkpoint_score(run_dir: Path, which: str, episodes: int) -> float | None:
     from trainer.rundir import RunDir
 
-    run = RunDir(run_dir)
-    if not (run_dir / "checkpoints" / which / "meta.json").is_file():
+    if not _saved(run_dir, which):
         return None
+    run = RunDir(run_dir)
     env = run.make_env()
     try:
         return evaluate(env, run.greedy_policy(which), ranking_seeds(episodes)).mean
@@ -81,17 +97,50 @@ def _checkpoint_score(run_dir: Path, which: str, episodes: int) -> float | None:
         env.close()
 
 
+def _arena_scores(run_dir: Path, which: str, episodes: int) -> list[ArenaScore] | None:
+    from trainer.rundir import RunDir
+
+    if not _saved(run_dir, which):
+        return None
+    return score_on_arenas(RunDir(run_dir), which, episodes)
+
+
+def _scores(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
+    """``rank_best``, ``rank_last`` (and, on the arena suite, the worst arena and every one)."""
+    if not ranks_on_arenas(spec.env_id):
+        return {
+            f"rank_{which}": _checkpoint_score(run_dir, which, spec.rank_episodes)
+            for which in ("best", "last")
+        }
+    episodes = spec.rank_arena_episodes or DEFAULT_ARENA_EPISODES  # load_spec always sets it
+    suite = {which: _arena_scores(run_dir, which, episodes) for which in ("best", "last")}
+    fields: dict[str, Any] = {
+        f"rank_{which}": None if scores is None else suite_mean(scores)
+        for which, scores in suite.items()
+    }
+    ranked = suite[spec.rank_checkpoint]
+    if ranked is not None:
+        lowest = worst(ranked)
+        fields["rank_worst"], fields["worst_arena"] = lowest.mean, lowest.arena
+    fields["arenas"] = {
+        which: [score.as_dict() for score in scores]
+        for which, scores in suite.items()
+        if scores is not None
+    }
+    return fields
+
+
 def rank_trial(spec: SweepSpec, outcome: TrialRun, bar: float | None) -> TrialResult:
-    """Score one trial's checkpoints on the ranking seeds (none when it saved no checkpoint)."""
+    """Score one trial's checkpoints on the ranking seeds, or on the arena suite for the robot
+    env (none when it saved no checkpoint)."""
     run_dir = outcome.run_dir
     summary: dict[str, Any] = {}
     if (run_dir / "summary.json").is_file():
         summary = json.loads((run_dir / "summary.json").read_text())
-    scores: dict[str, float | None] = {"best": None, "last": None}
+    scores: dict[str, Any] = {"rank_best": None, "rank_last": None}
     if outcome.status != "failed" and (run_dir / "config.json").is_file():
-        for which in scores:
-            scores[which] = _checkpoint_score(run_dir, which, spec.rank_episodes)
-    score = scores[spec.rank_checkpoint]
+        scores |= _scores(spec, run_dir)
+    score = scores[f"rank_{spec.rank_checkpoint}"]
     setting = outcome.trial.setting
     return TrialResult(
         name=outcome.trial.name,
@@ -104,10 +153,9 @@ def rank_trial(spec: SweepSpec, outcome: TrialRun, bar: float | None) -> TrialRe
         steps=summary.get("steps"),
         eval_best=summary.get("best", {}).get("eval", {}).get("mean"),
         eval_last=summary.get("last", {}).get("eval", {}).get("mean"),
-        rank_best=scores["best"],
-        rank_last=scores["last"],
         score=score,
         passed=None if bar is None or score is None else bool(score >= bar),
+        **scores,
     )
 
 

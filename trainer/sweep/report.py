@@ -1,4 +1,9 @@
-"""A sweep's results: the table on stdout, ``results.csv``, ``results.json``, ``results.png``."""
+"""A sweep's results: the table on stdout, ``results.csv``, ``results.json``, ``results.png``.
+
+On the arena suite (``sim2pi/ObstacleAvoid-v0``) the table and ``results.csv`` also have each
+trial's worst arena (its mean and name), and ``results.json`` every arena's episodes of both
+checkpoints, with the env kwargs they were built with and their seeds.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainer.evaluation import RANKING_SEED_BASE
+from shared.arena_suite import SUITE
+from trainer.evaluation import ARENA_RANKING_SEED_BASE, RANKING_SEED_BASE
 from trainer.rundir import write_json
+from trainer.sweep.arenas import ranks_on_arenas
 from trainer.sweep.ranking import SettingResult, TrialResult
 from trainer.sweep.spec import SweepSpec
+
+#: The fields of a ``TrialResult`` that only a sweep ranked on the arena suite has.
+ARENA_FIELDS = ("rank_worst", "worst_arena", "arenas")
 
 
 def _num(value: float | None, width: int = 8) -> str:
@@ -20,6 +30,16 @@ def _num(value: float | None, width: int = 8) -> str:
 
 def _passed(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
+
+
+def _ranked_on(spec: SweepSpec) -> str:
+    """What the trials were ranked on, for the table's first line."""
+    if not ranks_on_arenas(spec.env_id):
+        return f"ranked on {spec.rank_episodes} episodes from seed {RANKING_SEED_BASE}"
+    return (
+        f"ranked on the arena suite: {len(SUITE)} arenas x {spec.rank_arena_episodes} episodes "
+        f"from seed {ARENA_RANKING_SEED_BASE}, score the mean of all"
+    )
 
 
 def table(
@@ -31,16 +51,18 @@ def table(
 ) -> str:
     """The results as text: one line per trial, then one per setting, then the winner."""
     bar_text = "no bar (the env has no reward_threshold)" if bar is None else f"bar {bar:g}"
+    arenas = ranks_on_arenas(spec.env_id)
+    worst = f" {'worst':>8} {'worst arena':<11}" if arenas else ""
     lines = [
-        f"ranked on {spec.rank_episodes} episodes from seed {RANKING_SEED_BASE} "
-        f"(checkpoint {spec.rank_checkpoint!r}); {bar_text}",
-        f"{'trial':<10} {'seed':>5} {'status':<11} {'rank best':>9} {'rank last':>9} {'passed':>6}"
-        "  setting",
+        f"{_ranked_on(spec)} (checkpoint {spec.rank_checkpoint!r}); {bar_text}",
+        f"{'trial':<10} {'seed':>5} {'status':<11} {'rank best':>9} {'rank last':>9}{worst} "
+        f"{'passed':>6}  setting",
     ]
     for r in results:
+        worst = f" {_num(r.rank_worst)} {r.worst_arena or '-':<11}" if arenas else ""
         lines.append(
             f"{r.name:<10} {r.seed:>5} {r.status:<11} {_num(r.rank_best, 9)} "
-            f"{_num(r.rank_last, 9)} {_passed(r.passed):>6}  {r.label}"
+            f"{_num(r.rank_last, 9)}{worst} {_passed(r.passed):>6}  {r.label}"
         )
         if r.error:
             lines.append(f"{'':<10} error: {r.error}")
@@ -64,6 +86,12 @@ def table(
     return "\n".join(lines)
 
 
+def _row(result: TrialResult, arenas: bool) -> dict[str, Any]:
+    """A trial's row of results.json: the arena suite's fields only where it ranked on it."""
+    row = dataclasses.asdict(result)
+    return row if arenas else {k: v for k, v in row.items() if k not in ARENA_FIELDS}
+
+
 def write_results(
     out: Path,
     spec: SweepSpec,
@@ -74,15 +102,24 @@ def write_results(
     chosen: tuple[SettingResult, TrialResult] | None,
 ) -> dict[str, Any]:
     """Write results.csv (one row per trial), results.json (everything), results.png."""
-    rows = [dataclasses.asdict(r) for r in results]
+    arenas = ranks_on_arenas(spec.env_id)
+    rows = [_row(r, arenas) for r in results]
+    flat = [{k: v for k, v in row.items() if k != "arenas"} for row in rows]
     with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["name"])
+        writer = csv.DictWriter(handle, fieldnames=list(flat[0]) if flat else ["name"])
         writer.writeheader()
-        writer.writerows(rows)
-    data = {
+        writer.writerows(flat)
+    data: dict[str, Any] = {
         "spec": spec.to_dict(),
-        "ranking_seed_base": RANKING_SEED_BASE,
+        "ranking_seed_base": ARENA_RANKING_SEED_BASE if arenas else RANKING_SEED_BASE,
         "rank_episodes": spec.rank_episodes,
+    }
+    if arenas:
+        data["arena_suite"] = {
+            "arenas": [arena.name for arena in SUITE],
+            "episodes_per_arena": spec.rank_arena_episodes,
+        }
+    data |= {
         "bar": bar,
         "trials": rows,
         "settings": [dataclasses.asdict(s) for s in settings],
@@ -118,7 +155,8 @@ def plot(
         ax.axhline(bar, color="#a50f15", lw=1, ls="--", label=f"bar {bar:g}")
     ax.set_xticks(list(xs), [str(s.setting) for s in settings])
     ax.set_xlabel("setting (labels in results.csv)")
-    ax.set_ylabel(f"return, {spec.rank_episodes} ranking episodes")
+    on = "arena-suite" if ranks_on_arenas(spec.env_id) else "ranking"
+    ax.set_ylabel(f"return, {spec.rank_episodes} {on} episodes")
     ax.set_title(f"{spec.env_id} · {spec.algo} · {len(results)} trials", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -127,8 +165,12 @@ def plot(
 
 
 def record_sweep(run_dir: Path, record: dict[str, Any]) -> None:
-    """Add ``record`` as ``sweep`` to a trial's config.json (the bundle's manifest carries it)."""
+    """Add ``record`` as ``sweep`` to a trial's config.json (the bundle's manifest carries it);
+    a trial ranked on the arena suite records its seeds' base and the suite's arenas."""
     config_file = run_dir / "config.json"
     config = json.loads(config_file.read_text())
+    if ranks_on_arenas(str(config.get("env_id"))):
+        arenas = {"arenas": [arena.name for arena in SUITE]}
+        record = record | {"ranking_seed_base": ARENA_RANKING_SEED_BASE} | arenas
     config["sweep"] = record
     write_json(config_file, config)

@@ -18,7 +18,13 @@ from typing import Any
 
 from trainer.errors import UsageError
 from trainer.hyperparams import ALGOS, CONFIG_CLASSES
-from trainer.sweep.checks import check_whole, checked_seeds, first_repeat
+from trainer.sweep.checks import (
+    DEFAULT_ARENA_EPISODES,
+    check_whole,
+    checked_seeds,
+    first_repeat,
+    ranking_episodes,
+)
 
 SEARCHES = ("grid", "random")
 SCHEDULERS = ("fifo", "asha")
@@ -37,6 +43,8 @@ KEYS = {
     "scheduler": f"one of {SCHEDULERS} (default 'fifo': every trial runs to its end)",
     "asha": "table: grace_steps (default 10000), reduction_factor (default 2)",
     "rank_episodes": "episodes per trial on the ranking seeds (default 20)",
+    "rank_arena_episodes": "sim2pi/ObstacleAvoid-v0 only: ranking episodes in each arena of the "
+    f"arena suite (default {DEFAULT_ARENA_EPISODES})",
     "rank_checkpoint": f"one of {CHECKPOINTS}: which checkpoint is ranked (default 'best')",
     "grid": "table: hyperparameter -> list of values (every combination is a setting)",
     "random": "table: hyperparameter -> {choice = [...]} | {uniform = [lo, hi]} | "
@@ -84,8 +92,12 @@ class SweepSpec:
     robot_profiles: tuple[Path | None, ...] = (None,)
     scheduler: str = "fifo"
     asha: AshaConfig = AshaConfig()
+    #: the episodes each ranked checkpoint plays: the spec's, or on the arena suite
+    #: (sim2pi/ObstacleAvoid-v0) every arena's, len(SUITE) × rank_arena_episodes
     rank_episodes: int = 20
     rank_checkpoint: str = "best"
+    #: episodes in each arena of the suite (sim2pi/ObstacleAvoid-v0), else None
+    rank_arena_episodes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, recorded in the sweep directory and compared on ``--resume``."""
@@ -112,10 +124,12 @@ class _Checker:
     def fail(self, key: str, expected: str, found: Any, fix: str) -> SpecError:
         return SpecError(f"{self.path}: {key}: expected {expected}, found {found!r}; {fix}")
 
-    def integer(self, key: str, value: Any, low: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise self.fail(key, f"an integer >= {low}", value, f"e.g. {key} = {max(low, 1)}")
-        return value
+    def integer(self, key: str, value: Any, low: int, high: int | None = None) -> int:
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if number and low <= value <= (value if high is None else high):
+            return value
+        expected = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise self.fail(key, expected, value, f"e.g. {key} = {max(low, 1)}")
 
     def choice(self, key: str, value: Any, options: tuple[str, ...]) -> str:
         if value not in options:
@@ -250,8 +264,9 @@ def _variants(check: _Checker, data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _ranking(check: _Checker, data: dict[str, Any]) -> dict[str, Any]:
-    """``scheduler``, ``[asha]``, ``rank_episodes``, ``rank_checkpoint``."""
+def _ranking(check: _Checker, data: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """``scheduler``, ``[asha]``, ``rank_checkpoint``, ``rank_episodes`` or
+    ``rank_arena_episodes``."""
     asha = check.table("asha", data.get("asha", {}))
     for key in asha:
         if key not in ("grace_steps", "reduction_factor"):
@@ -262,11 +277,10 @@ def _ranking(check: _Checker, data: dict[str, Any]) -> dict[str, Any]:
             check.integer("asha.grace_steps", asha.get("grace_steps", 10_000), 1),
             check.integer("asha.reduction_factor", asha.get("reduction_factor", 2), 2),
         ),
-        "rank_episodes": check.integer("rank_episodes", data.get("rank_episodes", 20), 1),
         "rank_checkpoint": check.choice(
             "rank_checkpoint", data.get("rank_checkpoint", "best"), CHECKPOINTS
         ),
-    }
+    } | ranking_episodes(check, data, env_id)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -279,7 +293,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     fields["seeds"] = checked_seeds(check, data.get("seeds", 1))
     if "steps" in data:
         fields["steps"] = check.integer("steps", data["steps"], 1)
-    fields |= _search(check, data, algo) | _variants(check, data) | _ranking(check, data)
+    fields |= _search(check, data, algo) | _variants(check, data) | _ranking(check, data, env_id)
     spec = SweepSpec(**fields)
     check_whole(check, spec, "env" if "env" in data else "preset")
     return spec
