@@ -8,7 +8,7 @@ there):
    the other forward), a ``pause`` after each; the step responses give the motors' time constant
    and latency, the lowest duty that turns gives the dead band, the period of the range pattern
    the turn rate, the lag between the side and front rangers' patterns their angle.
-3. ``reverse_left_1``, ``reverse_right_2``, … ``reverse_right_10``: a spin that changes
+3. ``reverse_left_1``, ``reverse_right_2``, … ``reverse_right_20``: a spin that changes
    direction every ``REVERSAL_S`` without a stop, at the rung of ``duties`` nearest
    ``REVERSAL_DUTY``, then a ``pause``. After each reversal a delay keeps the turn going
    unchanged for its ticks, a lag slows it at once: a tick of latency and a slower motor, which
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 STILL, PAUSE = "still", "pause"
 #: The reversals: this many spin halves, alternating left and right (an even number: back to
 #: the start's heading), each this long, at the rung of ``duties`` nearest this duty.
-REVERSALS = 10
+REVERSALS = 20
 REVERSAL_S = 0.3
 REVERSAL_DUTY = 0.7
 

@@ -125,5 +125,5 @@ def test_format_plan_lists_every_step_and_the_total() -> None:
     plan = build_plan(CalibrationConfig())
     lines = format_plan(plan, 20.0)
     assert len(lines) == len(plan) + 2
-    assert lines[-1] == f"total 41.5 s, {len(plan)} steps, about 830 ticks at 20 Hz"
+    assert lines[-1] == f"total 44.5 s, {len(plan)} steps, about 890 ticks at 20 Hz"
     assert lines[2].split() == ["spin_left_0.15", "-0.15", "0.15", "1.50"]

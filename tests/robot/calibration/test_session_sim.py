@@ -84,10 +84,10 @@ def test_a_plan_as_long_as_max_duration_runs_to_its_end(tmp_path: Path) -> None:
         _config(
             tmp_path,
             "[calibration]\nduties = [0.5]\npivot_duties = [0.5]\nstep_s = 0.5\npivot_s = 0.5\n"
-            "pause_s = 0.5\nstill_s = 1.0\nmax_duration_s = 10.5",
+            "pause_s = 0.5\nstill_s = 1.0\nmax_duration_s = 13.5",
         )
     )
-    assert plan_duration_s(build_plan(config.calibration)) == pytest.approx(10.5)
+    assert plan_duration_s(build_plan(config.calibration)) == pytest.approx(13.5)
     result = run_calibration(config, tmp_path / "c.jsonl")
     assert result.outcome == "complete", result.detail
-    assert result.summary["duration_s"] <= 10.5 + 1 / 20
+    assert result.summary["duration_s"] <= 13.5 + 1 / 20
