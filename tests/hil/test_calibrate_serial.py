@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from robot.config import SimConfig
+from robot.calibration.plan import build_plan
+from robot.config import SimConfig, load_config
 from robot.hardware.sim.backend import build_world
 from robot.hardware.sim.mcu_emulator import McuEmulator
 from tests.robot.conftest import FIXTURE_BUNDLE, ROOT
@@ -64,13 +65,21 @@ def test_a_short_drive_over_the_serial_link(tmp_path: Path) -> None:
         emulator.close()
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "calibrate: complete: all 13 steps driven" in output, output
+    plan = build_plan(load_config(config).calibration)
+    assert f"calibrate: complete: all {len(plan)} steps driven" in output, output
     meta = json.loads((tmp_path / "calibration.jsonl.meta.json").read_text())
     assert meta["hardware"]["backend"] == "serial" and "link" in meta["summary"]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == meta["summary"]["ticks"]
+
     # The microcontroller applied the plan's commands, in order, and a stop last.
-    wanted = [(-0.5, 0.5), (0.5, -0.5), (0.6, 0.0), (-0.6, 0.0), (0.0, 0.6), (0.0, -0.6)]
-    moving = [pair for pair in applied if pair != (0.0, 0.0)]
-    assert [pair for i, pair in enumerate(moving) if i == 0 or moving[i - 1] != pair] == wanted
+    def changes(pairs: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        moving = [pair for pair in pairs if pair != (0.0, 0.0)]
+        return [pair for i, pair in enumerate(moving) if i == 0 or moving[i - 1] != pair]
+
+    wanted = changes([(step.left, step.right) for step in plan])
+    # spins at the one rung, the reversals at it, then each wheel forward and back
+    assert wanted[:2] == [(-0.5, 0.5), (0.5, -0.5)] and len(wanted) > 20
+    assert wanted[-4:] == [(0.6, 0.0), (-0.6, 0.0), (0.0, 0.6), (0.0, -0.6)]
+    assert changes(applied) == wanted
     assert applied[-1] == (0.0, 0.0)
