@@ -1,9 +1,10 @@
 """``[calibration]``: the scripted drive of ``python -m robot calibrate`` (optional section).
 
 The drive (``robot.calibration.plan``) stands still, spins in place both ways on a ladder of
-``duties``, then pivots on one wheel per side on ``pivot_duties``; every default and range is
-stated here. The robot's geometry keys say how far its body reaches while it pivots, which is
-how close a range may read during the drive (``stop_distance_m``).
+``duties``, reverses its spin twenty times at the rung nearest 0.7 (0.3 s each; the plan's
+constants), then pivots on one wheel per side on ``pivot_duties``; every key's default and
+range is stated here. The robot's geometry keys say how far its body reaches while it pivots,
+which is how close a range may read during the drive (``stop_distance_m``).
 """
 
 from __future__ import annotations
