@@ -75,9 +75,9 @@ def random_robot(seed: int) -> dict[str, Any]:
     }
 
 
-def robots() -> dict[str, dict[str, Any]]:
-    """The hidden robots by name."""
-    drawn = {f"random_{seed}": random_robot(seed) for seed in RANDOM_SEEDS}
+def robots(random_seeds: tuple[int, ...] = RANDOM_SEEDS) -> dict[str, dict[str, Any]]:
+    """The hidden robots by name: ``angled``, ``mismatched`` and one drawn per seed."""
+    drawn = {f"random_{seed}": random_robot(seed) for seed in random_seeds}
     return {"angled": ANGLED, "mismatched": MISMATCHED, **drawn}
 
 
@@ -189,8 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--robot",
         action="append",
-        choices=list(robots()),
-        help="only this hidden robot (repeatable; default all five)",
+        metavar="NAME",
+        help="only this hidden robot (repeatable; default all: angled, mismatched, random_SEED)",
+    )
+    parser.add_argument(
+        "--random-robots",
+        type=int,
+        metavar="N",
+        help=f"draw N random robots from seeds --random-from.. instead of {list(RANDOM_SEEDS)} "
+        "(more robots the fit never saw)",
+    )
+    parser.add_argument(
+        "--random-from", type=int, default=900, metavar="SEED", help="first seed (default 900)"
     )
     parser.add_argument(
         "--retrain",
@@ -228,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where the profiles, runs and bundles go (kept; a rerun resumes unfinished runs)",
     )
     args = parser.parse_args(argv)
+    seeds = RANDOM_SEEDS
+    if args.random_robots is not None:
+        seeds = tuple(range(args.random_from, args.random_from + args.random_robots))
+    hidden = robots(seeds)
+    unknown = sorted(set(args.robot or ()) - set(hidden))
+    if unknown:
+        parser.error(f"--robot {unknown[0]}: expected one of {sorted(hidden)}")
     env = record.environment(sys.argv[1:] if argv is None else argv, prog="scripts/bench_fit")
     record.print_environment(env)
     logging.basicConfig(level=logging.ERROR)
@@ -236,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(CONFIG)
     rows = []
     with tempfile.TemporaryDirectory(prefix="sim2pi-fit-") as scratch:
-        for name, robot in robots().items():
+        for name, robot in hidden.items():
             if args.robot and name not in args.robot:
                 continue
             for arena in ARENAS:
@@ -253,15 +270,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bars: {len(rows) - len(missed)} of {len(rows)} fits met every bar" if rows else "")
     for line in missed:
         print(f"  missed: {line}")
-    payload = {"arenas": list(ARENAS), "first_seed": FIRST_SEED, "bars": BARS, "rows": rows}
-    print(f"wrote {record.write_json('fit', payload, record.finish(env), args.out)}")
+    payload = {
+        "arenas": list(ARENAS),
+        "first_seed": FIRST_SEED,
+        "random_seeds": list(seeds),
+        "bars": BARS,
+        "rows": rows,
+    }
+    name = "fit" if args.random_robots is None else "fit_unseen"  # the benchmark's robots or not
+    print(f"wrote {record.write_json(name, payload, record.finish(env), args.out)}")
     if not args.retrain:
         return 1 if missed else 0
     from bench.fit_retrain import retrain
 
     figures = retrain(
         rows,
-        robots(),
+        hidden,
         work=args.work,
         seed=args.retrain_seed,
         steps=args.retrain_steps,
