@@ -14,7 +14,7 @@ own extra seconds (its train process as the Ray worker ran it, from start to sum
 the worker as ``trial_seconds``) over the plain one-CPU run: starting and watching the process,
 reporting to Tune. Bar: ≤ 5 %. Also given: what the one-CPU share costs a single run by itself,
 and the whole command's extra seconds (Ray's start and stop, ranking the trial on 20 fresh
-episodes, the results files) over the plain default run.
+episodes in a Ray task, the results files) over the plain default run.
 
 Wall times move with the load of a shared machine; ``bench/record.py`` records it.
 """

@@ -12,6 +12,11 @@ checkpoint plays ``rank_arena_episodes`` episodes in each of the suite's arenas,
 ``trainer.evaluation.ARENA_RANKING_SEED_BASE + i``; its score is the mean over all of them, and
 the ranked checkpoint's worst arena (its mean and name) and every arena's episodes (with the env
 kwargs they were built with) are in the results.
+
+The trials are ranked in parallel before Ray stops, one Ray task with one CPU per trial
+(``rank_tasks.py``), which keep each trial's scores in its run directory (``ranked.py``):
+``rank_trial`` reads them back and computes only the ones missing or out of date (the sweep was
+interrupted, a task failed), with the same functions.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from trainer.evaluation import evaluate, ranking_seeds
+from trainer.sweep import ranked
 from trainer.sweep.arenas import ArenaScore, ranks_on_arenas, score_on_arenas, suite_mean, worst
 from trainer.sweep.checks import DEFAULT_ARENA_EPISODES
+from trainer.sweep.ranked import RankParams
 from trainer.sweep.spec import SweepSpec
 from trainer.sweep.tune_run import TrialRun
 
@@ -105,22 +112,27 @@ def _arena_scores(run_dir: Path, which: str, episodes: int) -> list[ArenaScore] 
     return score_on_arenas(RunDir(run_dir), which, episodes)
 
 
-def _scores(spec: SweepSpec, run_dir: Path) -> dict[str, Any]:
-    """``rank_best``, ``rank_last`` (and, on the arena suite, the worst arena and every one)."""
-    if not ranks_on_arenas(spec.env_id):
+def trial_scores(params: RankParams, run_dir: Path) -> dict[str, Any]:
+    """``rank_best``, ``rank_last`` (and, on the arena suite, the worst arena and every one), as
+    they read back from JSON."""
+    return ranked.normalized(_scores(params, run_dir))
+
+
+def _scores(params: RankParams, run_dir: Path) -> dict[str, Any]:
+    if not ranks_on_arenas(params.env_id):
         return {
-            f"rank_{which}": _checkpoint_score(run_dir, which, spec.rank_episodes)
+            f"rank_{which}": _checkpoint_score(run_dir, which, params.rank_episodes)
             for which in ("best", "last")
         }
-    episodes = spec.rank_arena_episodes or DEFAULT_ARENA_EPISODES  # load_spec always sets it
+    episodes = params.rank_arena_episodes or DEFAULT_ARENA_EPISODES  # load_spec always sets it
     suite = {which: _arena_scores(run_dir, which, episodes) for which in ("best", "last")}
     fields: dict[str, Any] = {
         f"rank_{which}": None if scores is None else suite_mean(scores)
         for which, scores in suite.items()
     }
-    ranked = suite[spec.rank_checkpoint]
-    if ranked is not None:
-        lowest = worst(ranked)
+    chosen = suite[params.rank_checkpoint]
+    if chosen is not None:
+        lowest = worst(chosen)
         fields["rank_worst"], fields["worst_arena"] = lowest.mean, lowest.arena
     fields["arenas"] = {
         which: [score.as_dict() for score in scores]
@@ -139,7 +151,9 @@ def rank_trial(spec: SweepSpec, outcome: TrialRun, bar: float | None) -> TrialRe
         summary = json.loads((run_dir / "summary.json").read_text())
     scores: dict[str, Any] = {"rank_best": None, "rank_last": None}
     if outcome.status != "failed" and (run_dir / "config.json").is_file():
-        scores |= _scores(spec, run_dir)
+        params = RankParams.of(spec)
+        kept = ranked.load(run_dir, params)  # ranked by a Ray task
+        scores |= kept if kept is not None else trial_scores(params, run_dir)
     score = scores[f"rank_{spec.rank_checkpoint}"]
     setting = outcome.trial.setting
     return TrialResult(

@@ -4,11 +4,14 @@ Ray is quiet and stays off the network: usage statistics off (``RAY_USAGE_STATS_
 no dashboard, workers' output kept out of the terminal (each trial's train output goes to
 ``DIR/logs/<trial>.log``), Ray's session files under ``DIR/ray`` when the path is short enough
 for its sockets (else a temporary directory, named in ``DIR/ray_session.txt``), Tune's own files
-under ``DIR/tune``. One line per finished trial is printed.
+under ``DIR/tune``. One line per finished trial is printed. Once Tune has finished, the trials
+are ranked in parallel before Ray stops (``rank_tasks.py``).
 
 Ctrl-C: the first one writes ``DIR/.interrupt``; every running trial's train command then gets
 SIGINT, saves its ``checkpoints/last`` and exits, trials not started yet do not start, and the
-sweep returns with the unfinished trials marked ``interrupted``. A second Ctrl-C aborts.
+sweep returns with the unfinished trials marked ``interrupted`` (and the driver ranks the trials
+one after another). Ctrl-C while the trials are ranked in parallel cancels the ranking tasks. A
+second Ctrl-C aborts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from trainer.sweep.rank_tasks import rank_on_ray
 from trainer.sweep.spec import SweepSpec
 from trainer.sweep.trials import Trial, train_argv, trials
 from trainer.sweep.worker import INTERRUPT_FILE, run_trial
@@ -212,11 +216,22 @@ def run_trials(
                 ),
             )
             grid = tuner.fit()
+        outcomes = _outcomes(all_trials, out, grid, stopped, interrupted=interrupt.requested)
+        if not interrupt.requested:  # rank before Ray stops, on its CPUs
+            ranked_dirs = [o.run_dir for o in outcomes if o.status != "failed"]
+            rank_on_ray(spec, ranked_dirs, lambda: interrupt.requested)
     finally:
         signal.signal(signal.SIGINT, previous)
         ray.shutdown()
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
+    return outcomes, interrupt.requested
+
+
+def _outcomes(
+    all_trials: list[Trial], out: Path, grid: Any, stopped: set[str], *, interrupted: bool
+) -> list[TrialRun]:
+    """How each trial ended: Tune's errors, then what its run directory holds."""
     errors: dict[str, str] = {}
     for result in grid:
         if result.error is not None:
@@ -229,12 +244,12 @@ def run_trials(
             status = "failed"
         elif (run_dir / "summary.json").is_file():
             status = "finished"
-        elif t.name in stopped or not interrupt.requested:
+        elif t.name in stopped or not interrupted:
             status = "stopped"
         else:
             status = "interrupted"
         outcomes.append(TrialRun(t, run_dir, status, errors.get(t.name)))
-    return outcomes, interrupt.requested
+    return outcomes
 
 
 def _total_steps(spec: SweepSpec, trial: Trial) -> int:

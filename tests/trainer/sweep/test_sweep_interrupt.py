@@ -87,7 +87,12 @@ def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(tmp_path: P
         cwd=ROOT, env=trainer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        for line in sweep.stdout:
+        for line in sweep.stdout:  # the ranking task starts: Ctrl-C cancels it
+            if line.startswith("1 trials to rank: one Ray task"):
+                break
+        time.sleep(1.0)
+        sweep.send_signal(signal.SIGINT)
+        for line in sweep.stdout:  # the driver ranks the trial itself: Ctrl-C again
             if line.startswith("ranking "):
                 break
         time.sleep(1.0)
@@ -99,11 +104,13 @@ def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(tmp_path: P
     assert "Traceback" not in stdout + stderr
     assert f"rank them with: python -m trainer sweep {spec} --out {out} --resume" in stdout
     assert (out / "trials" / "t00__s0" / "summary.json").is_file()
+    assert not (out / "trials" / "t00__s0" / "ranking.json").exists()
     assert not (out / "results.json").exists()
 
     resumed = trainer("sweep", str(spec), "--out", str(out), "--resume")
 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "(already trained)" in resumed.stdout
+    assert "1 trials to rank: one Ray task" in resumed.stdout
     (trial,) = json.loads((out / "results.json").read_text())["trials"]
     assert trial["status"] == "finished" and trial["score"] is not None

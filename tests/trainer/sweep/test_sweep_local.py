@@ -11,6 +11,9 @@ import pytest
 from conftest import TINY, trainer, write_spec
 
 from bench.sweep_speed import checkpoint_digest
+from trainer.sweep import ranked, ranking
+from trainer.sweep.ranked import RankParams
+from trainer.sweep.spec import load_spec
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
@@ -101,3 +104,20 @@ def test_an_existing_sweep_directory_is_refused_without_resume(sweep) -> None:
     assert again.returncode == 2
     assert again.stderr.strip().endswith(f"--out {tmp / 'out'} --resume")
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_the_trials_are_ranked_on_ray_as_the_driver_would(sweep) -> None:
+    tmp, done = sweep
+    out = tmp / "out"
+    spec = load_spec(tmp / "spec.toml")
+    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["trials"]}
+    for name in ("t00__s0", "t00__s1", "t01__s0", "t01__s1"):
+        run_dir = out / "trials" / name
+        assert (run_dir / ranked.RANKING_FILE).is_file(), name  # ranked by a Ray task
+        again = ranking.trial_scores(RankParams.of(spec), run_dir)  # sequentially, here
+        assert (rows[name]["rank_best"], rows[name]["rank_last"]) == (
+            again["rank_best"],
+            again["rank_last"],
+        )
+    assert not (out / "trials" / "t02__s0" / ranked.RANKING_FILE).exists()  # failed
+    assert "4 trials to rank: one Ray task (one CPU) each" in done.stdout
