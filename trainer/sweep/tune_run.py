@@ -34,9 +34,13 @@ from trainer.sweep.spec import SweepSpec
 from trainer.sweep.trials import Trial, train_argv, trials
 from trainer.sweep.worker import INTERRUPT_FILE, run_trial
 
-#: Set before Ray is imported: no usage-stats network calls, Tune's SIGINT handling is ours.
+#: Set before Ray is imported: no usage-stats network calls, Tune's SIGINT handling is ours, and
+#: local Ray's workers (so the trials' train commands) at the sweep's own priority, not Ray's
+#: default nice 15: at 15 any other work on the machine (even the sweep's driver) comes first,
+#: which doubled a trial's training time on the shared dev machine (docs/benchmarks/sweep.md).
 RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_worker_niceness": "0",
     "RAY_DEDUP_LOGS": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
