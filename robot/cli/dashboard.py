@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import signal
+import threading
 from types import FrameType
 
 from robot.cli.exit_codes import EXIT_OK
@@ -16,14 +17,6 @@ from robot.errors import ConfigError
 from robot.runtime.state_dirs import with_writable_defaults
 
 _log = logging.getLogger("robot")
-
-
-class _StopRequestedError(Exception):
-    """SIGTERM arrived: leave ``serve_forever``."""
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _StopRequestedError
 
 
 def _on_sighup(signum: int, frame: FrameType | None) -> None:
@@ -87,12 +80,19 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             "docs/dashboard.md)",
             "IPv4 and IPv6" if address == "::" else "IPv4",
         )
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # Not an exception raised wherever the main thread happens to be (inside a lock, or the
+        # server's own bookkeeping): shutdown() from another thread ends serve_forever's loop.
+        threading.Thread(target=server.shutdown, name="dashboard-stop", daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     previous_hup = signal.signal(signal.SIGHUP, _on_sighup)
     try:
         dashboard.start()
         server.serve_forever(poll_interval=0.25)
-    except (_StopRequestedError, KeyboardInterrupt):
+        _log.info("dashboard: stopping")
+    except KeyboardInterrupt:
         _log.info("dashboard: stopping")
     finally:
         signal.signal(signal.SIGTERM, previous)
