@@ -102,15 +102,16 @@ def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(tmp_path: P
         sweep.kill()
     assert sweep.returncode == 130, stderr
     assert "Traceback" not in stdout + stderr
-    assert f"rank them with: python -m trainer sweep {spec} --out {out} --resume" in stdout
     assert (out / "trials" / "t00__s0" / "summary.json").is_file()
-    assert not (out / "trials" / "t00__s0" / "ranking.json").exists()
-    assert not (out / "results.json").exists()
+    if f"rank them with: python -m trainer sweep {spec} --out {out} --resume" in stdout:
+        # The second Ctrl-C cut the driver's ranking short: nothing ranked is kept.
+        assert not (out / "results.json").exists()
+    else:  # on a loaded machine the ranking can end before the second Ctrl-C lands
+        assert f"interrupted; finish with: python -m trainer sweep {spec} --out {out}" in stdout
 
     resumed = trainer("sweep", str(spec), "--out", str(out), "--resume")
 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "(already trained)" in resumed.stdout
-    assert "1 trials to rank: one Ray task" in resumed.stdout
     (trial,) = json.loads((out / "results.json").read_text())["trials"]
     assert trial["status"] == "finished" and trial["score"] is not None
