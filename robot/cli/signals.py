@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -110,9 +111,32 @@ def ignore_signals_at_exit() -> None:
     """The process is exiting with its code: SIGTERM, SIGINT and SIGHUP no longer change it.
 
     Python puts back the default actions while it shuts down, so a SIGTERM in its last
-    milliseconds would otherwise still kill a process that has finished cleanly (exit −15)."""
-    for sig in (*STOP_SIGNALS, signal.SIGHUP):
+    milliseconds would otherwise still kill a process that has finished cleanly (exit −15).
+
+    A signal that lands while a handler is being switched to ``SIG_IGN`` (after Python's own
+    check for pending signals, before the kernel's disposition changes) is noted by Python's C
+    handler and found later with no handler to run: CPython then prints
+    ``OSError: Signal N ignored due to race condition`` with a traceback. Ignoring it is exactly
+    what was asked for, so that one report is dropped; every other unraisable error is not."""
+    ignored = (*STOP_SIGNALS, signal.SIGHUP)
+    _drop_race_reports(ignored)
+    for sig in ignored:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def _drop_race_reports(signals: tuple[int, ...]) -> None:
+    """Wrap ``sys.unraisablehook`` so CPython's "Signal N ignored due to race condition" for
+    ``signals`` is not printed; anything else goes to the hook there was."""
+    messages = {f"Signal {int(sig)} ignored due to race condition" for sig in signals}
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, OSError) and str(exc) in messages:
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 class HangupLatch:
