@@ -177,14 +177,20 @@ class DQN:
         config: DQNConfig,
         seed: int,
         env_kwargs: dict[str, Any] | None = None,
+        *,
+        init_weights: list[np.ndarray] | None = None,
     ) -> None:
-        """``env_kwargs``: keyword arguments of every training env (``--env-arg``)."""
+        """``env_kwargs``: keyword arguments of every training env (``--env-arg``);
+        ``init_weights``: the online and target networks' first weights (``--init-from``)."""
         self.env_id, self.spec, self.config, self.seed = env_id, spec, config, seed
         keras.utils.set_random_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.envs = make_vector_env(env_id, config.n_envs, **(env_kwargs or {}))
         self.n_actions = len(spec.actions)
         self.learner = DQNLearner(spec.observation.size, self.n_actions, config)
+        if init_weights is not None:
+            for network in (self.learner.online, self.learner.target, self.learner.policy):
+                network.set_weights(init_weights)
         self.buffer = ReplayBuffer(config.buffer_size, spec.observation.size)
         total = config.total_steps
         self.epsilon = LinearSchedule.over_fraction(

@@ -27,6 +27,7 @@ from trainer import hyperparams
 from trainer.errors import RunDirError, UsageError
 from trainer.evaluation import EvalResult, confirmation_seeds, eval_seeds, evaluate, selection_seeds
 from trainer.gymenv import check_discrete_actions, make_checked_env, make_env
+from trainer.init_from import initial_weights
 from trainer.metrics import MetricsLog, plot_learning_curve
 from trainer.rundir import RunDir, package_versions, run_name, write_json
 from trainer.selection import judge, solved_return
@@ -44,12 +45,14 @@ def make_algorithm(
     seed: int,
     *,
     env_kwargs: dict[str, Any] | None = None,
+    init_weights: list[np.ndarray] | None = None,
 ) -> Any:
-    """The algorithm object (``DQN`` or ``QLearning``) at step 0, its envs built with kwargs."""
+    """The algorithm object (``DQN`` or ``QLearning``) at step 0, its envs built with kwargs;
+    ``init_weights``: a DQN's first network weights (``--init-from``)."""
     if algo == "dqn":
         from trainer.dqn import DQN
 
-        return DQN(env_id, spec, config, seed, env_kwargs)
+        return DQN(env_id, spec, config, seed, env_kwargs, init_weights=init_weights)
     from trainer.qlearning import QLearning
 
     return QLearning(env_id, spec, config, seed, env_kwargs)
@@ -92,12 +95,14 @@ class TrainingRun:
         out: Path | None = None,
         total_steps: int | None = None,
         env_kwargs: dict[str, Any] | None = None,
+        init_from: Path | None = None,
     ) -> TrainingRun:
         """Check the inputs, make the run directory and the algorithm at step 0.
 
         ``env_kwargs`` go to every env of the run (training, evaluation, export), e.g.
         ``{"motor_gain": 0.6}``; JSON values, laid over the preset's env table key by key and
-        recorded (merged) in config.json.
+        recorded (merged) in config.json. ``init_from``: a bundle or DQN run directory whose
+        network the run starts from (``trainer.init_from``), recorded as ``init_from``.
         """
         config = hyperparams.build_config(algo, env_id, overrides)
         preset_env = hyperparams.preset_env_kwargs(env_id, algo)
@@ -120,7 +125,16 @@ class TrainingRun:
                 f"--out {path}: exists and is not empty; choose a new directory, "
                 f"or continue it with --resume {path}"
             )
-        algorithm = make_algorithm(env_id, algo, spec, config, seed, env_kwargs=env_kwargs)
+        initial = initial_weights(init_from, algo, spec, config)
+        algorithm = make_algorithm(
+            env_id,
+            algo,
+            spec,
+            config,
+            seed,
+            env_kwargs=env_kwargs,
+            init_weights=None if initial is None else initial.weights,
+        )
         path.mkdir(parents=True, exist_ok=True)
         write_json(
             path / "config.json",
@@ -133,6 +147,7 @@ class TrainingRun:
                 "eval_seeds": selection_seeds(config.eval_episodes),
                 "confirm_seeds": confirmation_seeds(config.confirm_episodes),
                 "final_eval_seeds": eval_seeds(config.final_eval_episodes),
+                **({} if initial is None else {"init_from": initial.record}),
                 "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             },
         )

@@ -64,6 +64,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "key by key; --env defaults to its env_id; recorded in config.json (robot_profile)",
     )
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="PATH",
+        help="start the DQN's network from a trained one instead of random weights: a bundle "
+        "(its float32 model) or a run directory (its last checkpoint), of the same observations, "
+        "actions and layer sizes; e.g. fine-tune a bundle for a fitted --robot-profile with "
+        "fewer --steps and a lower --set eps_start; recorded in config.json (init_from)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="run directory to create (default runs/{env}__{algo}__s{seed}__…)"
     )
     parser.add_argument(
@@ -186,7 +195,8 @@ def _resume(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> TrainingRun
     from trainer.rundir import RunDir
     from trainer.training import TrainingRun
 
-    extra = [f"--{k}" for k in ("env", "algo", "steps", "out") if getattr(args, k) is not None]
+    names = ("env", "algo", "steps", "out", "init_from")
+    extra = [f"--{k.replace('_', '-')}" for k in names if getattr(args, k) is not None]
     if args.overrides:
         extra.append("--set")
     if extra:
@@ -227,6 +237,7 @@ def _create(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> TrainingRun
         out=args.out,
         total_steps=args.steps,
         env_kwargs=env_kwargs,
+        init_from=args.init_from,
     )
     if profile is not None:
         add_to_config(training.path, "robot_profile", profile.record())
