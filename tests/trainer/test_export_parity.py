@@ -23,6 +23,16 @@ def test_ties_are_gaps_below_epsilon() -> None:
     assert not tie_mask(np.ones((3, 1)), 1.0).any()  # one action: never a tie
 
 
+def test_a_gap_below_float32s_rounding_at_that_size_is_a_tie() -> None:
+    # Q near 65: Keras and the TFLite file of the same weights differed by 1.75e-4 on one
+    # state of 10,000 whose top-2 gap was 1.2e-4; that flip is rounding, not the policy.
+    keras = np.array([[65.0, 65.0 + 1.2e-4], [65.0, 65.01], [0.5, 0.5 + 1.2e-4]])
+    exported = np.array([[65.0 + 1.75e-4, 65.0 + 1.2e-4], [65.01, 65.0], [0.5 + 2e-4, 0.5]])
+    result = agreement(keras, exported, tie_epsilon=1e-5)
+    # The first is a tie (gap < 1e-5 × 65); a gap of 0.01 at 65 and of 1.2e-4 at 0.5 are not.
+    assert (result.ties_excluded, result.disagreements) == (1, 2)
+
+
 def test_agreement_excludes_ties_and_measures_the_largest_difference() -> None:
     keras = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5 + 1e-9], [3.0, 0.0]])
     exported = np.array([[0.0, 1.1], [0.0, 1.0], [0.6, 0.5], [3.0, 0.2]])

@@ -1,8 +1,9 @@
 """Parity: does each exported policy choose the Keras model's greedy action on visited states?
 
 A state is a *tie* when the Keras model's two largest Q-values differ by less than
-``tie_epsilon`` (Q units): there the greedy action is decided by rounding, not by the policy,
-so ties are excluded from the agreement and counted. The export fails unless float32 agrees on
+``tie_epsilon`` (Q units) or by less than ``TIE_RELATIVE`` of the largest |Q|: there the greedy
+action is decided by rounding, not by the policy, so ties are excluded from the agreement and
+counted. The export fails unless float32 agrees on
 every non-tie state and int8 on at least 99%, unless a flag lowers a threshold (recorded).
 """
 
@@ -19,6 +20,11 @@ from trainer.export.rollouts import ROLLOUT_SEED_BASE
 
 #: Default tie threshold: a Keras top-2 Q gap below this (Q units) is a tie.
 TIE_EPSILON = 1e-5
+#: A top-2 gap below this share of the state's largest |Q| is a tie too: float32's unit
+#: roundoff is 6e-8, and a layer of 64 products sums up to 64 of them, so two float32
+#: implementations of a 3-layer MLP may differ by ~1e-5 of the values (Q ≈ 65 differed by
+#: 1.75e-4 between Keras and the TFLite file of the same weights).
+TIE_RELATIVE = 1e-5
 #: Default minimum greedy agreement (share of non-tie states) per exported model kind.
 MIN_AGREEMENT = {"float32": 1.0, "int8": 0.99}
 
@@ -66,6 +72,16 @@ def tie_mask(reference_q: np.ndarray, tie_epsilon: float) -> np.ndarray:
     return (top2[:, 1] - top2[:, 0]) < tie_epsilon
 
 
+def rounding_ties(reference_q: np.ndarray) -> np.ndarray:
+    """True where the two largest Q-values are closer than float32 resolves at their size
+    (``TIE_RELATIVE`` of the largest |Q|)."""
+    q = np.asarray(reference_q, dtype=np.float64)
+    if q.shape[1] < 2 or not len(q):
+        return np.zeros(len(q), dtype=bool)
+    top2 = np.sort(q, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]) < TIE_RELATIVE * np.max(np.abs(q), axis=1)
+
+
 def agreement(
     reference_q: np.ndarray, exported_q: np.ndarray, tie_epsilon: float, min_gap: float = 0.0
 ) -> Agreement:
@@ -74,7 +90,8 @@ def agreement(
     Args:
         reference_q: the Keras model's (or the run's table's) Q-values.
         exported_q: the exported policy's Q-values on the same states.
-        tie_epsilon: a reference top-2 gap below this is a tie (Q units).
+        tie_epsilon: a reference top-2 gap below this is a tie (Q units); so is one below
+            ``TIE_RELATIVE`` of the state's largest |Q|.
         min_gap: only compare states whose reference top-2 gap is at least this (Q units).
     """
     reference = np.asarray(reference_q, dtype=np.float64)
@@ -84,7 +101,7 @@ def agreement(
     if min_gap > 0:
         wide = ~tie_mask(reference, min_gap)
         reference, exported = reference[wide], exported[wide]
-    ties = tie_mask(reference, tie_epsilon)
+    ties = tie_mask(reference, tie_epsilon) | rounding_ties(reference)
     differ = (reference.argmax(axis=1) != exported.argmax(axis=1)) & ~ties
     return Agreement(
         states=len(reference),
@@ -170,6 +187,7 @@ def parity_report(
         "episodes": episodes,
         "rollout_seeds": [ROLLOUT_SEED_BASE, ROLLOUT_SEED_BASE + episodes - 1],
         "tie_epsilon": tie_epsilon,
+        "tie_relative": TIE_RELATIVE,
         "thresholds": thresholds,
         "thresholds_lowered": any(thresholds[k] < MIN_AGREEMENT[k] for k in thresholds),
         **{kind: result.to_dict() for kind, result in results.items()},
@@ -184,9 +202,12 @@ def parity_report(
 
 def parity_lines(parity: Mapping[str, Any]) -> list[str]:
     """The parity report as printable lines."""
+    relative = parity.get("tie_relative")  # absent in manifests written before it existed
+    tie_relative = "" if relative is None else f" or < {relative:g}"
     lines = [
         f"parity on {parity['states']} rollout states against {parity['reference']} "
-        f"(tie: top-2 Q gap < {parity['tie_epsilon']:g})"
+        f"(tie: top-2 Q gap < {parity['tie_epsilon']:g}"
+        f"{tie_relative} of the largest |Q|)"
     ]
     for kind in ("float32", "int8", "qtable"):
         if kind not in parity:
