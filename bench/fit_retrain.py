@@ -112,10 +112,13 @@ def train_and_export(
     steps: int | None,
     sets: tuple[str, ...] = (),
     bundle: Bundle,
+    init_from: Path | None = None,
+    checkpoint: str = "last",
 ) -> tuple[Path, float]:
-    """``trainer train`` on ``profile`` then ``trainer export --qtable`` on the bundle's grid;
-    the exported bundle and the seconds both took. A finished run is exported again, not
-    retrained (rerunning the benchmark with the same ``--work`` resumes)."""
+    """``trainer train`` on ``profile`` (``init_from``: starting from that bundle's network)
+    then ``trainer export --qtable`` on the bundle's grid; the exported bundle and the seconds
+    both took. A finished run is exported again, not retrained (rerunning the benchmark with
+    the same ``--work`` resumes)."""
     begin = time.perf_counter()
     log = run_dir.with_suffix(".log")
     if (run_dir / "config.json").is_file() and not (run_dir / "summary.json").is_file():
@@ -126,6 +129,7 @@ def train_and_export(
             [
                 "train", "--env", ENV_ID, "--algo", "dqn", "--seed", str(seed),
                 "--robot-profile", str(profile), *(a for s in settings for a in ("--set", s)),
+                *(["--init-from", str(init_from)] if init_from else []),
                 "--out", str(run_dir), "--quiet",
             ],
             log,
@@ -134,7 +138,7 @@ def train_and_export(
     out = run_dir / "bundle"
     _child(
         [
-            "export", str(run_dir), "--out", str(out), "--qtable", "--checkpoint", "last",
+            "export", str(run_dir), "--out", str(out), "--qtable", "--checkpoint", checkpoint,
             f"--bin-edges={edges}", "--overwrite",
         ],
         log,
@@ -210,6 +214,8 @@ def retrain(
     seed: int,
     steps: int | None,
     sets: tuple[str, ...] = (),
+    init_from: Path | None = None,
+    checkpoint: str = "last",
     eval_seeds_n: int,
     arenas_per_seed: int,
     progress: Any = print,
@@ -226,7 +232,15 @@ def retrain(
         for kind, path in row["profiles"].items()
     }
     progress(f"retrain: {len(jobs)} training runs, {min(len(jobs), os.cpu_count() or 1)} at a time")
-    trained = train_all(jobs, seed=seed, steps=steps, sets=sets, bundle=bundle)
+    trained = train_all(
+        jobs,
+        seed=seed,
+        steps=steps,
+        sets=sets,
+        bundle=bundle,
+        init_from=init_from,
+        checkpoint=checkpoint,
+    )
     arenas = arena_seeds(eval_seeds_n, arenas_per_seed)
     progress(f"retrain: evaluating on {len(arenas)} fresh arenas, one minute each")
     nominal = per_minute(evaluate(bundle, table, None, arenas))
@@ -267,6 +281,8 @@ def retrain(
         "seed": seed,
         "steps": steps,
         "sets": list(sets),
+        "init_from": None if init_from is None else str(init_from.relative_to(ROOT)),
+        "checkpoint": checkpoint,
         "arenas": arenas,
         "bars": {"mean_recovered_share": SHARE_BAR, "oracle_gap": ORACLE_GAP_BAR},
         "rows": out_rows,

@@ -30,6 +30,7 @@ import numpy as np
 
 from bench import record
 from bench.arenas_suite import CLUTTERED, DEFAULT_ARENA, FIRST_SEED, parse_arena
+from bench.fit_retrain_cli import add_retrain_arguments, report_retrain
 from robot.calibration.preflight import CalibrationRefusedError
 from robot.calibration.session import run_calibration
 from robot.config import RobotConfig, SimConfig, load_config
@@ -202,41 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--random-from", type=int, default=900, metavar="SEED", help="first seed (default 900)"
     )
-    parser.add_argument(
-        "--retrain",
-        action="store_true",
-        help="also train on each robot's fitted profile and its true values, export, and "
-        "evaluate on fresh arenas (fit_retrain.json; hours at the preset's steps)",
-    )
-    parser.add_argument(
-        "--retrain-steps",
-        type=int,
-        default=None,
-        metavar="N",
-        help="training steps per run (default: the preset's total_steps)",
-    )
-    parser.add_argument(
-        "--retrain-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a trainer --set for every run (e.g. eval_every=300000: evaluations do not change "
-        "the last checkpoint, which is the one exported)",
-    )
-    parser.add_argument("--retrain-seed", type=int, default=1, help="training seed (default 1)")
-    parser.add_argument(
-        "--eval-seeds",
-        type=int,
-        default=3,
-        help="bench_learning's evaluation seeds 1..N whose fresh arenas are used (default 3)",
-    )
-    parser.add_argument("--eval-arenas", type=int, default=20, help="arenas per seed (default 20)")
-    parser.add_argument(
-        "--work",
-        type=Path,
-        default=record.SCRATCH_DIR / "fit_retrain",
-        help="where the profiles, runs and bundles go (kept; a rerun resumes unfinished runs)",
-    )
+    add_retrain_arguments(parser)
     args = parser.parse_args(argv)
     seeds = RANDOM_SEEDS
     if args.random_robots is not None:
@@ -281,26 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {record.write_json(name, payload, record.finish(env), args.out)}")
     if not args.retrain:
         return 1 if missed else 0
-    from bench.fit_retrain import retrain
-
-    figures = retrain(
-        rows,
-        hidden,
-        work=args.work,
-        seed=args.retrain_seed,
-        steps=args.retrain_steps,
-        sets=tuple(args.retrain_set),
-        eval_seeds_n=args.eval_seeds,
-        arenas_per_seed=args.eval_arenas,
-        progress=lambda line: print(line, flush=True),
-    )
-    print(
-        f"retrain: mean recovered share {figures['mean_recovered_share']} (bar >= 0.8); "
-        f"within 0.1 of the oracle: "
-        f"{sum(r['oracle_gap_met'] for r in figures['rows'])} of {len(figures['rows'])}"
-    )
-    print(f"wrote {record.write_json('fit_retrain', figures, record.finish(env), args.out)}")
-    return 1 if missed or not figures["bars_met"] else 0
+    return 1 if missed or not report_retrain(args, rows, hidden, env) else 0
 
 
 if __name__ == "__main__":

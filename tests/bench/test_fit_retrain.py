@@ -4,15 +4,19 @@ arithmetic, and the evaluation arenas are ``bench_learning``'s, never a training
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.fit_retrain import arena_seeds, share, truth_env
+from bench.fit_retrain import BUNDLE, arena_seeds, share, train_and_export, truth_env
 from bench.fit_robots import robots
 from robot.config import SimConfig
 from robot.hardware.sim.backend import build_world
+from shared.bundle import Bundle, read_bundle
 from trainer.gymenv import make_env
+from trainer.robot_profile_toml import profile_toml, write_profile
 
 ENV_ID = "sim2pi/ObstacleAvoid-v0"
 
@@ -57,3 +61,54 @@ def test_evaluation_arenas_are_bench_learnings_fresh_ones() -> None:
     assert len(seeds) == len(set(seeds)) == 60
     assert seeds[:2] == [11_000, 11_001] and seeds[-1] == 13_019
     assert np.all(np.asarray(seeds) >= 10_000)
+
+
+def test_a_fine_tuning_run_starts_from_the_bundle_and_exports_onto_its_grid(
+    tmp_path: Path,
+) -> None:
+    """``--retrain-from-bundle``: a real ``trainer train --init-from`` run (too short to learn:
+    learning starts after it ends) on a truth profile, exported by the best checkpoint onto the
+    reference grid, gives the reference network's Q-values: the export's float32 model answers
+    the bundle's reference observations as the bundle does."""
+    profile = write_profile(
+        tmp_path / "angled.toml",
+        profile_toml(
+            name="angled_truth",
+            env_id=ENV_ID,
+            env={**truth_env(robots()["angled"]), "max_episode_s": 2},
+        ),
+    )
+    bundle = read_bundle(BUNDLE)
+    sets = ("eval_every=200", "eval_episodes=2", "confirm_episodes=0", "final_eval_episodes=2")
+    out, _ = train_and_export(
+        profile,
+        tmp_path / "run",
+        seed=1,
+        steps=400,
+        sets=(*sets, "learning_starts=100000"),
+        bundle=bundle,
+        init_from=BUNDLE,
+        checkpoint="best",
+    )
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["init_from"]["kind"] == "bundle"
+    exported = read_bundle(out)
+    assert exported.discretizer == bundle.discretizer
+    reference = bundle.models["float32"].extra["reference"]
+    np.testing.assert_allclose(
+        _float32_q(exported, np.asarray(reference["inputs"])), reference["outputs"], atol=1e-3
+    )
+
+
+def _float32_q(bundle: Bundle, inputs: np.ndarray) -> np.ndarray:
+    from trainer.export.tflite import _interpreter
+
+    interpreter = _interpreter(bundle.file(bundle.models["float32"].file).read_bytes())
+    source = interpreter.get_input_details()[0]["index"]
+    target = interpreter.get_output_details()[0]["index"]
+    rows = []
+    for row in inputs.astype(np.float32).reshape(len(inputs), -1):
+        interpreter.set_tensor(source, row[None, :])
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(target)[0].copy())
+    return np.stack(rows)
