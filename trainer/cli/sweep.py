@@ -216,17 +216,29 @@ def _rank_and_export(
 def _sweep_record(
     out: Path, spec: Any, result: Any, chosen: tuple[Any, Any] | None
 ) -> dict[str, Any]:
-    """What a trial's config.json (and a bundle exported from it) says about its sweep."""
-    from trainer.evaluation import RANKING_SEED_BASE
+    """What a trial's config.json (and a bundle exported from it) says about its sweep; a
+    trial ranked on the arena suite names its seeds' base and the suite's arenas."""
+    from shared.arena_suite import SUITE
+    from trainer.evaluation import ARENA_RANKING_SEED_BASE, RANKING_SEED_BASE
+    from trainer.sweep.arenas import ranks_on_arenas
 
     best = chosen is not None and chosen[1].name == result.name
+    on_arenas = ranks_on_arenas(spec.env_id)
     return {
         "sweep_dir": str(out.resolve()),
         "spec": str(spec.path.resolve()),
         "trial": result.name,
         "setting": result.setting,
         "label": result.label,
-        "ranking_seed_base": RANKING_SEED_BASE,
+        "ranking_seed_base": ARENA_RANKING_SEED_BASE if on_arenas else RANKING_SEED_BASE,
+        **(
+            {
+                "arenas": [arena.name for arena in SUITE],
+                "rank_arena_episodes": spec.rank_arena_episodes,
+            }
+            if on_arenas
+            else {}
+        ),
         "rank_episodes": spec.rank_episodes,
         "rank_checkpoint": spec.rank_checkpoint,
         "score": result.score,

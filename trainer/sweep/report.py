@@ -165,12 +165,8 @@ def plot(
 
 
 def record_sweep(run_dir: Path, record: dict[str, Any]) -> None:
-    """Add ``record`` as ``sweep`` to a trial's config.json (the bundle's manifest carries it);
-    a trial ranked on the arena suite records its seeds' base and the suite's arenas."""
+    """Add ``record`` as ``sweep`` to a trial's config.json (the bundle's manifest carries it)."""
     config_file = run_dir / "config.json"
     config = json.loads(config_file.read_text())
-    if ranks_on_arenas(str(config.get("env_id"))):
-        arenas = {"arenas": [arena.name for arena in SUITE]}
-        record = record | {"ranking_seed_base": ARENA_RANKING_SEED_BASE} | arenas
     config["sweep"] = record
     write_json(config_file, config)

@@ -124,3 +124,4 @@ def test_the_table_csv_and_each_trials_sweep_record_name_the_suite(sweep) -> Non
         record = RunDir(Path(row["run_dir"])).config["sweep"]
         assert record["ranking_seed_base"] == 5_000_000 and record["rank_episodes"] == 10
         assert record["arenas"] == [arena.name for arena in SUITE]
+        assert record["rank_arena_episodes"] == 1
