@@ -201,6 +201,17 @@ def share(value: float, shifted: float, nominal: float) -> float | None:
     return round((value - shifted) / lost, 3) if lost > 0 else None
 
 
+def pooled_share(rows: list[dict[str, Any]], kind: str) -> float | None:
+    """The loss won back over all robots that lost: the sum of ``kind``'s gains over the
+    bundle's table divided by the sum of the losses (a robot whose loss is small weighs
+    little, where a mean of per-robot shares lets a loss of a few points dominate); None when
+    no robot lost."""
+    lost = [r for r in rows if r["nominal"]["return_per_min"] > r["shifted"]["return_per_min"]]
+    total = sum(r["nominal"]["return_per_min"] - r["shifted"]["return_per_min"] for r in lost)
+    won = sum(r[kind]["return_per_min"] - r["shifted"]["return_per_min"] for r in lost)
+    return round(won / total, 3) if total > 0 else None
+
+
 def arena_seeds(seeds: int, per_seed: int) -> list[int]:
     """``bench_learning``'s fresh evaluation arenas of its seeds 1..``seeds``."""
     return [a for s in range(1, seeds + 1) for a in eval_seeds(s, per_seed)]
@@ -277,6 +288,7 @@ def retrain(
         out_rows.append(figures)
     shares = [r["retrained"]["recovered_share"] for r in out_rows]
     mean_share = None if None in shares or not shares else round(float(np.mean(shares)), 3)
+    pooled = {kind: pooled_share(out_rows, kind) for kind in ("retrained", "oracle")}
     return {
         "seed": seed,
         "steps": steps,
@@ -287,6 +299,7 @@ def retrain(
         "bars": {"mean_recovered_share": SHARE_BAR, "oracle_gap": ORACLE_GAP_BAR},
         "rows": out_rows,
         "mean_recovered_share": mean_share,
+        "pooled_recovered_share": pooled,
         "bars_met": bool(
             mean_share is not None
             and mean_share >= SHARE_BAR

@@ -88,7 +88,9 @@ def report_retrain(
     )
     print(
         f"retrain: mean recovered share {figures['mean_recovered_share']} (bar >= 0.8); "
-        f"within 0.1 of the oracle: "
+        f"pooled over the robots that lost: retrained "
+        f"{figures['pooled_recovered_share']['retrained']}, oracle "
+        f"{figures['pooled_recovered_share']['oracle']}; within 0.1 of the oracle: "
         f"{sum(r['oracle_gap_met'] for r in figures['rows'])} of {len(figures['rows'])}"
     )
     name = "fit_finetune" if args.retrain_from_bundle else "fit_retrain"

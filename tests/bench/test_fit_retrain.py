@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.fit_retrain import BUNDLE, arena_seeds, share, train_and_export, truth_env
+from bench.fit_retrain import (
+    BUNDLE,
+    arena_seeds,
+    pooled_share,
+    share,
+    train_and_export,
+    truth_env,
+)
 from bench.fit_robots import robots
 from robot.config import SimConfig
 from robot.hardware.sim.backend import build_world
@@ -112,3 +119,18 @@ def _float32_q(bundle: Bundle, inputs: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         rows.append(interpreter.get_tensor(target)[0].copy())
     return np.stack(rows)
+
+
+def test_the_pooled_share_weighs_each_robot_by_its_loss() -> None:
+    def row(shifted: float, retrained: float) -> dict:
+        return {
+            "nominal": {"return_per_min": 800.0},
+            "shifted": {"return_per_min": shifted},
+            "retrained": {"return_per_min": retrained},
+        }
+
+    # A loss of 10 won back ninefold and a loss of 300 not at all: a mean of shares says 4.5,
+    # the pooled share (90 - 0) / 310.
+    rows = [row(790.0, 880.0), row(500.0, 500.0), row(820.0, 700.0)]
+    assert pooled_share(rows, "retrained") == pytest.approx(90 / 310, abs=1e-3)
+    assert pooled_share([row(820.0, 900.0)], "retrained") is None  # nothing was lost
