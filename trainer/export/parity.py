@@ -63,23 +63,15 @@ class Agreement:
         }
 
 
-def tie_mask(reference_q: np.ndarray, tie_epsilon: float) -> np.ndarray:
-    """True where the reference's two largest Q-values are closer than ``tie_epsilon``."""
-    q = np.asarray(reference_q, dtype=np.float64)
-    if q.shape[1] < 2:
-        return np.zeros(len(q), dtype=bool)
-    top2 = np.sort(q, axis=1)[:, -2:]
-    return (top2[:, 1] - top2[:, 0]) < tie_epsilon
-
-
-def rounding_ties(reference_q: np.ndarray) -> np.ndarray:
-    """True where the two largest Q-values are closer than float32 resolves at their size
-    (``TIE_RELATIVE`` of the largest |Q|)."""
+def tie_mask(reference_q: np.ndarray, tie_epsilon: float, relative: float = 0.0) -> np.ndarray:
+    """True where the reference's two largest Q-values are closer than ``tie_epsilon``, or than
+    ``relative`` times the row's largest |Q|."""
     q = np.asarray(reference_q, dtype=np.float64)
     if q.shape[1] < 2 or not len(q):
         return np.zeros(len(q), dtype=bool)
     top2 = np.sort(q, axis=1)[:, -2:]
-    return (top2[:, 1] - top2[:, 0]) < TIE_RELATIVE * np.max(np.abs(q), axis=1)
+    gap = top2[:, 1] - top2[:, 0]
+    return (gap < tie_epsilon) | (gap < relative * np.max(np.abs(q), axis=1))
 
 
 def agreement(
@@ -101,7 +93,7 @@ def agreement(
     if min_gap > 0:
         wide = ~tie_mask(reference, min_gap)
         reference, exported = reference[wide], exported[wide]
-    ties = tie_mask(reference, tie_epsilon) | rounding_ties(reference)
+    ties = tie_mask(reference, tie_epsilon, relative=TIE_RELATIVE)
     differ = (reference.argmax(axis=1) != exported.argmax(axis=1)) & ~ties
     return Agreement(
         states=len(reference),
