@@ -21,7 +21,7 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
         "--retrain-from-bundle",
         action="store_true",
         help="start each run from the reference bundle's network (trainer train --init-from) "
-        "instead of random weights: fine-tuning (fit_finetune.json)",
+        "instead of random weights: fine-tuning (fit_finetune_seedN.json, N the --retrain-seed)",
     )
     parser.add_argument(
         "--retrain-steps",
@@ -93,6 +93,6 @@ def report_retrain(
         f"{figures['pooled_recovered_share']['oracle']}; within 0.1 of the oracle: "
         f"{sum(r['oracle_gap_met'] for r in figures['rows'])} of {len(figures['rows'])}"
     )
-    name = "fit_finetune" if args.retrain_from_bundle else "fit_retrain"
+    name = f"fit_finetune_seed{args.retrain_seed}" if args.retrain_from_bundle else "fit_retrain"
     print(f"wrote {record.write_json(name, figures, record.finish(env), args.out)}")
     return bool(figures["bars_met"])
