@@ -21,7 +21,8 @@ from bench.fit_retrain import (
 from bench.fit_robots import robots
 from robot.config import SimConfig
 from robot.hardware.sim.backend import build_world
-from shared.bundle import Bundle, read_bundle
+from shared.bundle import read_bundle
+from trainer.export.staging import policy_q_values
 from trainer.gymenv import make_env
 from trainer.robot_profile_toml import profile_toml, write_profile
 
@@ -102,23 +103,8 @@ def test_a_fine_tuning_run_starts_from_the_bundle_and_exports_onto_its_grid(
     exported = read_bundle(out)
     assert exported.discretizer == bundle.discretizer
     reference = bundle.models["float32"].extra["reference"]
-    np.testing.assert_allclose(
-        _float32_q(exported, np.asarray(reference["inputs"])), reference["outputs"], atol=1e-3
-    )
-
-
-def _float32_q(bundle: Bundle, inputs: np.ndarray) -> np.ndarray:
-    from trainer.export.tflite import _interpreter
-
-    interpreter = _interpreter(bundle.file(bundle.models["float32"].file).read_bytes())
-    source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
-    rows = []
-    for row in inputs.astype(np.float32).reshape(len(inputs), -1):
-        interpreter.set_tensor(source, row[None, :])
-        interpreter.invoke()
-        rows.append(interpreter.get_tensor(target)[0].copy())
-    return np.stack(rows)
+    got = policy_q_values(exported, "float32", np.asarray(reference["observations"]))
+    np.testing.assert_allclose(got, np.asarray(reference["outputs"]).reshape(got.shape), atol=1e-3)
 
 
 def test_the_pooled_share_weighs_each_robot_by_its_loss() -> None:

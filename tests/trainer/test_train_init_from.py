@@ -19,7 +19,7 @@ from test_trainer_cli import _trainer  # the same `python -m trainer` subprocess
 from shared.bundle import read_bundle
 from shared.reference_robot import ENV_ID
 from trainer.errors import UsageError
-from trainer.export.tflite import _interpreter
+from trainer.export.staging import policy_q_values
 from trainer.init_from import load_initial_weights
 from trainer.training import TrainingRun
 
@@ -30,19 +30,6 @@ BUNDLE = ROOT / "reference_bundles" / "obstacle_avoid"
 #: A few hundred steps of the robot env, in 2 s episodes; no evaluation during training.
 TINY = ["eval_every=0", "final_eval_episodes=2", "checkpoint_every=0", "learning_starts=64"]
 SHORT = {"max_episode_s": 2}
-
-
-def _tflite_q(observations: np.ndarray) -> np.ndarray:
-    """The bundle's float32 model run by the TFLite interpreter on normalised observations."""
-    interpreter = _interpreter((BUNDLE / "policy.tflite").read_bytes())
-    source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
-    rows = []
-    for row in observations.astype(np.float32):
-        interpreter.set_tensor(source, row[None, :])
-        interpreter.invoke()
-        rows.append(interpreter.get_tensor(target)[0].copy())
-    return np.stack(rows)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +43,12 @@ def from_bundle(tmp_path_factory: pytest.TempPathFactory) -> TrainingRun:
 
 
 def test_a_run_from_a_bundle_starts_with_the_bundles_network(from_bundle: TrainingRun) -> None:
-    observations = np.random.default_rng(0).random((50, 3))
-    expected = _tflite_q(observations)
+    bundle = read_bundle(BUNDLE)
+    raw = bundle.spec.observation.lows + np.random.default_rng(0).random((50, 3)) * (
+        bundle.spec.observation.highs - bundle.spec.observation.lows
+    )
+    observations = bundle.spec.observation.normalize(raw)
+    expected = policy_q_values(bundle, "float32", raw)  # the robot's own float32 policy
     learner = from_bundle.algorithm.learner
     for network in (learner.online, learner.target):
         q = np.asarray(network(observations.astype(np.float32)))
