@@ -178,9 +178,13 @@ def _rank_and_export(
 ) -> int:
     """Rank the trials, print and write the results, export the best; the exit code."""
     from trainer.sweep import ranking, report
+    from trainer.sweep.rank_tasks import to_rank
+    from trainer.sweep.ranked import RankParams
 
     resume = f"python -m trainer sweep {args.spec} --out {out} --resume"
-    print(f"ranking {len(outcomes)} trials on {spec.rank_episodes} episodes each…", flush=True)
+    todo = to_rank(RankParams.of(spec), [o.run_dir for o in outcomes if o.status != "failed"])
+    if todo:  # the others ranked themselves after training, or in a Ray task
+        print(f"ranking {len(todo)} trials on {spec.rank_episodes} episodes each…", flush=True)
     try:
         bar = ranking.bar_of(spec.env_id)
         results = [ranking.rank_trial(spec, outcome, bar) for outcome in outcomes]

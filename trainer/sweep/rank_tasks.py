@@ -1,7 +1,8 @@
 """Ranking a sweep's trials in parallel on Ray, before it stops: one task with one CPU each.
 
-Once Tune has finished (and unless Ctrl-C cut the sweep short), every trial the driver would
-rank and that has no current kept scores (``ranked.py``) is ranked by a Ray task with
+A trial forked from a warm server ranks itself once trained (``rank_command``, ``worker.py``).
+Once Tune has finished (and unless Ctrl-C cut the sweep short), every other trial the driver
+would rank and that has no current kept scores (``ranked.py``) is ranked by a Ray task with
 ``num_cpus=1``, on the local Ray or the cluster (``--address``): Ray runs them on its pooled
 worker processes, so TensorFlow starts once per worker, not once per trial. Each task writes
 the trial's ``ranking.json``; the driver's ``rank_trial`` reads it back. A task that fails only
@@ -11,6 +12,7 @@ Ctrl-C cancels the tasks still running; the driver ranks those trials itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -33,6 +35,14 @@ def rank_task(run_dir: str, params: dict[str, Any]) -> None:
 
     chosen = RankParams(**params)
     ranked.save(Path(run_dir), chosen, trial_scores(chosen, Path(run_dir)))
+
+
+def rank_command(argv: list[str]) -> int:
+    """``RUN_DIR PARAMS_JSON``: rank one trial and keep its scores; what a trial forks once its
+    training has finished (``worker.py``), so its ranking overlaps the other trials' training."""
+    run_dir, params = argv
+    rank_task(run_dir, json.loads(params))
+    return 0
 
 
 def to_rank(params: RankParams, run_dirs: list[Path]) -> list[Path]:

@@ -1,13 +1,13 @@
 """A trial's ranking scores kept in its run directory (``ranking.json``), computed in the trial.
 
-A trial ranks its own checkpoints once its training has finished, in a child process on the CPU
-Tune gave it (``python -m trainer.sweep.ranking RUN_DIR PARAMS``), so one trial's ranking
-overlaps another's training instead of waiting for the whole sweep. The driver then reads the
-scores back instead of computing them; it computes them itself, as before, for a trial without
-``ranking.json`` or whose file no longer matches: other ranking parameters (episodes, the
-checkpoint ranked, the env) or other checkpoints (a digest of every file under
-``checkpoints/best`` and ``checkpoints/last``). Scores go through JSON either way, so the
-results are the same wherever they were computed.
+A trial ranks its own checkpoints once its training has finished, forked from its worker's warm
+server on the CPU Tune gave it (``rank_tasks.rank_command``), so one trial's ranking overlaps
+another's training instead of waiting for the whole sweep; a Ray task ranks the trials that did
+not (``rank_tasks.rank_on_ray``). The driver then reads the scores back instead of computing
+them; it computes them itself for a trial without ``ranking.json`` or whose file no longer
+matches: other ranking parameters (episodes, the checkpoint ranked, the env) or other
+checkpoints (a digest of every file under ``checkpoints/best`` and ``checkpoints/last``).
+Scores go through JSON either way, so the results are the same wherever they were computed.
 """
 
 from __future__ import annotations

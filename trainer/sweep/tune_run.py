@@ -29,10 +29,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from trainer.sweep import forkclient
+from trainer.sweep.forkclient import ForkServerError, SharedServer
 from trainer.sweep.rank_tasks import rank_on_ray
+from trainer.sweep.ranked import RankParams
 from trainer.sweep.spec import SweepSpec
 from trainer.sweep.trials import Trial, train_argv, trials
-from trainer.sweep.worker import INTERRUPT_FILE, run_trial
+from trainer.sweep.worker import FORK_SERVER, INTERRUPT_FILE, run_trial
 
 #: Set before Ray is imported: no usage-stats network calls, Tune's SIGINT handling is ours, and
 #: local Ray's workers (so the trials' train commands) at the sweep's own priority, not Ray's
@@ -157,6 +160,14 @@ def run_trials(
 ) -> tuple[list[TrialRun], bool]:
     """Run every trial with Tune; the trials' outcomes and whether Ctrl-C cut the sweep short."""
     os.environ.update(RAY_ENV)
+    threads = str(CPUS_PER_TRIAL)
+    trial_env = {
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+    }
+    root = str(Path(__file__).resolve().parents[2])
+    shared = _shared_fork_server(trial_env, root) if address is None else None
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -165,8 +176,6 @@ def run_trials(
     (out / INTERRUPT_FILE).unlink(missing_ok=True)
     stopped = {p.name for p in (out / STOPPED_DIR).glob("*")}
     all_trials = trials(spec)
-    root = str(Path(__file__).resolve().parents[2])
-    threads = str(CPUS_PER_TRIAL)
     configs = [
         {
             "name": t.name,
@@ -174,12 +183,10 @@ def run_trials(
             "sweep_dir": str(out),
             "argv": train_argv(spec, t, out / "trials" / t.name),
             "total_steps": _total_steps(spec, t),
+            "rank": RankParams.of(spec).as_dict(),
             "pythonpath": root,
-            "env": {
-                "TF_NUM_INTRAOP_THREADS": threads,
-                "TF_NUM_INTEROP_THREADS": threads,
-                "OMP_NUM_THREADS": threads,
-            },
+            "env": trial_env,
+            "forkserver": None if shared is None else shared.path,
         }
         for t in all_trials
         if t.name not in stopped
@@ -207,7 +214,7 @@ def run_trials(
                 tune_config=tune.TuneConfig(
                     scheduler=scheduler,
                     max_concurrent_trials=max_concurrent,
-                    reuse_actors=False,
+                    reuse_actors=True,  # one warm fork server per Ray worker
                     trial_name_creator=lambda trial: trial.config["trial"]["name"],
                     trial_dirname_creator=lambda trial: trial.config["trial"]["name"],
                 ),
@@ -227,9 +234,24 @@ def run_trials(
     finally:
         signal.signal(signal.SIGINT, previous)
         ray.shutdown()
+        if shared is not None:
+            shared.close()
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     return outcomes, interrupt.requested
+
+
+def _shared_fork_server(trial_env: dict[str, str], root: str) -> SharedServer | None:
+    """On a local sweep, the fork server the trials share, warming up while Ray starts; None
+    where trials are not forked (or it cannot start: each Ray worker then starts its own)."""
+    if not (forkclient.supported() and FORK_SERVER):
+        return None
+    pythonpath = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])
+    try:
+        return SharedServer({**os.environ, **trial_env, "PYTHONPATH": pythonpath})
+    except (OSError, ForkServerError) as error:
+        logging.getLogger("ray").warning("no shared fork server: %s", error)
+        return None
 
 
 def _outcomes(

@@ -79,17 +79,26 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_rest(tmp_path: Pat
 SLOW_RANKING = 'preset = "CartPole-v1:qlearning"\nsteps = 300\nseeds = [0]\nrank_episodes = 20000\n'
 
 
-def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fork", ["1", "0"], ids=["ranked-in-the-trial", "ranked-by-a-ray-task"])
+def test_ctrl_c_while_ranking_keeps_the_trials_and_resume_ranks_them(
+    tmp_path: Path, fork: str
+) -> None:
+    # Forked from a warm server, a trial ranks itself once trained; started as a new process
+    # (SIM2PI_SWEEP_FORK=0, the path of platforms without fork) a Ray task ranks it after Tune.
     spec = write_spec(tmp_path, SLOW_RANKING)
     out = tmp_path / "out"
     sweep = subprocess.Popen(
         [sys.executable, "-m", "trainer", "sweep", str(spec), "--out", str(out)],
-        cwd=ROOT, env=trainer_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={**trainer_env(), "SIM2PI_SWEEP_FORK": fork},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        for line in sweep.stdout:  # the ranking task starts: Ctrl-C cancels it
-            if line.startswith("1 trials to rank: one Ray task"):
-                break
+        if fork == "1":  # the trial has trained and ranks itself: Ctrl-C stops that
+            _wait_for((out / "trials" / "t00__s0" / "summary.json").is_file, 200, "training")
+        else:
+            for line in sweep.stdout:  # the ranking task starts: Ctrl-C cancels it
+                if line.startswith("1 trials to rank: one Ray task"):
+                    break
         time.sleep(1.0)
         sweep.send_signal(signal.SIGINT)
         for line in sweep.stdout:  # the driver ranks the trial itself: Ctrl-C again
