@@ -22,46 +22,22 @@ Wall times move with the load of a shared machine; ``bench/record.py`` records i
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench import record
+from trainer.rundir import weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 SPEED_BAR = 0.6
 OVERHEAD_BAR = 0.05
-
-
-def checkpoint_digest(path: Path) -> str:
-    """The sha256 of a checkpoint's numbers (not its file: a .keras zip carries a save time)."""
-    if (path / "model.keras").is_file():
-        import h5py
-
-        weights = zipfile.ZipFile(path / "model.keras").read("model.weights.h5")
-        arrays: list[bytes] = []
-        with h5py.File(io.BytesIO(weights), "r") as f:
-            f.visititems(
-                lambda name, obj: (
-                    arrays.append(name.encode() + np.asarray(obj).tobytes())
-                    if isinstance(obj, h5py.Dataset)
-                    else None
-                )
-            )
-        return hashlib.sha256(b"".join(sorted(arrays))).hexdigest()
-    data = b"".join(p.read_bytes() for p in sorted(path.glob("*.npy")))
-    return hashlib.sha256(data).hexdigest()
 
 
 def _trainer(*args: str, env: dict[str, str] | None = None) -> float:
@@ -92,8 +68,8 @@ def _run_facts(run_dir: Path) -> dict[str, Any]:
         "final_eval": summary["last"]["eval"]["mean"],
         "best_eval": summary["best"]["eval"]["mean"],
         "train_seconds": summary["train_seconds"],
-        "last_digest": checkpoint_digest(run_dir / "checkpoints/last")[:16],
-        "best_digest": checkpoint_digest(run_dir / "checkpoints/best")[:16],
+        "last_digest": weights_digest(run_dir / "checkpoints/last")[:16],
+        "best_digest": weights_digest(run_dir / "checkpoints/best")[:16],
     }
 
 

@@ -28,9 +28,12 @@ The exporter and ``eval`` read it through ``RunDir``::
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import io
 import json
 import platform
 import re
+import zipfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +66,31 @@ def package_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             continue
     return versions
+
+
+def weights_digest(checkpoint: Path) -> str:
+    """The SHA-256 of a checkpoint directory's numbers, not of its files (a ``.keras`` file
+    carries its save time): the weights in ``model.keras``, else every ``*.npy`` array file.
+    Two checkpoints with one digest act alike."""
+    digest = hashlib.sha256()
+    if (checkpoint / "model.keras").is_file():
+        import h5py
+
+        weights = zipfile.ZipFile(checkpoint / "model.keras").read("model.weights.h5")
+        arrays: list[bytes] = []
+        with h5py.File(io.BytesIO(weights), "r") as f:
+            f.visititems(
+                lambda name, obj: (
+                    arrays.append(name.encode() + np.asarray(obj).tobytes())
+                    if isinstance(obj, h5py.Dataset)
+                    else None
+                )
+            )
+        digest.update(b"".join(sorted(arrays)))
+    else:
+        for path in sorted(checkpoint.glob("*.npy")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench import record
-from bench.sweep_speed import checkpoint_digest
+from trainer.rundir import weights_digest
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
@@ -52,7 +52,7 @@ def _train(out: Path, algo: str, steps: int, **env: str) -> dict[str, str]:
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     evaluated = [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
     return {
-        "weights": checkpoint_digest(out / "checkpoints/last"),
+        "weights": weights_digest(out / "checkpoints/last"),
         "episodes": _digest((out / "episodes.csv").read_bytes()),
         "evaluations": _digest(repr(evaluated).encode()),
     }

@@ -22,6 +22,7 @@ interrupted, a task failed), with the same functions.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,32 @@ def trial_scores(params: RankParams, run_dir: Path) -> dict[str, Any]:
     return ranked.normalized(_scores(params, run_dir))
 
 
+def _each_checkpoint(run_dir: Path, score: Callable[[str], Any]) -> dict[str, Any]:
+    """``score(which)`` of the best and the last checkpoint, played once when both hold the same
+    numbers (a run that stopped where it found its best: evaluation is deterministic)."""
+    from trainer.rundir import weights_digest
+
+    scores: dict[str, Any] = {}
+    played: dict[str, Any] = {}
+    for which in ("best", "last"):
+        digest = weights_digest(run_dir / "checkpoints" / which) if _saved(run_dir, which) else None
+        if digest is not None and digest in played:
+            scores[which] = played[digest]
+            continue
+        scores[which] = score(which)
+        if digest is not None:
+            played[digest] = scores[which]
+    return scores
+
+
 def _scores(params: RankParams, run_dir: Path) -> dict[str, Any]:
     if not ranks_on_arenas(params.env_id):
-        return {
-            f"rank_{which}": _checkpoint_score(run_dir, which, params.rank_episodes)
-            for which in ("best", "last")
-        }
+        scores = _each_checkpoint(
+            run_dir, lambda which: _checkpoint_score(run_dir, which, params.rank_episodes)
+        )
+        return {f"rank_{which}": score for which, score in scores.items()}
     episodes = params.rank_arena_episodes or DEFAULT_ARENA_EPISODES  # load_spec always sets it
-    suite = {which: _arena_scores(run_dir, which, episodes) for which in ("best", "last")}
+    suite = _each_checkpoint(run_dir, lambda which: _arena_scores(run_dir, which, episodes))
     fields: dict[str, Any] = {
         f"rank_{which}": None if scores is None else suite_mean(scores)
         for which, scores in suite.items()
