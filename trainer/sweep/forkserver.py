@@ -40,6 +40,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -121,6 +122,7 @@ def _child(request: dict[str, Any], server: int, channel: int) -> None:
         os.close(log)
         os.chdir(request["cwd"])
         os.environ.update(request.get("env", {}))  # before TensorFlow's context reads it
+        tempfile.tempdir = None  # TMPDIR as the request's environment says, not the server's
         module, function = request.get("entry", TRAIN).split(":")
         code = getattr(importlib.import_module(module), function)(list(request["argv"]))
     except SystemExit as exc:
