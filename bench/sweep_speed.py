@@ -73,18 +73,18 @@ def _run_facts(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def speed(seeds: int, work: Path, steps: int | None) -> dict[str, Any]:
+def speed(seeds: int, work: Path, steps: int | None, first_seed: int = 0) -> dict[str, Any]:
     """(a): the sweep against sequential ``trainer train`` runs, and whether they match."""
     spec = work / "seeds.toml"
     spec.write_text(
-        f'preset = "CartPole-v1:dqn"\nseeds = {seeds}\nrank_episodes = 20\n'
-        + (f"steps = {steps}\n" if steps else "")
+        f'preset = "CartPole-v1:dqn"\nseeds = {list(range(first_seed, first_seed + seeds))}\n'
+        "rank_episodes = 20\n" + (f"steps = {steps}\n" if steps else "")
     )
     sweep_s = _trainer("sweep", str(spec), "--out", str(work / "sweep"))
     print(f"sweep of {seeds} seeds: {sweep_s:.1f} s", flush=True)
     sequential_s = 0.0
     per_seed = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         out = work / f"seq{seed}"
         extra = ["--steps", str(steps)] if steps else []
         seconds = _trainer(
@@ -120,6 +120,7 @@ def speed(seeds: int, work: Path, steps: int | None) -> dict[str, Any]:
     ratio = sweep_s / sequential_s
     return {
         "seeds": seeds,
+        "first_seed": first_seed,
         "sweep_seconds": round(sweep_s, 1),
         "sequential_seconds": round(sequential_s, 1),
         "ratio": round(ratio, 3),
@@ -171,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--seeds", type=int, default=10, help="(a): CartPole seeds (default 10)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="(a): the first seed (default 0; e.g. 10 for seeds no change was measured on)",
+    )
     parser.add_argument("--overhead-steps", type=int, default=50_000, help="(b): default 50000")
     parser.add_argument(
         "--quick",
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         seeds, steps, overhead_steps = 2, 2_000, 2_000
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        a = speed(seeds, Path(tmp), steps)
+        a = speed(seeds, Path(tmp), steps, args.first_seed)
         print(
             f"(a) sweep {a['sweep_seconds']} s vs sequential {a['sequential_seconds']} s: "
             f"{a['ratio']}x (bar <= {SPEED_BAR}: {'met' if a['met'] else 'MISSED'}); "
