@@ -97,20 +97,29 @@ def _warm() -> None:
     import trainer.training  # noqa: F401
 
 
+def child_signals() -> None:
+    """In a trial's child before it runs: signals as in a shell, and SIGINT when its parent dies.
+
+    Ray's worker threads block SIGINT, and a child inherits the mask: unblocked, the train
+    command's Ctrl-C handling works. If the parent dies the child gets SIGINT and saves ``last``.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):  # not Linux: the periodic checkpoint is what resumes
+        pass
+
+
 def _child(request: dict[str, Any], server: int, channel: int) -> None:
     """In the forked child: become the command, then exit with its code (never returns)."""
     code = 1
     try:
         if channel > 2:  # the worker must see the session's end close when the session ends
             os.close(channel)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
-        try:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-        except (OSError, AttributeError):
-            pass
+        child_signals()
         if os.getppid() != server:  # the server ended before prctl: nobody waits for this run
             os._exit(1)
         null = os.open(os.devnull, os.O_RDONLY)

@@ -176,6 +176,7 @@ def run_trials(
     (out / INTERRUPT_FILE).unlink(missing_ok=True)
     stopped = {p.name for p in (out / STOPPED_DIR).glob("*")}
     all_trials = trials(spec)
+    rank = RankParams.of(spec).as_dict()
     configs = [
         {
             "name": t.name,
@@ -183,7 +184,7 @@ def run_trials(
             "sweep_dir": str(out),
             "argv": train_argv(spec, t, out / "trials" / t.name),
             "total_steps": _total_steps(spec, t),
-            "rank": RankParams.of(spec).as_dict(),
+            "rank": rank,
             "pythonpath": root,
             "env": trial_env,
             "forkserver": None if shared is None else shared.path,

@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from trainer.sweep import forkclient
+from trainer.sweep import forkclient, forkserver
 
 POLL_S = 0.5  # how often the worker reads metrics.csv and looks for the interrupt file
 INTERRUPT_FILE = ".interrupt"  # in the sweep directory: Ctrl-C of the sweep asks trials to stop
-_PR_SET_PDEATHSIG = 1
 #: Fork each trial from a warm server (``forkserver.py``) where the platform allows it; set
 #: ``SIM2PI_SWEEP_FORK=0`` to start each as a new ``python -m trainer`` process instead.
 FORK_SERVER = os.environ.get("SIM2PI_SWEEP_FORK", "1") != "0"
@@ -44,22 +43,6 @@ STOP_WAIT_S = 300  # how long Tune waits for a stopped trial's train command to 
 
 class TrialError(RuntimeError):
     """The trial's train command failed; the message is its last error line."""
-
-
-def _child_setup() -> None:
-    """In the child before exec: signals as in a shell, and SIGINT when the Ray worker dies.
-
-    Ray's worker threads block SIGINT, and a child inherits the mask: unblocked, the train
-    command's Ctrl-C handling works. If the worker dies the child gets SIGINT and saves ``last``.
-    """
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(signal.Signals))
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-    except (OSError, AttributeError):  # not Linux: the periodic checkpoint is what resumes
-        pass
 
 
 def _new_rows(metrics: Path, seen: int) -> list[dict[str, str]]:
@@ -94,7 +77,7 @@ def _start(argv: list[str], env: dict[str, str], out: IO[str], shared: str | Non
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env,
-        preexec_fn=_child_setup,  # noqa: PLW1509 (prctl only; no locks taken)
+        preexec_fn=forkserver.child_signals,  # noqa: PLW1509 (prctl only; no locks taken)
     )
 
 
